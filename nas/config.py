@@ -1,0 +1,163 @@
+"""Experiment configs: YAML in, validated and resolved (defaults filled in) at load time."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from nas.errors import NasError
+from nas.options import pydantic_message, validate_options
+from nas.registry import DATASETS, EVALUATORS, SPACES, STRATEGIES, Registry
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TrainingConfig(_Strict):
+    """How every training-based evaluator trains a candidate."""
+
+    batch_size: int = Field(64, gt=0)
+    eval_batch_size: int = Field(512, gt=0)
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = Field(0.05, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(5e-4, ge=0)
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_epochs: int = Field(0, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    grad_clip: float | None = Field(5.0, gt=0)
+    device: str = "auto"
+    amp: bool = True
+    threads: int | None = Field(None, gt=0)
+
+
+class Component(_Strict):
+    """A registered plugin chosen by name, with its validated options."""
+
+    name: str
+    options: dict[str, Any] = {}
+
+
+class ExperimentConfig(_Strict):
+    """A whole search, as written in an experiment YAML file (after resolution)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    seed: int = 0
+    trials: int = Field(gt=0)
+    space: Component
+    dataset: Component
+    strategy: Component
+    evaluator: Component
+    training: TrainingConfig = TrainingConfig()
+    objectives: dict[str, Literal["maximize", "minimize"]] = {"val_accuracy": "maximize"}
+    max_consecutive_failures: int = Field(10, ge=1)
+    storage: str | None = None
+    output: str = "results"
+
+    def to_yaml_dict(self) -> dict[str, Any]:
+        """The config as it would be written in YAML (components flattened)."""
+        data = self.model_dump()
+        for key in _COMPONENTS:
+            comp = data[key]
+            data[key] = {"name": comp["name"], **comp["options"]}
+        return data
+
+
+_COMPONENTS: dict[str, Registry] = {
+    "space": SPACES, "dataset": DATASETS, "strategy": STRATEGIES, "evaluator": EVALUATORS,
+}
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into its key path and YAML-parsed value."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise NasError(f"override {text!r} must look like key.subkey=value (e.g. seed=3)")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply command-line overrides to a raw config mapping (returns a new mapping).
+
+    ``strategy=random`` replaces the whole section; ``strategy.name=random`` keeps its options.
+    """
+    data = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if isinstance(child, str) and part in _COMPONENTS:
+                child = {"name": child}
+            elif child is None:
+                child = {}
+            elif not isinstance(child, dict):
+                raise NasError(f"override {text!r}: {part!r} is a value, not a section")
+            node[part] = child
+            node = child
+        node[path[-1]] = value
+    return data
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping from a file with a clear error for missing or malformed files."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise NasError(f"config file {str(path)!r} does not exist") from None
+    except OSError as exc:
+        raise NasError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise NasError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise NasError(f"config file {str(path)!r} must hold a mapping of keys, not a {type(data).__name__}")
+    return data
+
+
+def resolve_config(data: Mapping[str, Any], default_name: str = "experiment") -> ExperimentConfig:
+    """Validate a raw config mapping and fill in every default, plugin options included."""
+    data = dict(data)
+    data.setdefault("name", default_name)
+    for key, registry in _COMPONENTS.items():
+        if key in data:
+            data[key] = _resolve_component(key, data[key], registry)
+    try:
+        return ExperimentConfig(**data)
+    except pydantic.ValidationError as exc:
+        raise NasError(pydantic_message(exc, "", list(ExperimentConfig.model_fields))) from None
+
+
+def _resolve_component(key: str, raw: Any, registry: Registry) -> dict[str, Any]:
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("name"), str):
+        raise NasError(f"config key {key!r} needs a 'name' naming a registered {registry.kind}")
+    options = {k: v for k, v in raw.items() if k != "name"}
+    factory = registry.get(raw["name"])
+    return {"name": raw["name"], "options": validate_options(factory, options, key)}
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Load, override and validate an experiment YAML file."""
+    data = apply_overrides(read_yaml(path), overrides)
+    return resolve_config(data, default_name=Path(path).stem)

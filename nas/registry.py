@@ -1,0 +1,140 @@
+"""Name registries for spaces, strategies, evaluators and data sets.
+
+Entries are factories, resolved lazily: a built-in is a ``module:attribute`` string until
+it is first used, third-party packages add theirs through entry points (group
+``nas.search_spaces``, ``nas.strategies``, ``nas.evaluators``, ``nas.datasets``), and a
+config may name any importable factory directly as ``package.module:attribute``.
+Importing such a path runs that module's code, exactly as ``import`` would.
+
+Factory conventions (the user options are always keyword-only parameters):
+
+- space: ``factory(*, **options) -> SearchSpace``
+- strategy: ``factory(space, seed, objectives, *, **options) -> optuna.samplers.BaseSampler``
+- evaluator: ``factory(context, *, **options) -> Evaluator``
+- dataset: ``factory(*, **options) -> DataSplits``
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
+
+from nas.errors import NasError, did_you_mean
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def import_path(path: str) -> Any:
+    """Import ``package.module:attribute`` and return the attribute."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise NasError(f"{path!r} is not a 'package.module:attribute' path")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise NasError(
+            f"cannot import {module_name!r} for {path!r} ({exc}); install the package that provides it"
+        ) from None
+    obj = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise NasError(f"module {module_name!r} has no attribute {attr!r} (from {path!r})") from None
+    return obj
+
+
+class Registry:
+    """Names to lazily imported factories of one kind (spaces, strategies, ...)."""
+
+    def __init__(self, kind: str, group: str, builtins: dict[str, str]) -> None:
+        self.kind = kind
+        self.group = group
+        self._entries: dict[str, str | Callable[..., Any]] = dict(builtins)
+        self._plugins_loaded = False
+
+    def register(self, name: str) -> Callable[[F], F]:
+        """Decorator that registers a factory under ``name`` (replacing any entry of that name)."""
+
+        def decorate(factory: F) -> F:
+            self._entries[name] = factory
+            return factory
+
+        return decorate
+
+    def names(self) -> list[str]:
+        """All registered names, sorted, entry-point plugins included."""
+        self._load_plugins()
+        return sorted(self._entries)
+
+    def get(self, name: str) -> Callable[..., Any]:
+        """The factory registered as ``name``, or the one a ``module:attribute`` path names."""
+        if ":" in name:
+            return import_path(name)
+        if name not in self._entries:
+            self._load_plugins()
+        if name not in self._entries:
+            raise NasError(
+                f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}; "
+                f"choose one of: {', '.join(sorted(self._entries))} (or give a 'module:attribute' path)"
+            )
+        entry = self._entries[name]
+        if isinstance(entry, str):
+            entry = self._entries[name] = import_path(entry)
+        return entry
+
+    def summary(self, name: str) -> str:
+        """The first line of the factory's docstring."""
+        doc = (self.get(name).__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    def _load_plugins(self) -> None:
+        if self._plugins_loaded:
+            return
+        self._plugins_loaded = True
+        for ep in entry_points(group=self.group):
+            self._entries.setdefault(ep.name, ep.value)
+
+
+SPACES = Registry(
+    "search space",
+    "nas.search_spaces",
+    {"nb201": "search_spaces.nb201:NB201Space"},
+)
+STRATEGIES = Registry(
+    "strategy",
+    "nas.strategies",
+    {
+        "random": "nas.strategies.optuna_samplers:random",
+        "tpe": "nas.strategies.optuna_samplers:tpe",
+        "evolution": "nas.strategies.evolution:regularized_evolution",
+    },
+)
+EVALUATORS = Registry(
+    "evaluator",
+    "nas.evaluators",
+    {
+        "full": "nas.evaluators.training:FullTraining",
+        "partial": "nas.evaluators.training:PartialTraining",
+    },
+)
+DATASETS = Registry(
+    "dataset",
+    "nas.datasets",
+    {
+        "digits": "nas.data.digits:digits",
+        "cifar10": "nas.data.cifar:cifar10",
+        "cifar100": "nas.data.cifar:cifar100",
+        "image_folder": "nas.data.image_folder:image_folder",
+    },
+)
+REGISTRIES: dict[str, Registry] = {
+    "spaces": SPACES, "strategies": STRATEGIES, "evaluators": EVALUATORS, "datasets": DATASETS,
+}
+
+register_space = SPACES.register
+register_strategy = STRATEGIES.register
+register_evaluator = EVALUATORS.register
+register_dataset = DATASETS.register
