@@ -1,0 +1,88 @@
+"""The NAS-Bench-201 search space and its arch-string notation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from torch import nn
+
+from nas.arch import Arch, Choice
+from nas.errors import NasError
+from nas.space import SearchSpace
+from search_spaces.nb201.network import EDGE_NODES, TinyNetwork
+
+#: The five candidate operations, in the benchmark's order.
+OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: Decision names, one per edge: "j<-i" is the edge from node i into node j.
+EDGES: tuple[str, ...] = tuple(f"{dst}<-{src}" for dst, src in EDGE_NODES)
+
+
+def arch_to_str(arch: Mapping[str, Choice]) -> str:
+    """The benchmark's arch string, e.g. ``|nor_conv_3x3~0|+|skip_connect~0|none~1|+|...|``."""
+    nodes = []
+    for dst in (1, 2, 3):
+        edges = [f"{arch[f'{dst}<-{src}']}~{src}" for src in range(dst)]
+        nodes.append("|" + "|".join(edges) + "|")
+    return "+".join(nodes)
+
+
+def str_to_arch(text: str) -> Arch:
+    """Parse the benchmark's arch string into an architecture (not yet validated)."""
+    arch: Arch = {}
+    nodes = text.strip().split("+")
+    if len(nodes) != 3:
+        raise NasError(f"NAS-Bench-201 arch string {text!r} must have 3 nodes joined by '+'")
+    for dst, node in enumerate(nodes, start=1):
+        if not (node.startswith("|") and node.endswith("|")):
+            raise NasError(f"NAS-Bench-201 arch string node {node!r} must be written |op~input|...|")
+        edges = node[1:-1].split("|")
+        if len(edges) != dst:
+            raise NasError(f"NAS-Bench-201 node {dst} needs {dst} input edges, got {node!r}")
+        for edge in edges:
+            op, sep, src = edge.partition("~")
+            if not sep or not src.isdigit() or int(src) >= dst:
+                raise NasError(f"NAS-Bench-201 edge {edge!r} must be op~input with input < {dst}")
+            key = f"{dst}<-{int(src)}"
+            if key in arch:
+                raise NasError(f"NAS-Bench-201 arch string names edge {key} twice")
+            arch[key] = op
+    return arch
+
+
+class NB201Space(SearchSpace):
+    """NAS-Bench-201 cells (6 edges x 5 ops) in the benchmark's macro skeleton."""
+
+    name = "nb201"
+
+    def __init__(self, *, channels: int = 16, cells_per_stage: int = 5) -> None:
+        if channels < 1 or cells_per_stage < 0:
+            raise NasError("nb201 needs channels >= 1 and cells_per_stage >= 0")
+        self.channels = channels
+        self.cells_per_stage = cells_per_stage
+
+    def decisions(self) -> dict[str, tuple[Choice, ...]]:
+        """One decision per edge, each choosing one of the five operations."""
+        return {edge: OPS for edge in EDGES}
+
+    def build(
+        self, arch: Mapping[str, Choice], *, num_classes: int,
+        input_shape: tuple[int, int, int] = (3, 32, 32),
+    ) -> nn.Module:
+        """Build the benchmark network (two stride-2 stages: height and width must divide by 4)."""
+        arch = self.validate(arch)
+        c, h, w = input_shape
+        if h % 4 or w % 4:
+            raise NasError(f"nb201 needs an input height and width divisible by 4, got {h}x{w}")
+        return TinyNetwork(
+            [str(arch[e]) for e in EDGES], self.channels, self.cells_per_stage, num_classes, c
+        )
+
+    def format(self, arch: Mapping[str, Choice]) -> str:
+        """The benchmark's arch string."""
+        return arch_to_str(self.validate(arch))
+
+    def parse(self, text: str) -> Arch:
+        """Parse an arch string (``|op~0|+...``) or canonical JSON."""
+        if text.lstrip().startswith("{"):
+            return super().parse(text)
+        return self.validate(str_to_arch(text))
