@@ -1,0 +1,115 @@
+"""In-memory splits of a data set, deterministic splitting, and batch iteration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nas.errors import NasError
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images ``x`` (N, C, H, W; uint8 or float) and integer labels ``y`` (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 4 or self.y.ndim != 1 or len(self.x) != len(self.y):
+            raise ValueError(f"a split needs x of shape (N, C, H, W) and y of shape (N,), got "
+                             f"{tuple(self.x.shape)} and {tuple(self.y.shape)}")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """Train / validation / test splits with the per-channel normalisation to apply to batches."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one input."""
+        c, h, w = self.train.x.shape[1:]
+        return int(c), int(h), int(w)
+
+
+def stratified_split(
+    labels: np.ndarray, fractions: Sequence[float], seed: int
+) -> list[np.ndarray]:
+    """Split indices into parts of the given fractions (the last part takes the rest), per class.
+
+    The same labels, fractions and seed always give the same indices.
+    """
+    if any(f < 0 for f in fractions) or sum(fractions) >= 1:
+        raise NasError(f"split fractions {list(fractions)} must be >= 0 and sum to less than 1")
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in range(len(fractions) + 1)]
+    for cls in np.unique(labels):
+        idx = np.flatnonzero(labels == cls)
+        rng.shuffle(idx)
+        bounds = np.cumsum([round(f * len(idx)) for f in fractions])
+        for part, chunk in zip(parts, np.split(idx, bounds)):
+            part.extend(chunk.tolist())
+    return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
+
+
+def subset(split: Split, fraction: float, seed: int) -> Split:
+    """A deterministic, class-stratified fraction of a split (the whole split for 1.0)."""
+    if not 0 < fraction <= 1:
+        raise NasError(f"data fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return split
+    keep, _ = stratified_split(split.y.numpy(), [fraction], seed)
+    index = torch.from_numpy(keep)
+    return Split(split.x[index], split.y[index])
+
+
+def iterate_batches(
+    split: Split, batch_size: int, *, mean: Sequence[float], std: Sequence[float],
+    device: torch.device, generator: torch.Generator | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield normalised float batches on ``device``; shuffled when a generator is given."""
+    n = len(split)
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    scale = 255.0 if split.x.dtype == torch.uint8 else 1.0
+    m = torch.tensor(mean, device=device).view(1, -1, 1, 1) * scale
+    s = torch.tensor(std, device=device).view(1, -1, 1, 1) * scale
+    for start in range(0, n, batch_size):
+        index = order[start:start + batch_size]
+        x = split.x[index].to(device, non_blocking=True).float()
+        yield (x - m) / s, split.y[index].to(device, non_blocking=True)
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of images scaled to [0, 1] (uint8 images are divided by 255)."""
+    xf = x.float() / (255.0 if x.dtype == torch.uint8 else 1.0)
+    mean = xf.mean(dim=(0, 2, 3))
+    std = xf.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    return tuple(mean.tolist()), tuple(std.tolist())
+
+
+def make_splits(
+    name: str, x: torch.Tensor, y: torch.Tensor, *, validation_fraction: float,
+    test_fraction: float, split_seed: int, num_classes: int,
+) -> DataSplits:
+    """Split one pool of images into train / validation / test, normalised by the train statistics."""
+    val_idx, test_idx, train_idx = stratified_split(
+        y.numpy(), [validation_fraction, test_fraction], split_seed
+    )
+    take = lambda idx: Split(x[torch.from_numpy(idx)], y[torch.from_numpy(idx)])  # noqa: E731
+    train = take(train_idx)
+    mean, std = channel_stats(train.x)
+    return DataSplits(name, train, take(val_idx), take(test_idx), num_classes, mean, std)

@@ -1,0 +1,5 @@
+"""Evaluators score a candidate architecture and return its metrics."""
+
+from nas.evaluators.base import Budget, EvalContext, Evaluator, candidate_seed
+
+__all__ = ["Budget", "EvalContext", "Evaluator", "candidate_seed"]

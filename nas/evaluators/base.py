@@ -1,0 +1,59 @@
+"""The Evaluator interface and the context every evaluator is built with."""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import torch
+
+from nas.arch import Choice, arch_id
+from nas.config import Component, TrainingConfig
+from nas.data import DataSplits
+from nas.registry import DATASETS
+from nas.space import SearchSpace
+from nas.training import EpochReport
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much an evaluation may spend; a field left None takes the evaluator's own setting."""
+
+    epochs: int | None = None
+    data_fraction: float | None = None
+
+
+@dataclass
+class EvalContext:
+    """What the runner hands an evaluator factory: data (loaded on first use), training, seed, device."""
+
+    dataset: Component
+    training: TrainingConfig
+    seed: int
+    device: torch.device
+
+    @cached_property
+    def data(self) -> DataSplits:
+        """The configured data set, loaded once."""
+        return DATASETS.get(self.dataset.name)(**self.dataset.options)
+
+
+def candidate_seed(seed: int, arch: Mapping[str, Choice]) -> int:
+    """A seed for training one candidate: the same run seed and architecture give the same seed."""
+    digest = hashlib.sha256(f"{seed}:{arch_id(arch)}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")
+
+
+class Evaluator(ABC):
+    """Scores architectures. Implementations are built as ``factory(context, **options)``."""
+
+    @abstractmethod
+    def evaluate(
+        self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
+        report: EpochReport | None = None,
+    ) -> dict[str, Any]:
+        """Return the metrics of ``arch`` (floats; the objectives among them)."""
