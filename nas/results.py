@@ -1,0 +1,34 @@
+"""Reading a run folder's trials back (for ``nas show`` and Python users)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+from nas.config import read_yaml
+from nas.errors import NasError
+from nas.run_folder import JOURNAL_FILE, STUDY_NAME, RunFolder
+from nas.trials import rows_frame, trial_row
+
+
+def load_trials(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """All trials of a run (running ones included), best first, and the objective names."""
+    run = RunFolder.open(path)
+    raw = read_yaml(run.config_path)
+    objectives = raw.get("objectives") or {"val_accuracy": "maximize"}
+    if not isinstance(objectives, dict):
+        raise NasError(f"{str(run.config_path)!r} has malformed objectives; is this a nas run folder?")
+    storage_url = raw.get("storage")
+    if not storage_url and not (run.path / JOURNAL_FILE).exists():
+        return pd.DataFrame(), list(objectives)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=STUDY_NAME, storage=run.storage(storage_url))
+    except KeyError:
+        return pd.DataFrame(), list(objectives)
+    except Exception as exc:
+        raise NasError(f"cannot read the trials of {str(path)!r}: {exc}") from None
+    rows = [trial_row(t, objectives) for t in study.get_trials(deepcopy=False)]
+    return rows_frame(rows, objectives), list(objectives)

@@ -1,0 +1,133 @@
+"""The run folder: results/<experiment>/<run-id>/ with config, storage, trial table and metadata."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import IO, Any
+
+import optuna
+import yaml
+
+from nas.config import ExperimentConfig, resolve_config
+from nas.errors import NasError
+
+CONFIG_FILE = "config.yaml"
+META_FILE = "run.json"
+JOURNAL_FILE = "study.journal"
+TRIALS_FILE = "trials.csv"
+LOCK_FILE = "run.lock"
+STUDY_NAME = "nas"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages that decide a run's results."""
+    out = {"python": platform.python_version()}
+    for pkg in ("nas", "torch", "optuna", "numpy", "pandas", "scikit-learn"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+@dataclass
+class RunFolder:
+    """One search's folder; everything needed to resume, show and re-plot it lives here."""
+
+    path: Path
+
+    @classmethod
+    def create(cls, config: ExperimentConfig, device: str) -> RunFolder:
+        """Make a new, uniquely named run folder and write the resolved config and metadata."""
+        parent = Path(config.output) / config.name
+        parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for attempt in range(1000):
+            path = parent / (stamp if attempt == 0 else f"{stamp}-{attempt}")
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise NasError(f"cannot create a new run folder under {str(parent)!r}")
+        run = cls(path)
+        _write_atomic(run.config_path, yaml.safe_dump(config.to_yaml_dict(), sort_keys=False))
+        meta = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seed": config.seed, "device": device,
+                "versions": package_versions()}
+        _write_atomic(path / META_FILE, json.dumps(meta, indent=2) + "\n")
+        return run
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunFolder:
+        """An existing run folder, checked to be one."""
+        run = cls(Path(path))
+        if not run.path.is_dir():
+            raise NasError(f"run folder {str(path)!r} does not exist; pass results/<experiment>/<run-id>")
+        if not run.config_path.is_file() or not (run.path / META_FILE).is_file():
+            raise NasError(f"{str(path)!r} is not a nas run folder (no {CONFIG_FILE} / {META_FILE}); "
+                           "pass results/<experiment>/<run-id>")
+        return run
+
+    @property
+    def config_path(self) -> Path:
+        """The resolved config of the run."""
+        return self.path / CONFIG_FILE
+
+    @property
+    def trials_csv(self) -> Path:
+        """The trial table, one row per finished trial."""
+        return self.path / TRIALS_FILE
+
+    def load_config(self) -> ExperimentConfig:
+        """The run's config, validated again."""
+        from nas.config import read_yaml
+
+        return resolve_config(read_yaml(self.config_path))
+
+    def save_config(self, config: ExperimentConfig) -> None:
+        """Replace the saved config (used when a resume extends the budget)."""
+        _write_atomic(self.config_path, yaml.safe_dump(config.to_yaml_dict(), sort_keys=False))
+
+    def meta(self) -> dict[str, Any]:
+        """The run's metadata (versions, seed, device, creation time)."""
+        try:
+            return json.loads((self.path / META_FILE).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise NasError(f"run metadata {str(self.path / META_FILE)!r} is unreadable ({exc})") from None
+
+    def storage(self, url: str | None) -> optuna.storages.BaseStorage:
+        """The run's Optuna storage: a journal file in the folder, or the configured database URL."""
+        if url:
+            return optuna.storages.RDBStorage(url)
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(str(self.path / JOURNAL_FILE)))
+
+    def lock(self) -> IO[str]:
+        """Hold the run's lock for as long as the returned file is open (released if the process dies)."""
+        fh = open(self.path / LOCK_FILE, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            raise NasError(f"run {str(self.path)!r} is being searched by another process; wait for it to "
+                           "finish or stop it first") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        return fh
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

@@ -1,0 +1,225 @@
+"""The in-process runner: ask the strategy, evaluate, tell the study, log the trial."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, Trial, TrialState
+from tqdm.auto import tqdm
+
+from nas.arch import arch_id
+from nas.config import ExperimentConfig
+from nas.errors import NasError
+from nas.evaluators import EvalContext, Evaluator
+from nas.registry import EVALUATORS, SPACES, STRATEGIES
+from nas.run_folder import STUDY_NAME, RunFolder
+from nas.space import SearchSpace
+from nas.training import resolve_device
+from nas.trials import FINISHED, TrialLog, rows_frame
+
+#: A run of this many already-evaluated proposals in a row ends the search (space exhausted).
+MAX_DUPLICATES_IN_A_ROW = 1000
+
+
+@dataclass
+class SearchResult:
+    """A finished search: its folder, its trials best first, and how long it took."""
+
+    run: RunFolder
+    frame: pd.DataFrame
+    evaluated: int
+    wall_seconds: float
+    stopped_early: str | None = None
+
+
+@dataclass
+class Components:
+    """Everything a search needs, built from the config before any file is written."""
+
+    space: SearchSpace
+    sampler: optuna.samplers.BaseSampler
+    evaluator: Evaluator
+    device: str
+
+
+def build_components(config: ExperimentConfig) -> Components:
+    """Build space, strategy and evaluator from a validated config (errors before any file is written)."""
+    space = SPACES.get(config.space.name)(**config.space.options)
+    sampler = STRATEGIES.get(config.strategy.name)(
+        space, config.seed, dict(config.objectives), **config.strategy.options
+    )
+    device = resolve_device(config.training.device)
+    context = EvalContext(config.dataset, config.training, config.seed, device)
+    evaluator = EVALUATORS.get(config.evaluator.name)(context, **config.evaluator.options)
+    return Components(space, sampler, evaluator, str(device))
+
+
+class _Loop:
+    """State of one search loop (kept out of the public API)."""
+
+    def __init__(self, config: ExperimentConfig, parts: Components, study: optuna.Study, log: TrialLog):
+        self.config, self.parts, self.study, self.log = config, parts, study, log
+        self.objectives = dict(config.objectives)
+        self.cache: dict[str, tuple[list[float], dict[str, Any], int]] = {}
+        self.evaluated = 0
+        self.failures_in_a_row = 0
+        self.duplicates_in_a_row = 0
+        for t in study.get_trials(deepcopy=False, states=FINISHED):
+            self._account(t)
+
+    def _account(self, t: FrozenTrial) -> None:
+        if t.user_attrs.get("interrupted"):
+            return
+        if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs:
+            self.cache.setdefault(t.user_attrs["arch_id"], (list(t.values), t.user_attrs.get("metrics", {}), t.number))
+        if "duplicate_of" not in t.user_attrs:
+            self.evaluated += 1
+
+    def best(self) -> float | None:
+        """Best value of the first objective so far."""
+        values = [v[0][0] for v in self.cache.values()]
+        if not values:
+            return None
+        return max(values) if next(iter(self.objectives.values())) == "maximize" else min(values)
+
+    def step(self) -> FrozenTrial:
+        """Ask for one architecture, evaluate it (or reuse an earlier result) and tell the study."""
+        trial = self.study.ask()
+        space = self.parts.space
+        arch = {name: trial.suggest_categorical(name, list(choices)) for name, choices in space.decisions().items()}
+        arch = space.validate(arch)
+        aid = arch_id(arch)
+        trial.set_user_attr("arch_id", aid)
+        trial.set_user_attr("arch", space.format(arch))
+        if aid in self.cache:
+            values, metrics, first = self.cache[aid]
+            trial.set_user_attr("duplicate_of", first)
+            trial.set_user_attr("metrics", metrics)
+            frozen = self.study.tell(trial, values)
+            self.duplicates_in_a_row += 1
+        else:
+            frozen = self._evaluate(trial, arch, aid)
+            self.duplicates_in_a_row = 0
+            self.evaluated += 1
+        self.log.append(frozen)
+        return frozen
+
+    def _evaluate(self, trial: Trial, arch: dict, aid: str) -> FrozenTrial:
+        try:
+            metrics = self.parts.evaluator.evaluate(arch, self.parts.space, None, self._reporter(trial))
+        except optuna.TrialPruned:
+            return self.study.tell(trial, state=TrialState.PRUNED)
+        except NasError:
+            self.study.tell(trial, state=TrialState.FAIL)
+            raise
+        except Exception as exc:  # a candidate that crashes is recorded, and the search goes on
+            return self._fail(trial, f"{type(exc).__name__}: {exc}")
+        metrics = {k: _plain(v) for k, v in metrics.items()}
+        trial.set_user_attr("metrics", metrics)
+        missing = [k for k in self.objectives if k not in metrics]
+        if missing:
+            self.study.tell(trial, state=TrialState.FAIL)
+            raise NasError(f"objective {missing[0]!r} is not a metric of evaluator "
+                           f"{self.config.evaluator.name!r} (it returns: {', '.join(metrics)})")
+        values = [metrics[k] for k in self.objectives]
+        bad = [k for k, v in zip(self.objectives, values) if not math.isfinite(v)]
+        if bad:
+            return self._fail(trial, f"objective {bad[0]} is {metrics[bad[0]]}")
+        self.failures_in_a_row = 0
+        self.cache[aid] = (values, metrics, trial.number)
+        return self.study.tell(trial, values)
+
+    def _fail(self, trial: Trial, reason: str) -> FrozenTrial:
+        trial.set_user_attr("error", reason[:500])
+        self.failures_in_a_row += 1
+        frozen = self.study.tell(trial, state=TrialState.FAIL)
+        if self.failures_in_a_row >= self.config.max_consecutive_failures:
+            self.log.append(frozen)
+            raise NasError(f"{self.failures_in_a_row} trials failed in a row (last: {reason[:200]}); "
+                           "fix the cause (see the error column of trials.csv) and resume with --resume")
+        return frozen
+
+    def _reporter(self, trial: Trial) -> Callable[[int, float], None] | None:
+        if len(self.objectives) != 1:
+            return None
+
+        def report(epoch: int, value: float) -> None:
+            trial.report(value, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        return report
+
+
+def _plain(value: Any) -> Any:
+    """Numpy and torch scalars as plain Python numbers, so that storage and CSV keep them exact."""
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    return value
+
+
+def _requeue_interrupted(study: optuna.Study) -> int:
+    """Trials left running by a killed process: mark them failed ('interrupted') and queue them again."""
+    stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for t in stale:
+        study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted; re-run on resume")
+        study.tell(t.number, state=TrialState.FAIL)
+        study.enqueue_trial(t.params, skip_if_exists=False)
+    return len(stale)
+
+
+def run_search(
+    config: ExperimentConfig, *, resume: RunFolder | None = None, progress: bool = True,
+    on_run: Callable[[RunFolder], None] | None = None,
+) -> SearchResult:
+    """Run (or resume) a search to its trial budget; returns the run folder and its trial table."""
+    parts = build_components(config)
+    run = resume or RunFolder.create(config, parts.device)
+    if on_run is not None:
+        on_run(run)
+    lock = run.lock()
+    try:
+        return _search(config, parts, run, progress)
+    finally:
+        lock.close()
+
+
+def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progress: bool) -> SearchResult:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    study = optuna.create_study(
+        storage=run.storage(config.storage), study_name=STUDY_NAME, sampler=parts.sampler,
+        pruner=optuna.pruners.NopPruner(), directions=list(config.objectives.values()),
+        load_if_exists=True,
+    )
+    _requeue_interrupted(study)
+    log = TrialLog(run.trials_csv, config.objectives)
+    log.rewrite(study.get_trials(deepcopy=False))
+    loop = _Loop(config, parts, study, log)
+    budget = min(config.trials, parts.space.size())
+    start = time.perf_counter()
+    stopped = None
+    bar = tqdm(total=budget, initial=min(loop.evaluated, budget), unit="trial", disable=not progress,
+               dynamic_ncols=True, desc=config.name)
+    with bar:
+        while loop.evaluated < budget:
+            loop.step()
+            bar.n = loop.evaluated
+            best = loop.best()
+            bar.set_postfix_str(f"best {next(iter(config.objectives))}={best:.2f}" if best is not None else "")
+            if loop.duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
+                stopped = (f"the strategy proposed {MAX_DUPLICATES_IN_A_ROW} already-evaluated "
+                           "architectures in a row (is the space exhausted?)")
+                break
+    if budget < config.trials:
+        stopped = f"the space holds only {budget} architectures, fewer than trials={config.trials}"
+    frame = rows_frame(log.rows, config.objectives)
+    return SearchResult(run, frame, loop.evaluated, time.perf_counter() - start, stopped)
