@@ -1,0 +1,27 @@
+"""Shared fixtures: tiny experiment configs that run in seconds on a CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture
+def tiny_config(tmp_path: Path) -> dict[str, Any]:
+    """A raw config for a search that takes about a second per trial."""
+    return {
+        "name": "tiny",
+        "seed": 0,
+        "trials": 4,
+        "space": {"name": "nb201", "channels": 4, "cells_per_stage": 1},
+        "dataset": {"name": "digits"},
+        "strategy": {"name": "evolution", "population_size": 2, "sample_size": 2},
+        "evaluator": {"name": "partial", "epochs": 1, "data_fraction": 0.3},
+        "training": {"batch_size": 64},
+        "output": str(tmp_path / "results"),
+    }

@@ -1,0 +1,15 @@
+"""Per-space options that keep the conformance suite's networks tiny."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Options for each registered space in the conformance suite; a space not listed is built
+#: with its defaults (so a new space is tested by default, just more slowly).
+SMALL_OPTIONS: dict[str, dict[str, Any]] = {
+    "nb201": {"channels": 4, "cells_per_stage": 1},
+}
+
+#: Input shape (channels, height, width) used for each space's forward/backward check.
+INPUT_SHAPES: dict[str, tuple[int, int, int]] = {}
+DEFAULT_INPUT_SHAPE = (3, 16, 16)

@@ -1,0 +1,91 @@
+"""The conformance suite every registered search space must pass."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from nas import SPACES, NasError, arch_id, canonical_json, create_space
+from nas.arch import arch_from_json
+from tests.search_spaces.conftest import DEFAULT_INPUT_SHAPE, INPUT_SHAPES, SMALL_OPTIONS
+
+SPACE_NAMES = SPACES.names()
+
+
+def make(name: str):
+    return create_space(name, **SMALL_OPTIONS.get(name, {}))
+
+
+@pytest.mark.parametrize("name", SPACE_NAMES)
+def test_sample_validate_build_forward_backward(name: str) -> None:
+    space = make(name)
+    shape = INPUT_SHAPES.get(name, DEFAULT_INPUT_SHAPE)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        arch = space.sample(rng)
+        assert space.validate(arch) == arch
+        model = space.build(arch, num_classes=7, input_shape=shape)
+        out = model(torch.randn(2, *shape))
+        assert out.shape == (2, 7)
+        out.sum().backward()
+        assert any(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", SPACE_NAMES)
+def test_decisions_are_categorical_and_json_serialisable(name: str) -> None:
+    decisions = make(name).decisions()
+    assert decisions and all(len(choices) >= 1 for choices in decisions.values())
+    json.dumps({k: list(v) for k, v in decisions.items()})
+
+
+@pytest.mark.parametrize("name", SPACE_NAMES)
+def test_mutate_changes_exactly_one_decision_and_returns_a_new_arch(name: str) -> None:
+    space = make(name)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        arch = space.sample(rng)
+        before = dict(arch)
+        child = space.mutate(arch, rng)
+        assert arch == before, "mutate must not change its input"
+        assert space.validate(child) == child
+        assert sum(child[k] != arch[k] for k in arch) == 1
+
+
+@pytest.mark.parametrize("name", SPACE_NAMES)
+def test_same_seed_same_architectures(name: str) -> None:
+    space = make(name)
+    first = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    second = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    assert first == second
+    assert len({arch_id(a) for a in [space.sample(np.random.default_rng(s)) for s in range(20)]}) > 1
+
+
+@pytest.mark.parametrize("name", SPACE_NAMES)
+def test_json_and_native_notation_round_trip(name: str) -> None:
+    space = make(name)
+    rng = np.random.default_rng(2)
+    for _ in range(10):
+        arch = space.sample(rng)
+        assert arch_from_json(canonical_json(arch)) == arch
+        text = space.format(arch)
+        assert space.parse(text) == arch
+        assert space.format(space.parse(text)) == text
+        assert space.parse(canonical_json(arch)) == arch
+
+
+@pytest.mark.parametrize("name", SPACE_NAMES)
+def test_invalid_architectures_raise_clear_errors(name: str) -> None:
+    space = make(name)
+    arch = space.sample(np.random.default_rng(3))
+    key = next(iter(arch))
+    with pytest.raises(NasError, match="unknown decision"):
+        space.validate({**arch, "no_such_decision": 1})
+    with pytest.raises(NasError, match="lacks decision"):
+        space.validate({k: v for k, v in arch.items() if k != key})
+    with pytest.raises(NasError, match="is not one of"):
+        space.validate({**arch, key: "__import__('os').system('true')"})
+    with pytest.raises(NasError):
+        space.parse("not an architecture")
