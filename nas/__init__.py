@@ -1,25 +1,44 @@
-"""nas: neural architecture search with pluggable spaces, Optuna strategies and Ray scale-out."""
+"""nas: neural architecture search with pluggable spaces, Optuna strategies and Ray scale-out.
+
+Public names are imported lazily, so ``import nas`` (and ``nas --help``) stays fast.
+"""
 
 from __future__ import annotations
 
-from nas.arch import Arch, arch_id, canonical_json
-from nas.errors import NasError
-from nas.registry import (
-    DATASETS, EVALUATORS, SPACES, STRATEGIES, register_dataset, register_evaluator,
-    register_space, register_strategy,
-)
-from nas.space import SearchSpace
+import importlib
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "Arch", "DATASETS", "EVALUATORS", "NasError", "SPACES", "STRATEGIES", "SearchSpace", "arch_id",
-    "canonical_json", "create_space", "register_dataset", "register_evaluator", "register_space",
-    "register_strategy",
-]
+_LAZY = {
+    "Arch": "nas.arch", "arch_id": "nas.arch", "canonical_json": "nas.arch",
+    "NasError": "nas.errors",
+    "DATASETS": "nas.registry", "EVALUATORS": "nas.registry", "SPACES": "nas.registry",
+    "STRATEGIES": "nas.registry", "register_dataset": "nas.registry",
+    "register_evaluator": "nas.registry", "register_space": "nas.registry",
+    "register_strategy": "nas.registry",
+    "SearchSpace": "nas.space",
+    "create_space": "nas.factories",
+    "load_config": "nas.config",
+    "run_search": "nas.runner",
+    "load_trials": "nas.results",
+}
+
+__all__ = sorted(_LAZY)
+
+if TYPE_CHECKING:
+    from nas.arch import Arch, arch_id, canonical_json
+    from nas.config import load_config
+    from nas.errors import NasError
+    from nas.factories import create_space
+    from nas.registry import (
+        DATASETS, EVALUATORS, SPACES, STRATEGIES, register_dataset, register_evaluator,
+        register_space, register_strategy,
+    )
+    from nas.results import load_trials
+    from nas.runner import run_search
+    from nas.space import SearchSpace
 
 
-def create_space(name: str, **options: object) -> SearchSpace:
-    """Build a registered search space by name (or 'module:attribute' path) with its options."""
-    from nas.options import validate_options
-
-    factory = SPACES.get(name)
-    return factory(**validate_options(factory, options, "space"))
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'nas' has no attribute {name!r}")

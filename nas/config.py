@@ -144,7 +144,7 @@ def resolve_config(data: Mapping[str, Any], default_name: str = "experiment") ->
     try:
         return ExperimentConfig(**data)
     except pydantic.ValidationError as exc:
-        raise NasError(pydantic_message(exc, "", list(ExperimentConfig.model_fields))) from None
+        raise NasError(pydantic_message(exc, "", ExperimentConfig)) from None
 
 
 def _resolve_component(key: str, raw: Any, registry: Registry) -> dict[str, Any]:

@@ -46,14 +46,26 @@ def validate_options(factory: Callable[..., Any], options: Mapping[str, Any], wh
     try:
         return model(**options).model_dump()
     except pydantic.ValidationError as exc:
-        raise NasError(pydantic_message(exc, where, list(model.model_fields))) from None
+        raise NasError(pydantic_message(exc, where, model)) from None
 
 
-def pydantic_message(exc: pydantic.ValidationError, where: str, valid: list[str]) -> str:
+def _fields_at(model: type[pydantic.BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the (nested) model that ``loc`` points into."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        sub = field.annotation if field else None
+        if not (isinstance(sub, type) and issubclass(sub, pydantic.BaseModel)):
+            return []
+        model = sub
+    return list(model.model_fields)
+
+
+def pydantic_message(exc: pydantic.ValidationError, where: str, model: type[pydantic.BaseModel]) -> str:
     """One line for the first error of a pydantic validation error."""
     err = exc.errors()[0]
     key = ".".join(str(part) for part in (where, *err["loc"]) if part != "")
     if err["type"] == "extra_forbidden":
+        valid = _fields_at(model, tuple(err["loc"][:-1]))
         last = str(err["loc"][-1])
         hint = did_you_mean(last, valid) or (f"; valid keys: {', '.join(valid)}" if valid else "; it takes no options")
         return f"unknown config key {key!r}{hint}"

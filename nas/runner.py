@@ -61,13 +61,29 @@ def build_components(config: ExperimentConfig) -> Components:
     return Components(space, sampler, evaluator, str(device))
 
 
+@dataclass
+class _Outcome:
+    """What evaluating one architecture gave: objective values, or the error it failed with."""
+
+    number: int
+    values: list[float] | None
+    metrics: dict[str, Any]
+    error: str | None
+
+    @classmethod
+    def of(cls, t: FrozenTrial) -> _Outcome:
+        """The outcome recorded in a finished trial."""
+        values = list(t.values) if t.state == TrialState.COMPLETE else None
+        return cls(t.number, values, t.user_attrs.get("metrics", {}), t.user_attrs.get("error"))
+
+
 class _Loop:
     """State of one search loop (kept out of the public API)."""
 
     def __init__(self, config: ExperimentConfig, parts: Components, study: optuna.Study, log: TrialLog):
         self.config, self.parts, self.study, self.log = config, parts, study, log
         self.objectives = dict(config.objectives)
-        self.cache: dict[str, tuple[list[float], dict[str, Any], int]] = {}
+        self.cache: dict[str, _Outcome] = {}
         self.evaluated = 0
         self.failures_in_a_row = 0
         self.duplicates_in_a_row = 0
@@ -77,14 +93,14 @@ class _Loop:
     def _account(self, t: FrozenTrial) -> None:
         if t.user_attrs.get("interrupted"):
             return
-        if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs:
-            self.cache.setdefault(t.user_attrs["arch_id"], (list(t.values), t.user_attrs.get("metrics", {}), t.number))
         if "duplicate_of" not in t.user_attrs:
             self.evaluated += 1
+            if t.state in (TrialState.COMPLETE, TrialState.FAIL):
+                self.cache.setdefault(t.user_attrs["arch_id"], _Outcome.of(t))
 
     def best(self) -> float | None:
         """Best value of the first objective so far."""
-        values = [v[0][0] for v in self.cache.values()]
+        values = [o.values[0] for o in self.cache.values() if o.values]
         if not values:
             return None
         return max(values) if next(iter(self.objectives.values())) == "maximize" else min(values)
@@ -99,10 +115,15 @@ class _Loop:
         trial.set_user_attr("arch_id", aid)
         trial.set_user_attr("arch", space.format(arch))
         if aid in self.cache:
-            values, metrics, first = self.cache[aid]
-            trial.set_user_attr("duplicate_of", first)
-            trial.set_user_attr("metrics", metrics)
-            frozen = self.study.tell(trial, values)
+            # an architecture evaluated before: its outcome (result or failure) is reused
+            known = self.cache[aid]
+            trial.set_user_attr("duplicate_of", known.number)
+            trial.set_user_attr("metrics", known.metrics)
+            if known.error is not None:
+                trial.set_user_attr("error", known.error)
+                frozen = self.study.tell(trial, state=TrialState.FAIL)
+            else:
+                frozen = self.study.tell(trial, known.values)
             self.duplicates_in_a_row += 1
         else:
             frozen = self._evaluate(trial, arch, aid)
@@ -120,7 +141,7 @@ class _Loop:
             self.study.tell(trial, state=TrialState.FAIL)
             raise
         except Exception as exc:  # a candidate that crashes is recorded, and the search goes on
-            return self._fail(trial, f"{type(exc).__name__}: {exc}")
+            return self._fail(trial, aid, f"{type(exc).__name__}: {exc}")
         metrics = {k: _plain(v) for k, v in metrics.items()}
         trial.set_user_attr("metrics", metrics)
         missing = [k for k in self.objectives if k not in metrics]
@@ -131,13 +152,15 @@ class _Loop:
         values = [metrics[k] for k in self.objectives]
         bad = [k for k, v in zip(self.objectives, values) if not math.isfinite(v)]
         if bad:
-            return self._fail(trial, f"objective {bad[0]} is {metrics[bad[0]]}")
+            return self._fail(trial, aid, f"objective {bad[0]} is {metrics[bad[0]]}")
         self.failures_in_a_row = 0
-        self.cache[aid] = (values, metrics, trial.number)
+        self.cache[aid] = _Outcome(trial.number, values, metrics, None)
         return self.study.tell(trial, values)
 
-    def _fail(self, trial: Trial, reason: str) -> FrozenTrial:
-        trial.set_user_attr("error", reason[:500])
+    def _fail(self, trial: Trial, aid: str, reason: str) -> FrozenTrial:
+        reason = reason[:500]
+        trial.set_user_attr("error", reason)
+        self.cache[aid] = _Outcome(trial.number, None, trial.user_attrs.get("metrics", {}), reason)
         self.failures_in_a_row += 1
         frozen = self.study.tell(trial, state=TrialState.FAIL)
         if self.failures_in_a_row >= self.config.max_consecutive_failures:

@@ -40,6 +40,10 @@ class SearchSpace(ABC):
     ) -> nn.Module:
         """Build the standalone network for ``arch`` (input shape is channels, height, width)."""
 
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if not k.startswith("_"))
+        return f"{type(self).__name__}({options})"
+
     def size(self) -> int:
         """Number of distinct architectures."""
         return int(np.prod([len(c) for c in self.decisions().values()], dtype=object))

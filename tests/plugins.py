@@ -1,0 +1,50 @@
+"""A toy space and evaluator used by the runner tests through 'module:attribute' paths."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from nas.arch import Choice
+from nas.evaluators import Budget, EvalContext, Evaluator
+from nas.space import SearchSpace
+
+
+class ToySpace(SearchSpace):
+    """Two decisions, six architectures; builds a one-layer network."""
+
+    name = "toy"
+
+    def __init__(self, *, widths: int = 3) -> None:
+        self.widths = widths
+
+    def decisions(self) -> dict[str, tuple[Choice, ...]]:
+        """'a' picks a width, 'b' an activation."""
+        return {"a": tuple(range(self.widths)), "b": ("relu", "tanh")}
+
+    def build(self, arch: Mapping[str, Choice], *, num_classes: int,
+              input_shape: tuple[int, int, int] = (3, 32, 32)) -> nn.Module:
+        """Flatten, linear, activation, linear."""
+        arch = self.validate(arch)
+        c, h, w = input_shape
+        hidden = 4 * (int(arch["a"]) + 1)
+        act = nn.ReLU() if arch["b"] == "relu" else nn.Tanh()
+        return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, hidden), act, nn.Linear(hidden, num_classes))
+
+
+class ToyEvaluator(Evaluator):
+    """Scores a + (b == 'tanh'); raises or returns NaN for chosen values of 'a'."""
+
+    def __init__(self, context: EvalContext, *, fail_when_a: int = -1, nan_when_a: int = -1) -> None:
+        self.fail_when_a = fail_when_a
+        self.nan_when_a = nan_when_a
+
+    def evaluate(self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
+                 report: Any = None) -> dict[str, Any]:
+        """The toy score, or a failure."""
+        if arch["a"] == self.fail_when_a:
+            raise RuntimeError(f"candidate a={arch['a']} crashed")
+        value = float("nan") if arch["a"] == self.nan_when_a else float(arch["a"]) + (arch["b"] == "tanh")
+        return {"val_accuracy": value, "params": 10 * (int(arch["a"]) + 1)}

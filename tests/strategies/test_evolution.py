@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+from nas import NasError, create_space
+from nas.strategies.evolution import RegularizedEvolutionSampler, regularized_evolution
+from nas.strategies.optuna_samplers import random
+from search_spaces.nb201 import EDGES
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+SPACE = create_space("nb201", channels=4, cells_per_stage=1)
+SCORES = {"none": 0, "skip_connect": 1, "avg_pool_3x3": 2, "nor_conv_1x1": 3, "nor_conv_3x3": 4}
+
+
+def score(arch: dict) -> float:
+    return float(sum(SCORES[arch[e]] for e in EDGES))
+
+
+def run(sampler: optuna.samplers.BaseSampler, n: int, study: optuna.Study | None = None) -> list[dict]:
+    study = study or optuna.create_study(direction="maximize", sampler=sampler)
+    archs = []
+    for _ in range(n):
+        trial = study.ask()
+        arch = {name: trial.suggest_categorical(name, list(c)) for name, c in SPACE.decisions().items()}
+        study.tell(trial, score(arch))
+        archs.append(arch)
+    return archs
+
+
+def test_children_are_one_mutation_from_a_tournament_winner_of_the_last_p() -> None:
+    p, s = 5, 3
+    archs = run(RegularizedEvolutionSampler(SPACE, population_size=p, sample_size=s, seed=0), 40)
+    for i in range(p, len(archs)):
+        population = archs[i - p:i]
+        distances = [sum(archs[i][e] != parent[e] for e in EDGES) for parent in population]
+        assert 1 in distances, f"child {i} is not a one-decision mutation of its population"
+
+
+def test_evolution_improves_over_random_on_a_known_optimum() -> None:
+    def best_of(sampler: optuna.samplers.BaseSampler) -> float:
+        return max(score(a) for a in run(sampler, 150))
+
+    evo = np.mean([best_of(RegularizedEvolutionSampler(SPACE, seed=s)) for s in range(3)])
+    rnd = np.mean([best_of(random(SPACE, s, {"val_accuracy": "maximize"})) for s in range(3)])
+    assert evo >= 23 and evo > rnd  # the optimum, all nor_conv_3x3, scores 24
+
+
+def test_minimize_direction_selects_the_lowest() -> None:
+    study = optuna.create_study(direction="minimize",
+                                sampler=RegularizedEvolutionSampler(SPACE, direction="minimize", seed=1))
+    archs = run(study.sampler, 150, study)
+    assert min(score(a) for a in archs) <= 1
+
+
+def test_same_seed_same_sequence_and_resume_continues_it() -> None:
+    full = run(RegularizedEvolutionSampler(SPACE, seed=3), 30)
+    assert full == run(RegularizedEvolutionSampler(SPACE, seed=3), 30)
+    assert full != run(RegularizedEvolutionSampler(SPACE, seed=4), 30)
+    # stop after 17 trials, then continue with a fresh sampler on the same study
+    study = optuna.create_study(direction="maximize", sampler=RegularizedEvolutionSampler(SPACE, seed=3))
+    first = run(study.sampler, 17, study)
+    study.sampler = RegularizedEvolutionSampler(SPACE, seed=3)
+    assert first + run(study.sampler, 13, study) == full
+
+
+def test_random_search_is_seeded() -> None:
+    objectives = {"val_accuracy": "maximize"}
+    assert run(random(SPACE, 5, objectives), 10) == run(random(SPACE, 5, objectives), 10)
+
+
+def test_bad_options() -> None:
+    with pytest.raises(NasError, match="sample_size <= population_size"):
+        RegularizedEvolutionSampler(SPACE, population_size=2, sample_size=3)
+    with pytest.raises(NasError, match="optimises one objective"):
+        regularized_evolution(SPACE, 0, {"val_accuracy": "maximize", "params": "minimize"})

@@ -1,0 +1,85 @@
+"""End-to-end: the command line as a user runs it, in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def nas(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "nas", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_console_script_points_at_the_cli() -> None:
+    (script,) = [ep for ep in entry_points(group="console_scripts") if ep.name == "nas"]
+    assert script.value == "nas.cli:main"
+
+
+@pytest.mark.parametrize("command", [[], ["search"], ["show"], ["list"]])
+def test_help_explains_every_command(command: list[str]) -> None:
+    out = nas(*command, "--help")
+    assert out.returncode == 0, out.stderr
+    assert "usage: nas" in out.stdout and "options:" in out.stdout
+
+
+def test_list_shows_one_line_per_registered_name() -> None:
+    out = nas("list", "spaces")
+    assert out.returncode == 0
+    assert any(line.startswith("nb201 ") and "NAS-Bench-201" in line for line in out.stdout.splitlines())
+    everything = nas("list").stdout
+    for kind, name in [("strategies:", "evolution"), ("evaluators:", "partial"), ("datasets:", "digits")]:
+        assert kind in everything and f"  {name} " in everything
+
+
+def test_search_show_and_resume_end_to_end(tmp_path: Path, tiny_config: dict) -> None:
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config))
+    out = nas("search", str(config), "trials=3", "strategy.population_size=3", "strategy.sample_size=1", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "trial" in out.stderr and "best val_accuracy=" in out.stderr  # the progress bar
+    assert "Best architectures of tiny (3 evaluated" in out.stdout
+    run = out.stdout.strip().splitlines()[-1].removeprefix("run folder: ")
+    assert (Path(run) / "trials.csv").is_file()
+    assert yaml.safe_load((Path(run) / "config.yaml").read_text())["strategy"]["population_size"] == 3
+
+    shown = nas("show", run, cwd=tmp_path)
+    assert shown.returncode == 0
+    header, *rows = shown.stdout.strip().splitlines()
+    assert header.split()[:3] == ["trial", "state", "val_accuracy"] and len(rows) == 3
+
+    resumed = nas("search", "--resume", run, "trials=4", "--quiet", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "(4 evaluated" in resumed.stdout and resumed.stderr == ""
+    refused = nas("search", "--resume", run, "seed=5", cwd=tmp_path)
+    assert refused.returncode == 2 and "cannot change 'seed' of an existing run" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "missing.yaml"], "error: config file 'missing.yaml' does not exist"),
+        (["search", "bad.yaml"], "error: unknown config key 'trails' (did you mean 'trials'?)"),
+        (["search", "trials=3"], "error: nas search needs a config file first"),
+        (["show", "nowhere"], "error: run folder 'nowhere' does not exist"),
+        (["show", "."], "is not a nas run folder"),
+    ],
+)
+def test_bad_input_is_one_line_and_non_zero(tmp_path: Path, tiny_config: dict, args: list[str], message: str) -> None:
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**tiny_config, "trails": 3}))
+    out = nas(*args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and message in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    out = nas("--debug", "search", "missing.yaml", cwd=tmp_path)
+    assert out.returncode != 0 and "Traceback" in out.stderr
