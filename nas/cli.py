@@ -113,7 +113,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     objectives = list(config.objectives)
     print(f"\nBest architectures of {config.name} ({result.evaluated} evaluated, "
           f"{result.wall_seconds:.1f} s):")
-    print(format_table(result.frame, args.top, _columns(objectives, result.frame.columns)))
+    frame = result.frame
+    if "duplicate_of" in frame:  # each architecture once: its first evaluation
+        frame = frame[frame["duplicate_of"].isna()]
+    print(format_table(frame, args.top, _columns(objectives, frame.columns)))
     if result.stopped_early:
         print(f"note: stopped at {result.evaluated} trials: {result.stopped_early}")
     print(f"\nrun folder: {result.run.path}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -34,6 +34,15 @@ def resolve_device(spec: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise NasError(f"training.device is {spec!r} but CUDA is not available here; use auto or cpu")
     return device
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
+    """Seed torch's generators for the block (weight init, dropout) and restore them after it."""
+    devices = [device] if device is not None and device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 @dataclass
@@ -107,7 +116,14 @@ def train_model(
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(seed)
+    with seeded(seed, device):
+        return _train(model, data, cfg, epochs, seed, device, train_split, report)
+
+
+def _train(
+    model: nn.Module, data: DataSplits, cfg: TrainingConfig, epochs: int, seed: int,
+    device: torch.device, train_split: Split | None, report: EpochReport | None,
+) -> TrainResult:
     split = train_split if train_split is not None else data.train
     model.to(device)
     optimizer = _optimizer(model, cfg)

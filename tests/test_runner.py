@@ -114,3 +114,12 @@ def test_bad_config_writes_no_run_folder(tiny_config: dict, tmp_path: Path) -> N
     with pytest.raises(NasError, match="not a device"):
         run_search(config, progress=False)
     assert not (tmp_path / "results").exists()
+
+
+def test_database_storage_from_the_config(tiny_config: dict, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    config = resolve_config({**tiny_config, **TOY, "trials": 2, "storage": url})
+    result = run_search(config, progress=False)
+    assert (tmp_path / "studies.db").is_file() and not (result.run.path / "study.journal").exists()
+    frame, _ = load_trials(result.run.path)
+    assert len(frame) == 2

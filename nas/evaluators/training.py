@@ -11,7 +11,7 @@ from nas.data import subset
 from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator, candidate_seed
 from nas.space import SearchSpace
-from nas.training import EpochReport, train_model
+from nas.training import EpochReport, seeded, train_model
 
 
 class PartialTraining(Evaluator):
@@ -37,7 +37,8 @@ class PartialTraining(Evaluator):
         ctx = self.context
         data = ctx.data
         seed = candidate_seed(ctx.seed, arch)
-        model = space.build(arch, num_classes=data.num_classes, input_shape=data.input_shape)
+        with seeded(seed):
+            model = space.build(arch, num_classes=data.num_classes, input_shape=data.input_shape)
         params, flops = count_params(model), count_flops(model, data.input_shape)
         train_split = subset(data.train, fraction, ctx.seed)
         result = train_model(
