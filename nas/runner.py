@@ -189,13 +189,16 @@ def _plain(value: Any) -> Any:
 
 
 def _requeue_interrupted(study: optuna.Study) -> int:
-    """Trials left running by a killed process: mark them failed ('interrupted') and queue them again."""
+    """Trials left running by a killed process: queue their architectures again, then mark them
+    failed ('interrupted'). In that order, so that a kill in between loses nothing."""
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in stale:
+        # an enqueued trial keeps its architecture in 'fixed_params' until it is suggested
+        params = {**t.system_attrs.get("fixed_params", {}), **t.params}
+        study.enqueue_trial(params, skip_if_exists=False)
         study._storage.set_trial_user_attr(t._trial_id, "interrupted", True)
         study._storage.set_trial_user_attr(t._trial_id, "error", "interrupted; re-run on resume")
         study.tell(t.number, state=TrialState.FAIL)
-        study.enqueue_trial(t.params, skip_if_exists=False)
     return len(stale)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import time
 from typing import Any
 
 from torch import nn
@@ -13,16 +14,17 @@ from nas.space import SearchSpace
 
 
 class ToySpace(SearchSpace):
-    """Two decisions, six architectures; builds a one-layer network."""
+    """Three decisions (widths x 2 x depths architectures); builds a one-layer network."""
 
     name = "toy"
 
-    def __init__(self, *, widths: int = 3) -> None:
+    def __init__(self, *, widths: int = 3, depths: int = 1) -> None:
         self.widths = widths
+        self.depths = depths
 
     def decisions(self) -> dict[str, tuple[Choice, ...]]:
         """'a' picks a width, 'b' an activation."""
-        return {"a": tuple(range(self.widths)), "b": ("relu", "tanh")}
+        return {"a": tuple(range(self.widths)), "b": ("relu", "tanh"), "c": tuple(range(self.depths))}
 
     def build(self, arch: Mapping[str, Choice], *, num_classes: int,
               input_shape: tuple[int, int, int] = (3, 32, 32)) -> nn.Module:
@@ -35,16 +37,19 @@ class ToySpace(SearchSpace):
 
 
 class ToyEvaluator(Evaluator):
-    """Scores a + (b == 'tanh'); raises or returns NaN for chosen values of 'a'."""
+    """Scores a + (b == 'tanh') + c / 10; raises or returns NaN for chosen values of 'a'."""
 
-    def __init__(self, context: EvalContext, *, fail_when_a: int = -1, nan_when_a: int = -1) -> None:
+    def __init__(self, context: EvalContext, *, fail_when_a: int = -1, nan_when_a: int = -1,
+                 sleep: float = 0.0) -> None:
         self.fail_when_a = fail_when_a
         self.nan_when_a = nan_when_a
+        self.sleep = sleep
 
     def evaluate(self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
                  report: Any = None) -> dict[str, Any]:
         """The toy score, or a failure."""
+        time.sleep(self.sleep)
         if arch["a"] == self.fail_when_a:
             raise RuntimeError(f"candidate a={arch['a']} crashed")
-        value = float("nan") if arch["a"] == self.nan_when_a else float(arch["a"]) + (arch["b"] == "tanh")
+        value = float("nan") if arch["a"] == self.nan_when_a else float(arch["a"]) + (arch["b"] == "tanh") + arch["c"] / 10
         return {"val_accuracy": value, "params": 10 * (int(arch["a"]) + 1)}
