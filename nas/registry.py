@@ -101,7 +101,7 @@ class Registry:
 SPACES = Registry(
     "search space",
     "nas.search_spaces",
-    {"nb201": "search_spaces.nb201:NB201Space"},
+    {"nb201": "search_spaces.nb201:NB201Space", "mbconv": "search_spaces.mbconv:MBConvSpace"},
 )
 STRATEGIES = Registry(
     "strategy",
