@@ -8,14 +8,13 @@ from torch import nn
 
 from search_spaces.mbconv.plan import BlockSpec, NetworkPlan
 
-# The reference's BatchNorm settings (TensorFlow's momentum 0.99 is PyTorch's 0.01).
-BN_MOMENTUM = 0.01
+#: The reference's BatchNorm epsilon (its momentum, TensorFlow's 0.99, is a space option).
 BN_EPS = 1e-3
 
 
-def batch_norm(channels: int) -> nn.BatchNorm2d:
-    """BatchNorm with the reference momentum and epsilon."""
-    return nn.BatchNorm2d(channels, momentum=BN_MOMENTUM, eps=BN_EPS)
+def batch_norm(channels: int, momentum: float) -> nn.BatchNorm2d:
+    """BatchNorm with the reference epsilon."""
+    return nn.BatchNorm2d(channels, momentum=momentum, eps=BN_EPS)
 
 
 def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
@@ -46,18 +45,18 @@ class SqueezeExcite(nn.Module):
 class MBConv(nn.Module):
     """Mobile inverted bottleneck: 1x1 expansion, depthwise kxk, SE, 1x1 projection, skip."""
 
-    def __init__(self, spec: BlockSpec, se_ratio: float) -> None:
+    def __init__(self, spec: BlockSpec, se_ratio: float, bn_momentum: float) -> None:
         super().__init__()
         self.spec = spec
         mid = spec.mid
         self.expand_conv = nn.Conv2d(spec.c_in, mid, 1, bias=False) if spec.expand != 1 else None
-        self.bn0 = batch_norm(mid) if spec.expand != 1 else None
+        self.bn0 = batch_norm(mid, bn_momentum) if spec.expand != 1 else None
         self.dw_conv = nn.Conv2d(mid, mid, spec.kernel, spec.stride, spec.kernel // 2,
                                  groups=mid, bias=False)
-        self.bn1 = batch_norm(mid)
+        self.bn1 = batch_norm(mid, bn_momentum)
         self.se = SqueezeExcite(mid, spec.squeezed(se_ratio)) if spec.se else None
         self.project_conv = nn.Conv2d(mid, spec.c_out, 1, bias=False)
-        self.bn2 = batch_norm(spec.c_out)
+        self.bn2 = batch_norm(spec.c_out, bn_momentum)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
@@ -80,14 +79,16 @@ class EfficientNet(nn.Module):
         self.resize_to = plan.resize_to
         self.stem = nn.Sequential(
             nn.Conv2d(plan.in_channels, plan.stem_channels, 3, plan.stem_stride, 1, bias=False),
-            batch_norm(plan.stem_channels), nn.SiLU(),
+            batch_norm(plan.stem_channels, plan.bn_momentum), nn.SiLU(),
         )
         self.blocks = nn.ModuleList(
-            nn.ModuleList(MBConv(spec, plan.se_ratio) for spec in stage) for stage in plan.stages
+            nn.ModuleList(MBConv(spec, plan.se_ratio, plan.bn_momentum) for spec in stage)
+            for stage in plan.stages
         )
         c_last = plan.blocks[-1].c_out
         self.head = nn.Sequential(
-            nn.Conv2d(c_last, plan.head_channels, 1, bias=False), batch_norm(plan.head_channels), nn.SiLU(),
+            nn.Conv2d(c_last, plan.head_channels, 1, bias=False),
+            batch_norm(plan.head_channels, plan.bn_momentum), nn.SiLU(),
         )
         self.dropout = nn.Dropout(plan.dropout)
         self.classifier = nn.Linear(plan.head_channels, num_classes)

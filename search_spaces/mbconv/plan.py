@@ -99,6 +99,7 @@ class NetworkPlan:
     head_channels: int
     se_ratio: float
     dropout: float
+    bn_momentum: float
 
     @property
     def blocks(self) -> list[BlockSpec]:
@@ -108,16 +109,16 @@ class NetworkPlan:
 
 def make_plan(
     stages: list[StageChoice], *, input_shape: tuple[int, int, int], width: float, depth: float,
-    resolution: int | None, se_ratio: float, dropout: float, drop_path_rate: float,
+    resolution: int | None, se_ratio: float, dropout: float, drop_path_rate: float, bn_momentum: float,
 ) -> NetworkPlan:
-    """Scale the stage choices and lay out strides for the input's resolution."""
+    """Scale the stage choices and lay out strides for the input's resolution (before any resize)."""
     c, h, w = input_shape
+    side = min(h, w)
     resize_to = None
-    if resolution is not None and resolution != min(h, w):
-        side = min(h, w)
+    if resolution is not None and resolution != side:
         resize_to = (round(h * resolution / side), round(w * resolution / side))
-        h, w = resize_to
-    kept = reductions_for(min(h, w))
+    # the input's own size sets the strides, so that scaling the resolution scales the FLOPs
+    kept = reductions_for(side)
     strided = set(REDUCTION_POINTS[len(REDUCTION_POINTS) - kept:])
     repeats = [round_repeats(s.layers, depth) for s in stages]
     total = sum(repeats)
@@ -138,4 +139,5 @@ def make_plan(
         in_channels=c, resize_to=resize_to, stem_channels=round_filters(STEM_CHANNELS, width),
         stem_stride=2 if 0 in strided else 1, stages=tuple(built),
         head_channels=round_filters(HEAD_CHANNELS, width), se_ratio=se_ratio, dropout=dropout,
+        bn_momentum=bn_momentum,
     )

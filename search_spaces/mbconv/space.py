@@ -45,7 +45,10 @@ class MBConvSpace(SearchSpace):
     defaults contain EfficientNet-B0 itself (``baseline()``). ``width_coefficient``,
     ``depth_coefficient`` and ``resolution`` scale every architecture as the reference scales B0
     into B1..B7; ``resolution`` resizes the input inside the network (None: keep the input size).
-    Inputs smaller than 224 keep fewer of B0's five stride-2 reductions (32x32 keeps three).
+    Inputs smaller than 224 keep fewer of B0's five stride-2 reductions (32x32 keeps three),
+    chosen by the input's size before any resize.
+    ``bn_momentum`` is PyTorch's (the reference's TensorFlow 0.99 is 0.01, which suits long
+    ImageNet schedules; 0.1 gives usable running statistics after a few NAS epochs).
     """
 
     name = "mbconv"
@@ -55,7 +58,7 @@ class MBConvSpace(SearchSpace):
         layers: tuple[int, ...] = (1, 2, 3, 4), width_multipliers: tuple[float, ...] = (0.75, 1.0, 1.25),
         se: tuple[bool, ...] = (True, False), se_ratio: float = 0.25, width_coefficient: float = 1.0,
         depth_coefficient: float = 1.0, resolution: int | None = None, dropout: float = 0.2,
-        drop_path_rate: float = 0.2,
+        drop_path_rate: float = 0.2, bn_momentum: float = 0.1,
     ) -> None:
         self.kernel_sizes = _choices(kernel_sizes, "kernel_sizes")
         self.expand_ratios = _choices(expand_ratios, "expand_ratios")
@@ -73,6 +76,7 @@ class MBConvSpace(SearchSpace):
         _check(resolution is None or resolution >= 1, f"mbconv resolution must be >= 1, got {resolution}")
         _check(0 <= dropout < 1 and 0 <= drop_path_rate < 1,
                "mbconv dropout and drop_path_rate must be in [0, 1)")
+        _check(0 < bn_momentum <= 1, f"mbconv bn_momentum must be in (0, 1], got {bn_momentum}")
         # Per stage, the distinct base widths the multipliers give (several may round alike).
         self.channels = tuple(
             tuple(sorted({round_filters(base[4], m) for m in width_multipliers})) for base in B0_STAGES
@@ -83,6 +87,7 @@ class MBConvSpace(SearchSpace):
         self.resolution = resolution
         self.dropout = dropout
         self.drop_path_rate = drop_path_rate
+        self.bn_momentum = bn_momentum
 
     def decisions(self) -> dict[str, tuple[Choice, ...]]:
         """Five decisions per stage: kernel, expand, layers, channels (base, unscaled), se."""
@@ -113,7 +118,7 @@ class MBConvSpace(SearchSpace):
         return make_plan(
             self.stages(arch), input_shape=tuple(input_shape), width=self.width_coefficient,
             depth=self.depth_coefficient, resolution=self.resolution, se_ratio=self.se_ratio,
-            dropout=self.dropout, drop_path_rate=self.drop_path_rate,
+            dropout=self.dropout, drop_path_rate=self.drop_path_rate, bn_momentum=self.bn_momentum,
         )
 
     def build(

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from nas.arch import Arch, Choice
 from nas.supernet import Supernet
-from search_spaces.mbconv.blocks import BN_EPS, BN_MOMENTUM, EfficientNet, MBConv, drop_path
+from search_spaces.mbconv.blocks import BN_EPS, EfficientNet, MBConv, drop_path
 from search_spaces.mbconv.plan import NUM_STAGES, BlockSpec, NetworkPlan
 
 if TYPE_CHECKING:
@@ -57,22 +57,27 @@ def block_tensors(block: MBConv, spec: BlockSpec, se_ratio: float) -> dict[str, 
     return out
 
 
-def _batch_norm(t: dict[str, torch.Tensor], name: str, x: torch.Tensor, training: bool) -> torch.Tensor:
+def _batch_norm(t: dict[str, torch.Tensor], name: str, x: torch.Tensor, training: bool,
+                momentum: float) -> torch.Tensor:
     return F.batch_norm(x, t[f"{name}.running_mean"], t[f"{name}.running_var"], t[f"{name}.weight"],
-                        t[f"{name}.bias"], training, BN_MOMENTUM, BN_EPS)
+                        t[f"{name}.bias"], training, momentum, BN_EPS)
 
 
-def run_block(t: dict[str, torch.Tensor], spec: BlockSpec, x: torch.Tensor, training: bool) -> torch.Tensor:
+def run_block(t: dict[str, torch.Tensor], spec: BlockSpec, x: torch.Tensor, training: bool,
+              bn_momentum: float) -> torch.Tensor:
     """One MBConv block computed from sliced tensors (the functional twin of ``MBConv.forward``)."""
+    def bn(name: str, h: torch.Tensor) -> torch.Tensor:
+        return _batch_norm(t, name, h, training, bn_momentum)
+
     h = x
     if spec.expand != 1:
-        h = F.silu(_batch_norm(t, "bn0", F.conv2d(h, t["expand_conv.weight"]), training))
+        h = F.silu(bn("bn0", F.conv2d(h, t["expand_conv.weight"])))
     h = F.conv2d(h, t["dw_conv.weight"], None, spec.stride, spec.kernel // 2, 1, spec.mid)
-    h = F.silu(_batch_norm(t, "bn1", h, training))
+    h = F.silu(bn("bn1", h))
     if spec.se:
         s = F.silu(F.conv2d(h.mean((2, 3), keepdim=True), t["se.reduce.weight"], t["se.reduce.bias"]))
         h = h * torch.sigmoid(F.conv2d(s, t["se.expand.weight"], t["se.expand.bias"]))
-    h = _batch_norm(t, "bn2", F.conv2d(h, t["project_conv.weight"]), training)
+    h = bn("bn2", F.conv2d(h, t["project_conv.weight"]))
     if spec.has_skip:
         h = drop_path(h, spec.drop_path, training) + x
     return h
@@ -106,7 +111,8 @@ class MBConvSupernet(Supernet):
         x = net.stem(x)
         for s in range(NUM_STAGES):
             for j, spec in enumerate(plan.stages[s]):
-                x = run_block(block_tensors(net.blocks[s][j], spec, plan.se_ratio), spec, x, self.training)
+                tensors = block_tensors(net.blocks[s][j], spec, plan.se_ratio)
+                x = run_block(tensors, spec, x, self.training, plan.bn_momentum)
         c_last = plan.blocks[-1].c_out
         head_conv, head_bn, act = net.head
         x = act(head_bn(F.conv2d(x, head_conv.weight[:, :c_last]))).mean((2, 3))
