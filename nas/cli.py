@@ -56,9 +56,9 @@ def _scale_parser(sub: argparse._SubParsersAction) -> None:
         description="Scale a base architecture's width, depth and resolution (EfficientNet compound "
                     "scaling) and write one space config per member, with its params and FLOPs.",
     )
-    scale.add_argument("items", nargs="+", metavar="SOURCE [KEY=VALUE ...]",
-                       help="a run folder (scales its best architecture) or an experiment YAML, "
-                            "then config overrides")
+    scale.add_argument("source", metavar="SOURCE",
+                       help="a run folder (scales its best architecture) or an experiment YAML")
+    scale.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
     scale.add_argument("--arch", help="base architecture in the space's notation or JSON "
                        "(default: the run's best; required with a YAML)")
     mode = scale.add_mutually_exclusive_group()

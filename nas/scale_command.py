@@ -25,11 +25,10 @@ from nas.scaling import (
 from nas.space import SearchSpace
 
 
-def _source(items: list[str]) -> tuple[ExperimentConfig, Path | None]:
+def _source(source: str, overrides: list[str]) -> tuple[ExperimentConfig, Path | None]:
     """The config (with overrides) and, for a run folder, the folder."""
     from nas.run_folder import RunFolder
 
-    source, overrides = items[0], items[1:]
     if "=" in source:
         raise NasError("nas scale needs a run folder or a config file first, then KEY=VALUE overrides")
     if Path(source).is_dir():
@@ -130,7 +129,7 @@ def run_scale(args: argparse.Namespace) -> int:
     """Run ``nas scale`` (see ``nas scale --help``)."""
     from nas.registry import SPACES
 
-    config, run_path = _source(list(args.items))
+    config, run_path = _source(args.source, list(args.overrides))
     space = SPACES.get(config.space.name)(**config.space.options)
     if args.arch:
         arch = space.parse(args.arch)

@@ -24,7 +24,7 @@ FAST = {"trials": 3, "strategy.population_size": 2, "evaluator.epochs": 1,
 
 
 def _blocks(language: str) -> list[str]:
-    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), flags=re.S)
+    return re.findall(rf"```{language}\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import csv
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from nas import NasError, create_space
@@ -63,11 +64,19 @@ def test_nas_scale_published_reproduces_b0_to_b7(tmp_path: Path, capsys) -> None
     assert "66,347,960" in capsys.readouterr().out
 
 
-def test_nas_scale_searches_coefficients_for_a_runs_best_arch(tmp_path: Path) -> None:
+@pytest.fixture
+def one_thread():
+    """Tiny networks train fastest on one thread (and a busy machine makes two much slower)."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_nas_scale_searches_coefficients_for_a_runs_best_arch(tmp_path: Path, one_thread) -> None:
     config = resolve_config({
         "name": "tiny-mbconv", "seed": 0, "trials": 2, "space": TINY_SPACE, "dataset": "digits",
         "strategy": "random", "evaluator": {"name": "partial", "epochs": 1, "data_fraction": 0.2},
-        "training": {"batch_size": 64, "amp": False}, "output": str(tmp_path / "results"),
+        "training": {"batch_size": 64, "amp": False, "threads": 1}, "output": str(tmp_path / "results"),
     })
     result = run_search(config, progress=False)
     code = main(["scale", str(result.run.path), "--search", "--grid-step", "0.5", "--tolerance", "0.5",
