@@ -20,7 +20,7 @@ from nas.runner import run_search
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 MODULE = "my_spaces"
 FAST = {"trials": 3, "strategy.population_size": 2, "evaluator.epochs": 1,
-        "evaluator.data_fraction": 0.3, "training.amp": False}
+        "evaluator.data_fraction": 0.3, "training.amp": False, "training.threads": 1}
 
 
 def _blocks(language: str) -> list[str]:
@@ -42,7 +42,8 @@ def _overrides(tmp_path: Path) -> list[str]:
     return [f"{k}={v}" for k, v in FAST.items()] + [f"output={tmp_path / 'results'}"]
 
 
-def test_documented_space_runs_a_real_search_by_module_path(plugin_dir: Path, tmp_path: Path) -> None:
+def test_documented_space_runs_a_real_search_by_module_path(plugin_dir: Path, tmp_path: Path,
+                                                            one_thread) -> None:
     raw = yaml.safe_load(_blocks("yaml")[0])
     assert raw["space"]["name"] == f"{MODULE}:ConvChainSpace"
     config = resolve_config(apply_overrides(raw, _overrides(tmp_path)))
@@ -57,7 +58,7 @@ def test_documented_space_runs_a_real_search_by_module_path(plugin_dir: Path, tm
         create_space(f"{MODULE}:ConvChainSpace", width=3)
 
 
-def test_entry_point_in_a_dist_info_is_discovered(plugin_dir: Path, tmp_path: Path, capsys) -> None:
+def test_entry_point_in_a_dist_info_is_discovered(plugin_dir: Path, tmp_path: Path, capsys, one_thread) -> None:
     name = "convchain_test_plugin"
     assert name not in SPACES.names()
     dist = plugin_dir / "my_spaces_plugin-0.1.dist-info"

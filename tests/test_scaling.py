@@ -6,7 +6,6 @@ import csv
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from nas import NasError, create_space
@@ -62,14 +61,6 @@ def test_nas_scale_published_reproduces_b0_to_b7(tmp_path: Path, capsys) -> None
     space = create_space("mbconv", **{k: v for k, v in b5["space"].items() if k != "name"})
     assert space.parse(b5["arch"]) == space.baseline()
     assert "66,347,960" in capsys.readouterr().out
-
-
-@pytest.fixture
-def one_thread():
-    """Tiny networks train fastest on one thread (and a busy machine makes two much slower)."""
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_nas_scale_searches_coefficients_for_a_runs_best_arch(tmp_path: Path, one_thread) -> None:

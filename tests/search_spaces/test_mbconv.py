@@ -43,7 +43,6 @@ def test_b0_at_224_is_the_reference_network_with_0_39_gflops() -> None:
     assert 0.38e9 < flops < 0.40e9
     # the meta-device shortcut that `nas scale` uses counts the same
     assert count_flops(_meta_build(space, b0, 1000, (3, 224, 224)), (3, 224, 224)) == flops
-    assert model(torch.zeros(1, 3, 224, 224)).shape == (1, 1000)
 
 
 def test_rounding_follows_the_reference() -> None:
