@@ -1,4 +1,4 @@
-"""The ``nas`` command line: search, show, list."""
+"""The ``nas`` command line: search, show, list, scale."""
 
 from __future__ import annotations
 
@@ -41,11 +41,45 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("--limit", type=int, default=20, metavar="N", help="rows to print (0 for all; default 20)")
     show.add_argument("--all-columns", action="store_true", help="print every metric column")
 
+    _scale_parser(sub)
+
     lst = sub.add_parser("list", help="list registered spaces, strategies, evaluators or data sets",
                          description="List what is registered, one line each.")
     lst.add_argument("kind", nargs="?", choices=["spaces", "strategies", "evaluators", "datasets"],
                      help="what to list (default: everything)")
     return parser
+
+
+def _scale_parser(sub: argparse._SubParsersAction) -> None:
+    scale = sub.add_parser(
+        "scale", help="compound-scale a base architecture into a B1..B7-like family",
+        description="Scale a base architecture's width, depth and resolution (EfficientNet compound "
+                    "scaling) and write one space config per member, with its params and FLOPs.",
+    )
+    scale.add_argument("source", metavar="SOURCE",
+                       help="a run folder (scales its best architecture) or an experiment YAML")
+    scale.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    scale.add_argument("--arch", help="base architecture in the space's notation or JSON "
+                       "(default: the run's best; required with a YAML)")
+    mode = scale.add_mutually_exclusive_group()
+    mode.add_argument("--coefficients", metavar="A,B,G",
+                      help="alpha,beta,gamma for depth, width, resolution (default: the paper's 1.2,1.1,1.15)")
+    mode.add_argument("--published", action="store_true",
+                      help="use EfficientNet's published B1..B7 multipliers instead of the formula")
+    mode.add_argument("--search", action="store_true",
+                      help="first grid-search alpha,beta,gamma at phi=1 (alpha*beta^2*gamma^2 ~ 2, FLOPs "
+                           "at most doubled), training each candidate with the config's evaluator")
+    scale.add_argument("--phi", type=int, default=7, metavar="N", help="largest member (default 7: b0..b7)")
+    scale.add_argument("--grid-step", type=float, default=0.1, help="grid step for --search (default 0.1)")
+    scale.add_argument("--tolerance", type=float, default=0.1,
+                       help="allowed |alpha*beta^2*gamma^2 - 2| for --search (default 0.1)")
+    scale.add_argument("--flops-slack", type=float, default=0.1,
+                       help="allowed excess over twice the base FLOPs for --search (default 0.1)")
+    scale.add_argument("--input-shape", metavar="CxHxW",
+                       help="input shape to scale for (e.g. 3x224x224) instead of the data set's")
+    scale.add_argument("--num-classes", type=int, metavar="N", help="classes instead of the data set's")
+    scale.add_argument("--output", metavar="DIR",
+                       help="folder for the family (default: RUN/scaled, or OUTPUT/NAME/scaled for a YAML)")
 
 
 def _version() -> str:
@@ -61,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nas`` console script."""
     args = _parser().parse_args(argv)
     try:
-        return {"search": _cmd_search, "show": _cmd_show, "list": _cmd_list}[args.command](args)
+        commands = {"search": _cmd_search, "show": _cmd_show, "list": _cmd_list, "scale": _cmd_scale}
+        return commands[args.command](args)
     except NasError as exc:
         if args.debug:
             raise
@@ -155,3 +190,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
                 summary = f"(cannot load: {exc})"
             print(f"{'  ' if len(kinds) > 1 else ''}{name:<{width}}  {summary}")
     return 0
+
+
+def _cmd_scale(args: argparse.Namespace) -> int:
+    from nas.scale_command import run_scale
+
+    return run_scale(args)

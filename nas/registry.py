@@ -53,7 +53,7 @@ class Registry:
         self.kind = kind
         self.group = group
         self._entries: dict[str, str | Callable[..., Any]] = dict(builtins)
-        self._plugins_loaded = False
+        self._plugins: dict[str, str] = {}
 
     def register(self, name: str) -> Callable[[F], F]:
         """Decorator that registers a factory under ``name`` (replacing any entry of that name)."""
@@ -66,23 +66,26 @@ class Registry:
 
     def names(self) -> list[str]:
         """All registered names, sorted, entry-point plugins included."""
-        self._load_plugins()
-        return sorted(self._entries)
+        self._scan_plugins()
+        return sorted({**self._plugins, **self._entries})
 
     def get(self, name: str) -> Callable[..., Any]:
         """The factory registered as ``name``, or the one a ``module:attribute`` path names."""
         if ":" in name:
             return import_path(name)
         if name not in self._entries:
-            self._load_plugins()
-        if name not in self._entries:
+            self._scan_plugins()
+        entry = self._entries.get(name, self._plugins.get(name))
+        if entry is None:
+            known = self.names()
             raise NasError(
-                f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}; "
-                f"choose one of: {', '.join(sorted(self._entries))} (or give a 'module:attribute' path)"
+                f"unknown {self.kind} {name!r}{did_you_mean(name, known)}; "
+                f"choose one of: {', '.join(known)} (or give a 'module:attribute' path)"
             )
-        entry = self._entries[name]
         if isinstance(entry, str):
-            entry = self._entries[name] = import_path(entry)
+            entry = import_path(entry)  # a plugin's module is imported once (sys.modules)
+            if name in self._entries:
+                self._entries[name] = entry
         return entry
 
     def summary(self, name: str) -> str:
@@ -90,18 +93,16 @@ class Registry:
         doc = (self.get(name).__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
 
-    def _load_plugins(self) -> None:
-        if self._plugins_loaded:
-            return
-        self._plugins_loaded = True
-        for ep in entry_points(group=self.group):
-            self._entries.setdefault(ep.name, ep.value)
+    def _scan_plugins(self) -> None:
+        # Read afresh each time: a plugin installed (or removed) after the first look counts too.
+        # Built-in and decorator-registered names take precedence over entry points.
+        self._plugins = {ep.name: ep.value for ep in entry_points(group=self.group)}
 
 
 SPACES = Registry(
     "search space",
     "nas.search_spaces",
-    {"nb201": "search_spaces.nb201:NB201Space"},
+    {"nb201": "search_spaces.nb201:NB201Space", "mbconv": "search_spaces.mbconv:MBConvSpace"},
 )
 STRATEGIES = Registry(
     "strategy",

@@ -12,6 +12,15 @@ torch.set_num_threads(2)
 
 
 @pytest.fixture
+def one_thread():
+    """Restore torch's thread count after a test whose config trains with ``training.threads: 1``
+    (tiny networks train fastest on one thread, and on a busy machine two are much slower)."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def tiny_config(tmp_path: Path) -> dict[str, Any]:
     """A raw config for a search that takes about a second per trial."""
     return {
