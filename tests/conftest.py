@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# tiny networks train fastest on one thread, and a shared or busy machine makes two much slower
+torch.set_num_threads(1)
 
 
 @pytest.fixture
@@ -31,6 +32,6 @@ def tiny_config(tmp_path: Path) -> dict[str, Any]:
         "dataset": {"name": "digits"},
         "strategy": {"name": "evolution", "population_size": 2, "sample_size": 2},
         "evaluator": {"name": "partial", "epochs": 1, "data_fraction": 0.3},
-        "training": {"batch_size": 64},
+        "training": {"batch_size": 64, "threads": 1},
         "output": str(tmp_path / "results"),
     }
