@@ -39,6 +39,16 @@ class TrainingConfig(_Strict):
     threads: int | None = Field(None, gt=0)
 
 
+class CostsConfig(_Strict):
+    """Which hardware costs evaluators measure besides params and FLOPs (config section ``costs``)."""
+
+    memory: bool = True
+    latency: bool = False
+    latency_batch_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    latency_repeats: int = Field(30, ge=3)
+    latency_warmup: int = Field(5, ge=0)
+
+
 class Component(_Strict):
     """A registered plugin chosen by name, with its validated options."""
 
@@ -57,6 +67,7 @@ class ExperimentConfig(_Strict):
     strategy: Component
     evaluator: Component
     training: TrainingConfig = TrainingConfig()
+    costs: CostsConfig = CostsConfig()
     objectives: dict[str, Literal["maximize", "minimize"]] = {"val_accuracy": "maximize"}
     max_consecutive_failures: int = Field(10, ge=1)
     storage: str | None = None

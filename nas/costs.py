@@ -1,15 +1,31 @@
-"""Cost metrics shared by every evaluator: parameter count and FLOPs."""
+"""Cost metrics shared by every evaluator: parameters, FLOPs, peak activation memory, latency."""
 
 from __future__ import annotations
 
+import statistics
+import time
+import weakref
+from typing import Any
+
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
+
+from nas.config import CostsConfig
 
 
 def count_params(model: nn.Module) -> int:
     """Number of parameters (trainable or not; buffers such as BN running stats excluded)."""
     return sum(p.numel() for p in model.parameters())
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
 
 
 @torch.no_grad()
@@ -19,12 +35,92 @@ def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
     PyTorch's own FlopCounterMode (which counts 2 per multiply-add) and halved."""
     was_training = model.training
     model.eval()
-    try:
-        device = next(model.parameters()).device
-    except StopIteration:
-        device = torch.device("cpu")
     counter = FlopCounterMode(display=False)
     with counter:
-        model(torch.zeros(1, *input_shape, device=device))
+        model(torch.zeros(1, *input_shape, device=_device_of(model)))
     model.train(was_training)
     return counter.get_total_flops() // 2
+
+
+class _LiveBytes(TorchDispatchMode):
+    """Tracks the bytes of tensor storages created inside the mode while they are alive."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._tracked: set[int] = set()
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and not t._is_view():
+                self._track(t.untyped_storage())
+        return out
+
+    def _track(self, storage: torch.UntypedStorage) -> None:
+        key = id(storage)
+        if key in self._tracked:  # in-place results reuse their input's storage
+            return
+        nbytes = storage.nbytes()
+        self._tracked.add(key)
+        self.live += nbytes
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(storage, self._free, key, nbytes)
+
+    def _free(self, key: int, nbytes: int) -> None:
+        self._tracked.discard(key)
+        self.live -= nbytes
+
+
+@torch.no_grad()
+def peak_activation_bytes(model: nn.Module, input_shape: tuple[int, int, int], batch_size: int = 1) -> int:
+    """Peak bytes of intermediate tensors alive at once during one inference forward pass
+    (weights, buffers and the input excluded), measured by tracking every tensor the pass creates."""
+    was_training = model.training
+    model.eval()
+    x = torch.zeros(batch_size, *input_shape, device=_device_of(model))
+    mode = _LiveBytes()
+    with mode:
+        out = model(x)
+    del out
+    model.train(was_training)
+    return mode.peak
+
+
+@torch.no_grad()
+def measure_latency(
+    model: nn.Module, input_shape: tuple[int, int, int], *, batch_size: int = 1,
+    repeats: int = 30, warmup: int = 5,
+) -> float:
+    """Median wall time in milliseconds of an inference forward pass, on the model's device."""
+    was_training = model.training
+    model.eval()
+    device = _device_of(model)
+    x = torch.randn(batch_size, *input_shape, device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    times = []
+    for i in range(warmup + repeats):
+        sync()
+        start = time.perf_counter()
+        model(x)
+        sync()
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    model.train(was_training)
+    return 1000.0 * statistics.median(times)
+
+
+def cost_metrics(model: nn.Module, input_shape: tuple[int, int, int], costs: CostsConfig) -> dict[str, float | int]:
+    """Params and FLOPs, plus peak activation memory and latency as configured (on the model's device)."""
+    metrics: dict[str, float | int] = {
+        "params": count_params(model), "flops": count_flops(model, input_shape),
+    }
+    if costs.memory:
+        metrics["activation_bytes"] = peak_activation_bytes(model, input_shape)
+    if costs.latency:
+        for batch in costs.latency_batch_sizes:
+            key = "latency_ms" if batch == 1 else f"latency_ms_b{batch}"
+            metrics[key] = measure_latency(model, input_shape, batch_size=batch,
+                                           repeats=costs.latency_repeats, warmup=costs.latency_warmup)
+    return metrics

@@ -56,7 +56,7 @@ def build_components(config: ExperimentConfig) -> Components:
         space, config.seed, dict(config.objectives), **config.strategy.options
     )
     device = resolve_device(config.training.device)
-    context = EvalContext(config.dataset, config.training, config.seed, device)
+    context = EvalContext(config.dataset, config.training, config.seed, device, config.costs)
     evaluator = EVALUATORS.get(config.evaluator.name)(context, **config.evaluator.options)
     return Components(space, sampler, evaluator, str(device))
 

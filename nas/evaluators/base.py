@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
 import torch
 
 from nas.arch import Choice, arch_id
-from nas.config import Component, TrainingConfig
+from nas.config import Component, CostsConfig, TrainingConfig
 from nas.data import DataSplits
 from nas.registry import DATASETS
 from nas.space import SearchSpace
@@ -29,12 +29,14 @@ class Budget:
 
 @dataclass
 class EvalContext:
-    """What the runner hands an evaluator factory: data (loaded on first use), training, seed, device."""
+    """What the runner hands an evaluator factory: data (loaded on first use), training, seed,
+    device, and which hardware costs to measure."""
 
     dataset: Component
     training: TrainingConfig
     seed: int
     device: torch.device
+    costs: CostsConfig = field(default_factory=CostsConfig)
 
     @cached_property
     def data(self) -> DataSplits:

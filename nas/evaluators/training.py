@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from nas.arch import Choice
-from nas.costs import count_flops, count_params
+from nas.costs import cost_metrics
 from nas.data import subset
 from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator, candidate_seed
@@ -39,7 +39,7 @@ class PartialTraining(Evaluator):
         seed = candidate_seed(ctx.seed, arch)
         with seeded(seed):
             model = space.build(arch, num_classes=data.num_classes, input_shape=data.input_shape)
-        params, flops = count_params(model), count_flops(model, data.input_shape)
+        costs = cost_metrics(model.to(ctx.device), data.input_shape, ctx.costs)
         train_split = subset(data.train, fraction, ctx.seed)
         result = train_model(
             model, data, ctx.training, epochs=epochs, seed=seed, device=ctx.device,
@@ -51,8 +51,7 @@ class PartialTraining(Evaluator):
             "val_loss": result.val_loss,
             "train_accuracy": 100.0 * result.train_accuracy,
             "train_loss": result.train_loss,
-            "params": params,
-            "flops": flops,
+            **costs,
             "epochs": epochs,
             "data_fraction": fraction,
             "train_seconds": result.train_seconds,
