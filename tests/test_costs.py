@@ -24,3 +24,14 @@ def test_flops_leave_the_training_mode_alone() -> None:
     model.train()
     assert count_flops(model, (1, 1, 4)) == 8
     assert model.training
+
+
+def test_params_leave_auxiliary_heads_out_unless_asked() -> None:
+    class WithAux(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Linear(4, 3)            # 15 params
+            self.auxiliary_head = nn.Linear(4, 3)  # 15 params, used in training only
+
+    assert count_params(WithAux()) == 15
+    assert count_params(WithAux(), auxiliary=True) == 30
