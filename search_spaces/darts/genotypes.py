@@ -15,7 +15,7 @@ nodes), and the listing order is kept, so genotypes round-trip exactly.
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import NamedTuple
 
 from nas.arch import Arch, Choice
