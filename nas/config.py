@@ -33,6 +33,7 @@ class TrainingConfig(_Strict):
     schedule: Literal["cosine", "constant"] = "cosine"
     warmup_epochs: int = Field(0, ge=0)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
+    auxiliary_weight: float = Field(0.4, ge=0)  # loss weight of auxiliary heads (DARTS networks)
     grad_clip: float | None = Field(5.0, gt=0)
     device: str = "auto"
     amp: bool = True

@@ -16,9 +16,14 @@ from torch.utils.flop_counter import FlopCounterMode
 from nas.config import CostsConfig
 
 
-def count_params(model: nn.Module) -> int:
-    """Number of parameters (trainable or not; buffers such as BN running stats excluded)."""
-    return sum(p.numel() for p in model.parameters())
+def count_params(model: nn.Module, *, auxiliary: bool = False) -> int:
+    """Number of parameters the network infers with (trainable or not; buffers such as BN running
+    stats excluded). Training-only auxiliary heads (submodules named ``auxiliary*``) are left out
+    unless ``auxiliary`` is true, as the DARTS code and papers count them."""
+    return sum(
+        p.numel() for name, p in model.named_parameters()
+        if auxiliary or not any(part.startswith("auxiliary") for part in name.split("."))
+    )
 
 
 def _device_of(model: nn.Module) -> torch.device:

@@ -102,7 +102,11 @@ class Registry:
 SPACES = Registry(
     "search space",
     "nas.search_spaces",
-    {"nb201": "search_spaces.nb201:NB201Space", "mbconv": "search_spaces.mbconv:MBConvSpace"},
+    {
+        "nb201": "search_spaces.nb201:NB201Space",
+        "darts": "search_spaces.darts:DartsSpace",
+        "mbconv": "search_spaces.mbconv:MBConvSpace",
+    },
 )
 STRATEGIES = Registry(
     "strategy",

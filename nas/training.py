@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -17,6 +18,15 @@ from nas.errors import NasError
 
 #: Called after each epoch with (epoch starting at 1, validation accuracy); may raise to stop.
 EpochReport = Callable[[int, float], None]
+
+
+@runtime_checkable
+class HasAuxiliaryHead(Protocol):
+    """A network with a training-only auxiliary classifier (DARTS); training adds its weighted loss."""
+
+    def forward_with_auxiliary(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, auxiliary logits or None)."""
+        ...
 
 
 class CandidateError(RuntimeError):
@@ -133,6 +143,7 @@ def _train(
     scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     generator = torch.Generator().manual_seed(seed)
+    auxiliary = isinstance(model, HasAuxiliaryHead)
     history: list[float] = []
     start = time.perf_counter()
     train_acc = train_loss = 0.0
@@ -142,8 +153,10 @@ def _train(
         for x, y in iterate_batches(split, cfg.batch_size, mean=data.mean, std=data.std,
                                     device=device, generator=generator):
             with _autocast(device, cfg.amp):
-                logits = model(x)
+                logits, aux = model.forward_with_auxiliary(x) if auxiliary else (model(x), None)
                 loss = criterion(logits.float(), y)
+                if aux is not None:
+                    loss = loss + cfg.auxiliary_weight * criterion(aux.float(), y)
             if not torch.isfinite(loss):
                 raise CandidateError(f"loss became {loss.item()} at epoch {epoch}")
             optimizer.zero_grad(set_to_none=True)

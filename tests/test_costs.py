@@ -45,3 +45,14 @@ def test_cost_metrics_follow_the_costs_config() -> None:
     assert set(metrics) == {"params", "flops", "activation_bytes", "latency_ms", "latency_ms_b8"}
     assert metrics["latency_ms"] > 0 and metrics["latency_ms_b8"] > 0
     assert measure_latency(model, (3, 2, 2), repeats=3, warmup=0) > 0
+
+
+def test_params_leave_auxiliary_heads_out_unless_asked() -> None:
+    class WithAux(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.body = nn.Linear(4, 3)            # 15 params
+            self.auxiliary_head = nn.Linear(4, 3)  # 15 params, used in training only
+
+    assert count_params(WithAux()) == 15
+    assert count_params(WithAux(), auxiliary=True) == 30

@@ -8,6 +8,7 @@ from torch import nn
 
 from nas import NasError
 from nas.config import TrainingConfig
+from nas.data import subset
 from nas.data.digits import digits
 from nas.training import CandidateError, _lr_lambda, evaluate_model, resolve_device, train_model
 
@@ -78,3 +79,30 @@ def test_device_resolution() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(NasError, match="CUDA is not available"):
             resolve_device("cuda")
+
+
+class AuxNet(nn.Module):
+    """A network with a training-only auxiliary classifier, as DARTS networks have."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = small_net()
+        self.auxiliary_head = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    def forward_with_auxiliary(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.body(x), self.auxiliary_head(x) if self.training else None
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.4])
+def test_auxiliary_heads_are_trained_with_their_loss_weight(weight: float) -> None:
+    torch.manual_seed(0)
+    model = AuxNet()
+    before = [p.detach().clone() for p in model.auxiliary_head.parameters()]
+    cfg = TrainingConfig(auxiliary_weight=weight, weight_decay=0.0)
+    data = digits()
+    train_model(model, data, cfg, epochs=1, seed=0, device=CPU, train_split=subset(data.train, 0.2, 0))
+    changed = any(not torch.equal(b, p) for b, p in zip(before, model.auxiliary_head.parameters()))
+    assert changed == (weight > 0)

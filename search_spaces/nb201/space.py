@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import torch
 from torch import nn
 
 from nas.arch import Arch, Choice
 from nas.errors import NasError
 from nas.space import SearchSpace
-from search_spaces.nb201.network import EDGE_NODES, TinyNetwork
-
-#: The five candidate operations, in the benchmark's order.
-OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-#: Decision names, one per edge: "j<-i" is the edge from node i into node j.
-EDGES: tuple[str, ...] = tuple(f"{dst}<-{src}" for dst, src in EDGE_NODES)
+from search_spaces.nb201.network import EDGES, TinyNetwork
+from search_spaces.nb201.ops import OPS
+from search_spaces.nb201.supernet import NB201MixedSupernet, NB201Supernet
 
 
 def arch_to_str(arch: Mapping[str, Choice]) -> str:
@@ -70,12 +68,29 @@ class NB201Space(SearchSpace):
     ) -> nn.Module:
         """Build the benchmark network (two stride-2 stages: height and width must divide by 4)."""
         arch = self.validate(arch)
+        return TinyNetwork(
+            [str(arch[e]) for e in EDGES], self.channels, self.cells_per_stage, num_classes,
+            self._check_input(input_shape),
+        )
+
+    def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> NB201Supernet:
+        """Single-path weight sharing in the benchmark's skeleton (one module per edge and operation)."""
+        return NB201Supernet(self, num_classes=num_classes, in_channels=self._check_input(input_shape))
+
+    def mixed_supernet(
+        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32),
+        generator: torch.Generator | None = None,
+    ) -> NB201MixedSupernet:
+        """DARTS on the benchmark's cells; alphas start uniform (zero), or at 1e-3 * N(0, 1) from ``generator``."""
+        return NB201MixedSupernet(
+            self, num_classes=num_classes, in_channels=self._check_input(input_shape), generator=generator
+        )
+
+    def _check_input(self, input_shape: tuple[int, int, int]) -> int:
         c, h, w = input_shape
         if h % 4 or w % 4:
             raise NasError(f"nb201 needs an input height and width divisible by 4, got {h}x{w}")
-        return TinyNetwork(
-            [str(arch[e]) for e in EDGES], self.channels, self.cells_per_stage, num_classes, c
-        )
+        return c
 
     def format(self, arch: Mapping[str, Choice]) -> str:
         """The benchmark's arch string."""

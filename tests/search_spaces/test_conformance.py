@@ -10,6 +10,7 @@ import torch
 
 from nas import SPACES, NasError, arch_id, canonical_json, create_space
 from nas.arch import arch_from_json
+from nas.supernet import HasMixedSupernet, HasSupernet, MixedSupernet, Supernet
 from tests.search_spaces.conftest import DEFAULT_INPUT_SHAPE, INPUT_SHAPES, SMALL_OPTIONS
 
 SPACE_NAMES = SPACES.names()
@@ -89,3 +90,65 @@ def test_invalid_architectures_raise_clear_errors(name: str) -> None:
         space.validate({**arch, key: "__import__('os').system('true')"})
     with pytest.raises(NasError):
         space.parse("not an architecture")
+
+
+def _supernet_spaces() -> list[str]:
+    return [n for n in SPACE_NAMES if isinstance(make(n), HasSupernet)]
+
+
+def _mixed_spaces() -> list[str]:
+    return [n for n in SPACE_NAMES if isinstance(make(n), HasMixedSupernet)]
+
+
+@pytest.mark.parametrize("name", _supernet_spaces())
+def test_supernet_restricted_to_an_arch_computes_the_standalone_network(name: str) -> None:
+    space = make(name)
+    shape = INPUT_SHAPES.get(name, DEFAULT_INPUT_SHAPE)
+    torch.manual_seed(0)
+    supernet = space.supernet(num_classes=7, input_shape=shape)
+    assert isinstance(supernet, Supernet)
+    rng = np.random.default_rng(4)
+    x = torch.randn(4, *shape)
+    supernet.train()
+    with torch.no_grad():
+        for _ in range(4):  # move the BN statistics of several paths away from their initial values
+            supernet.set_arch(space.sample(rng))
+            supernet(x)
+    supernet.eval()
+    outputs = []
+    for _ in range(3):
+        arch = space.sample(rng)
+        supernet.set_arch(arch)
+        model = space.build(arch, num_classes=7, input_shape=shape)
+        model.load_state_dict(supernet.subnet_state_dict(arch), strict=True)
+        model.eval()
+        with torch.no_grad():
+            expected, got = model(x), supernet(x)
+        torch.testing.assert_close(got, expected)
+        outputs.append(got)
+    assert not torch.allclose(outputs[0], outputs[1]), "different paths should compute different functions"
+
+
+@pytest.mark.parametrize("name", _mixed_spaces())
+def test_mixed_supernet_trains_weights_and_alphas_and_derives_a_valid_arch(name: str) -> None:
+    space = make(name)
+    shape = INPUT_SHAPES.get(name, DEFAULT_INPUT_SHAPE)
+    torch.manual_seed(0)
+    mixed = space.mixed_supernet(num_classes=7, input_shape=shape)
+    assert isinstance(mixed, MixedSupernet)
+    alphas, weights = mixed.arch_parameters(), mixed.weight_parameters()
+    assert alphas and weights
+    assert {id(p) for p in alphas}.isdisjoint(id(p) for p in weights)
+    assert len(alphas) + len(weights) == len(list(mixed.parameters()))
+    loss = torch.nn.functional.cross_entropy(mixed(torch.randn(4, *shape)), torch.arange(4))
+    loss.backward()
+    for alpha in alphas:
+        assert alpha.grad is not None and torch.isfinite(alpha.grad).all() and alpha.grad.abs().sum() > 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in weights)
+    for choice_weights in mixed.alphas().values():
+        assert sum(choice_weights.values()) == pytest.approx(1.0)
+    assert space.validate(mixed.derive()) == mixed.derive()
+    with torch.no_grad():  # derive follows the alphas: a different preference gives another arch
+        for alpha in alphas:
+            alpha.copy_(torch.randn(alpha.shape, generator=torch.Generator().manual_seed(5)))
+    assert space.validate(mixed.derive()) == mixed.derive()

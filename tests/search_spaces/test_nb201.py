@@ -96,3 +96,34 @@ def test_bad_space_options() -> None:
         create_space("nb201", chanels=3)
     with pytest.raises(NasError, match="channels >= 1"):
         create_space("nb201", channels=0)
+
+
+def test_supernet_holds_every_operation_once_per_edge() -> None:
+    # 1x1 and 3x3 convs (with affine BN) on each of 6 edges, 5 cells per stage at widths 16, 32, 64
+    supernet = create_space("nb201").supernet(num_classes=10)
+    assert count_params(supernet) == 73_306 + 6 * 5 * sum(10 * c * c + 4 * c for c in (16, 32, 64))
+    # the relaxation's BNs have no affine parameters, as in DARTS; plus 6 x 5 alphas
+    mixed = create_space("nb201").mixed_supernet(num_classes=10)
+    assert count_params(mixed) == 73_306 + 6 * 5 * sum(10 * c * c for c in (16, 32, 64)) + 30
+
+
+def test_mixed_supernet_derives_the_strongest_operation_per_edge() -> None:
+    space = create_space("nb201", channels=4, cells_per_stage=1)
+    mixed = space.mixed_supernet(num_classes=10, input_shape=(1, 8, 8))
+    assert set(mixed.alphas()) == set(EDGES)
+    for ops in [("none",) * 6, ("nor_conv_3x3", "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none")]:
+        arch = dict(zip(EDGES, ops))
+        with torch.no_grad():
+            mixed.alphas_cell.zero_()
+            for e, op in enumerate(ops):
+                mixed.alphas_cell[e, OPS.index(op)] = 1.0
+        assert mixed.derive() == arch
+        assert max(mixed.alphas()["1<-0"], key=mixed.alphas()["1<-0"].get) == ops[0]
+
+
+def test_supernet_refuses_to_run_without_an_arch() -> None:
+    supernet = create_space("nb201", channels=4, cells_per_stage=1).supernet(num_classes=10)
+    with pytest.raises(RuntimeError, match="set_arch"):
+        supernet(torch.randn(1, 3, 8, 8))
+    with pytest.raises(NasError, match="is not one of"):
+        supernet.set_arch(uniform("conv"))
