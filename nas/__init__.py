@@ -20,6 +20,7 @@ _LAZY = {
     "load_config": "nas.config",
     "run_search": "nas.runner",
     "load_trials": "nas.results",
+    "export_model": "nas.export", "load_model": "nas.export",
 }
 
 __all__ = sorted(_LAZY)
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from nas.arch import Arch, arch_id, canonical_json
     from nas.config import load_config
     from nas.errors import NasError
+    from nas.export import export_model, load_model
     from nas.factories import create_space
     from nas.registry import (
         DATASETS, EVALUATORS, SPACES, STRATEGIES, register_dataset, register_evaluator,

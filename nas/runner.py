@@ -47,6 +47,7 @@ class Components:
     sampler: optuna.samplers.BaseSampler
     evaluator: Evaluator
     device: str
+    context: EvalContext
 
 
 def build_components(config: ExperimentConfig) -> Components:
@@ -58,7 +59,7 @@ def build_components(config: ExperimentConfig) -> Components:
     device = resolve_device(config.training.device)
     context = EvalContext(config.dataset, config.training, config.seed, device, config.costs)
     evaluator = EVALUATORS.get(config.evaluator.name)(context, **config.evaluator.options)
-    return Components(space, sampler, evaluator, str(device))
+    return Components(space, sampler, evaluator, str(device), context)
 
 
 @dataclass
@@ -209,6 +210,7 @@ def run_search(
     """Run (or resume) a search to its trial budget; returns the run folder and its trial table."""
     parts = build_components(config)
     run = resume or RunFolder.create(config, parts.device)
+    parts.context.output = run.path
     if on_run is not None:
         on_run(run)
     lock = run.lock()

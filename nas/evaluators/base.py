@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -37,6 +38,8 @@ class EvalContext:
     seed: int
     device: torch.device
     costs: CostsConfig = field(default_factory=CostsConfig)
+    #: The run folder, set by the runner once it exists; evaluators keep artifacts (weights) there.
+    output: Path | None = None
 
     @cached_property
     def data(self) -> DataSplits:

@@ -12,12 +12,15 @@ from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator, candidate_seed
 from nas.space import SearchSpace
 from nas.training import EpochReport, seeded, train_model
+from nas.weights import save_weights
 
 
 class PartialTraining(Evaluator):
     """Train each candidate for a few epochs on a fraction of the data; score on validation."""
 
-    def __init__(self, context: EvalContext, *, epochs: int = 5, data_fraction: float = 1.0) -> None:
+    def __init__(
+        self, context: EvalContext, *, epochs: int = 5, data_fraction: float = 1.0, save_weights: bool = False,
+    ) -> None:
         if epochs < 1:
             raise NasError(f"config key 'evaluator.epochs' must be at least 1, got {epochs}")
         if not 0 < data_fraction <= 1:
@@ -25,6 +28,7 @@ class PartialTraining(Evaluator):
         self.context = context
         self.epochs = epochs
         self.data_fraction = data_fraction
+        self.save_weights = save_weights  # keep each trained network in the run folder (for nas export)
 
     def evaluate(
         self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
@@ -46,6 +50,8 @@ class PartialTraining(Evaluator):
             train_split=train_split,
             report=None if report is None else (lambda epoch, acc: report(epoch, 100.0 * acc)),
         )
+        if self.save_weights and ctx.output is not None:
+            save_weights(ctx.output, arch, model, num_classes=data.num_classes, input_shape=data.input_shape)
         return {
             "val_accuracy": 100.0 * result.val_accuracy,
             "val_loss": result.val_loss,
@@ -61,5 +67,5 @@ class PartialTraining(Evaluator):
 class FullTraining(PartialTraining):
     """Train each candidate on the whole training split for the full schedule; score on validation."""
 
-    def __init__(self, context: EvalContext, *, epochs: int = 30) -> None:
-        super().__init__(context, epochs=epochs, data_fraction=1.0)
+    def __init__(self, context: EvalContext, *, epochs: int = 30, save_weights: bool = False) -> None:
+        super().__init__(context, epochs=epochs, data_fraction=1.0, save_weights=save_weights)

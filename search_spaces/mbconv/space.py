@@ -8,7 +8,7 @@ from torch import nn
 
 from nas.arch import Arch, Choice
 from nas.errors import NasError
-from nas.space import SearchSpace
+from nas.space import NetworkSpec, SearchSpace, instantiate
 from nas.supernet import Supernet
 from search_spaces.mbconv.blocks import EfficientNet
 from search_spaces.mbconv.notation import BlockArgs, decode, encode
@@ -126,7 +126,15 @@ class MBConvSpace(SearchSpace):
         input_shape: tuple[int, int, int] = (3, 32, 32),
     ) -> nn.Module:
         """Build the standalone network (EfficientNet-B0 for ``baseline()`` at 224x224)."""
-        return EfficientNet(self.plan(arch, input_shape), num_classes)
+        return instantiate(self.network_spec(arch, num_classes=num_classes, input_shape=input_shape))
+
+    def network_spec(
+        self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
+    ) -> NetworkSpec:
+        """``EfficientNet`` of ``search_spaces.mbconv.blocks`` with the arch's scaled ``NetworkPlan``."""
+        plan = self.plan(arch, input_shape)
+        return NetworkSpec(EfficientNet.__module__, EfficientNet.__name__,
+                           {"plan": plan, "num_classes": num_classes})
 
     def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> Supernet:
         """An OFA-style weight-sharing supernet over kernel, expansion, depth, width and SE."""
