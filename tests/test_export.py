@@ -49,7 +49,7 @@ FRESH = textwrap.dedent("""
 
 
 def test_the_reference_spaces_are_exportable() -> None:
-    assert {"nb201", "mbconv"} <= set(EXPORTABLE)
+    assert {"nb201", "mbconv", "darts"} <= set(EXPORTABLE)
 
 
 def _randomise(model: nn.Module, seed: int) -> None:
