@@ -62,7 +62,9 @@ def to_literal(value: Any, classes: Mapping[str, type], indent: int = 0, width: 
 def _parts(value: Any, kind: type, classes: Mapping[str, type], indent: int, width: int,
            ) -> tuple[str, list[str], str]:
     """Opening text, item texts and closing text of a container literal."""
-    lit = lambda v: to_literal(v, classes, indent, width)  # noqa: E731
+    def lit(item: Any) -> str:
+        return to_literal(item, classes, indent, width)
+
     if kind is list:
         return "[", [lit(v) for v in value], "]"
     if kind is tuple:

@@ -108,8 +108,8 @@ def test_a_space_without_network_spec_is_refused_clearly(tmp_path: Path) -> None
 
 
 MALICIOUS = [
-    ('{"1<-0": "__import__(\'os\').system(\'touch PWNED\')", "2<-0": "none", "2<-1": "none", '
-     '"3<-0": "none", "3<-1": "none", "3<-2": "none"}', "is not one of"),
+    (('{"1<-0": "__import__(\'os\').system(\'touch PWNED\')", "2<-0": "none", "2<-1": "none", '
+      '"3<-0": "none", "3<-1": "none", "3<-2": "none"}'), "is not one of"),
     ('{"1<-0": 3, "2<-0": "none", "2<-1": "none", "3<-0": "none", "3<-1": "none", "3<-2": "none"}',
      "is not one of"),
     ('{"1<-0": ["none"], "2<-0": "none"}', "has a list value"),

@@ -13,8 +13,8 @@ from nas import NasError, load_config, load_model, run_search
 from nas.cli import main
 from nas.config import TrainingConfig
 from nas.data.digits import digits
-from nas.training import evaluate_model
 from nas.train_command import load_recipe
+from nas.training import evaluate_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "experiments" / "recipes" / "digits.yaml"
