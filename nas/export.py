@@ -115,6 +115,14 @@ def _classes_of(modules: list[str], defined: set[str]) -> dict[str, type]:
     return out
 
 
+def _plain_or_str(value: Any, classes: Mapping[str, type]) -> Any:
+    try:
+        to_literal(value, classes)
+    except NasError:
+        return str(value)
+    return value
+
+
 def check_module_name(name: str) -> str:
     """``name`` if it can be an importable module name, else NasError."""
     if not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
@@ -148,6 +156,8 @@ def render_module(
         "INPUT_SHAPE": tuple(input_shape), "NETWORK_KWARGS": kwargs, "METRICS": plain,
         "WEIGHTS_FILE": weights_file,
     }
+    # provenance only: an option that is not a plain value is recorded as its string
+    constants["SPACE_OPTIONS"] = {k: _plain_or_str(v, classes) for k, v in constants["SPACE_OPTIONS"].items()}
     lines = []
     for key, value in constants.items():
         text = to_literal(value, classes)

@@ -166,6 +166,14 @@ def export_onnx(module: Path, input_shape: tuple[int, int, int]) -> Path:
     return path
 
 
+def usage_hint(module: Path) -> str:
+    """Two lines telling how to import an exported module."""
+    above = module.resolve().parent.parent
+    cd = "" if above == Path.cwd().resolve() else f"cd {above} && "
+    return (f"use it:  {cd}python -c \"import {module.parent.name}.{module.stem} as net; "
+            f"model = net.build_model()\"\nor from Python:  nas.load_model({str(module)!r})")
+
+
 def run_export(args: argparse.Namespace) -> int:
     """Run ``nas export`` (see ``nas export --help``)."""
     shape = parse_input_shape(args.input_shape) if args.input_shape else None
@@ -176,10 +184,7 @@ def run_export(args: argparse.Namespace) -> int:
     for path, has_weights in written:
         weights = f" + {path.with_suffix('.pt').name}" if has_weights else " (no weights: the trial kept none)"
         print(f"wrote {path}{weights}")
-    first = written[0][0]
-    print(f"\nuse it:  cd {first.parent.parent} && python -c \"import {first.parent.name}.{first.stem} as net; "
-          f"model = net.build_model()\"")
-    print(f"or from Python:  nas.load_model({str(first)!r})")
+    print("\n" + usage_hint(written[0][0]))
     if not any(w for _, w in written):
         print("to export trained weights, search with evaluator.save_weights=true, or train the architecture "
               "with nas train")

@@ -56,6 +56,8 @@ def inline_module(module: str) -> InlinedSource:
     defined: dict[str, str] = {}
     for name in order:
         for symbol in parsed[name].defined:
+            if symbol.startswith("__") and symbol.endswith("__"):
+                continue  # __all__ and the like: harmless when a later module redefines them
             if symbol in defined:
                 raise NasError(f"cannot inline {module}: {symbol!r} is defined in both {defined[symbol]} "
                                f"and {name}; rename one of them")

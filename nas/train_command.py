@@ -163,6 +163,7 @@ def _source(args: argparse.Namespace) -> tuple[ExperimentConfig, str, Path, str,
 def run_train(args: argparse.Namespace) -> int:
     """Run ``nas train`` (see ``nas train --help``)."""
     from nas.export import check_module_name, export_model
+    from nas.export_command import usage_hint
 
     config, text, default_out, default_name, trial = _source(args)
     recipe = load_recipe(args.recipe, args.overrides)
@@ -192,5 +193,5 @@ def run_train(args: argparse.Namespace) -> int:
     print(f"\ntest accuracy {trained.test_accuracy:.2f}% (validation {trained.val_accuracy:.2f}%), "
           f"{trained.params:,} params, {trained.seconds:.1f} s of training")
     print(f"wrote {module} + {module.with_suffix('.pt').name} (summary: {module.with_suffix('.json').name})")
-    print(f"use it:  nas.load_model({str(module)!r})")
+    print(usage_hint(module))
     return 0

@@ -243,3 +243,12 @@ def test_load_model_refuses_what_is_not_one_exported_module(tmp_path: Path) -> N
         load_model(tmp_path / "a.py")
     with pytest.raises(NasError, match="is not an exported module"):
         load_model(tmp_path / "missing.py")
+
+
+def test_space_options_that_are_not_plain_values_are_recorded_as_text(tmp_path: Path) -> None:
+    space = create_space("nb201", channels=4, cells_per_stage=1)
+    arch = space.sample(np.random.default_rng(0))
+    path = export_model(space, arch, tmp_path, "net", num_classes=3, input_shape=(1, 8, 8),
+                        space_options={"root": tmp_path, "channels": 4})
+    text = path.read_text()
+    assert f"SPACE_OPTIONS = {{'root': {str(tmp_path)!r}, 'channels': 4}}" in text

@@ -65,3 +65,11 @@ def test_several_runs_share_one_table_with_a_run_column(searched_run: Path, tmp_
     text = show(capsys, str(searched_run), str(copy), "--limit", "3")
     header, *rows = text.strip().splitlines()
     assert header.split()[:4] == ["run", "trial", "state", "val_accuracy"] and len(rows) == 3
+
+
+@pytest.mark.parametrize("command", ["show", "plot", "export", "train"])
+def test_help_of_the_result_commands(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    assert f"usage: nas {command}" in capsys.readouterr().out

@@ -85,3 +85,12 @@ def test_bad_recipe_sections_name_the_key(tmp_path: Path) -> None:
         resolve(config, load_recipe(RECIPE, ["training.augment.cutout=-1"]), arch)
     with pytest.raises(NasError, match="unknown config key 'recipe.space.drop_path_rate'"):
         resolve(config, load_recipe(RECIPE, ["space.drop_path_rate=0.1"]), arch)
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "experiments" / "recipes").glob("*.yaml")), ids=lambda p: p.stem)
+def test_example_recipes_are_valid(recipe: Path) -> None:
+    from nas.train_command import resolve
+
+    config = load_config(ROOT / "experiments" / "quickstart.yaml")
+    setup = resolve(config, load_recipe(recipe), "|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|")
+    assert setup.training.lr > 0 and load_recipe(recipe).epochs > 0
