@@ -148,20 +148,22 @@ def export_run(
 
 
 def export_onnx(module: Path, input_shape: tuple[int, int, int]) -> Path:
-    """Write ``module``'s network (with its weights) as ONNX beside it; needs the onnx package."""
+    """Write ``module``'s network (with its weights) as ONNX beside it, batch size left free;
+    needs the onnx and onnxscript packages (torch's exporter)."""
     try:
         import onnx
+        import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError:
-        raise NasError("--onnx needs the onnx package: pip install onnx") from None
+        raise NasError("--onnx needs the onnx and onnxscript packages: pip install onnx onnxscript") from None
     import torch
 
     from nas.export import load_model
 
     model = load_model(module).eval()
     path = module.with_suffix(".onnx")
-    torch.onnx.export(model, (torch.zeros(1, *input_shape),), str(path), dynamo=False,
+    torch.onnx.export(model, (torch.zeros(2, *input_shape),), str(path), dynamo=True, verbose=False,
                       input_names=["images"], output_names=["logits"],
-                      dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}})
+                      dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=False)
     onnx.checker.check_model(str(path))
     return path
 
@@ -184,6 +186,8 @@ def run_export(args: argparse.Namespace) -> int:
     for path, has_weights in written:
         weights = f" + {path.with_suffix('.pt').name}" if has_weights else " (no weights: the trial kept none)"
         print(f"wrote {path}{weights}")
+        if args.onnx:
+            print(f"wrote {path.with_suffix('.onnx')}")
     print("\n" + usage_hint(written[0][0]))
     if not any(w for _, w in written):
         print("to export trained weights, search with evaluator.save_weights=true, or train the architecture "
