@@ -21,6 +21,8 @@ from nas.pareto import non_dominated
 
 #: Metrics that are costs (minimised) and make good x axes against accuracy, in order of preference.
 COST_METRICS = ("params", "flops", "latency_ms", "activation_bytes")
+#: Legends go below the plot: run labels are long.
+LEGEND = {"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0}
 #: Columns of the trial table that are not metrics.
 BOOKKEEPING = {"trial", "state", "arch_id", "arch", "duplicate_of", "error", "started", "duration_s"}
 
@@ -133,7 +135,8 @@ def pareto_figures(runs: Sequence[RunTrials], options: PlotOptions) -> list:
             raise NasError(f"no completed trial has both {x!r} and {y!r}; pick metrics with --x / --y "
                            "(nas show RUN --all-columns lists them)")
         fig.update_layout(title=f"Pareto front: {y} ({dirs[1]}) vs {x} ({dirs[0]})",
-                          xaxis_title=x, yaxis_title=y, hovermode="closest", template="plotly_white")
+                          xaxis_title=x, yaxis_title=y, hovermode="closest", template="plotly_white",
+                          legend=LEGEND)
         if x in COST_METRICS:
             fig.update_xaxes(type="log")
         figures.append(fig)
@@ -180,7 +183,7 @@ def progress_figures(runs: Sequence[RunTrials], options: PlotOptions) -> list:
                 _add_progress_traces(fig, group, run, metric, best, against, index)
         x_title = "trial" if against == "trial" else "seconds since the run started"
         fig.update_layout(title=f"Best {metric} so far ({best}) vs {x_title}", xaxis_title=x_title,
-                          yaxis_title=metric, hovermode="closest", template="plotly_white")
+                          yaxis_title=metric, hovermode="closest", template="plotly_white", legend=LEGEND)
         figures.append(fig)
     return figures
 
@@ -251,7 +254,7 @@ def write_static(figures: Sequence, path: Path) -> list[Path]:
     for i, fig in enumerate(figures):
         target = path.with_name(f"{path.stem}_{i + 1}.png")
         try:
-            fig.write_image(str(target))
+            fig.write_image(str(target), width=1000, height=650)
         except Exception:  # kaleido present but unable to render here (no browser for it): skip
             return written
         written.append(target)
