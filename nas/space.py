@@ -98,7 +98,6 @@ class SearchSpace(ABC):
         return self.validate(arch_from_json(text))
 
 
-
 @dataclass(frozen=True)
 class NetworkSpec:
     """How to construct one network: ``module.cls(**kwargs)``.
