@@ -128,3 +128,21 @@ def instantiate(spec: NetworkSpec) -> nn.Module:
     """Construct the network a spec describes (what ``build`` of an Exportable space returns)."""
     network_cls = getattr(importlib.import_module(spec.module), spec.cls)
     return network_cls(**spec.kwargs)
+
+
+class SpecSearchSpace(SearchSpace):
+    """A space that describes each network as a NetworkSpec; ``build`` instantiates it, so that
+    building and ``nas export`` can never disagree. Subclasses implement ``network_spec``."""
+
+    @abstractmethod
+    def network_spec(
+        self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
+    ) -> NetworkSpec:
+        """The network class and constructor arguments for ``arch``."""
+
+    def build(
+        self, arch: Mapping[str, Choice], *, num_classes: int,
+        input_shape: tuple[int, int, int] = (3, 32, 32),
+    ) -> nn.Module:
+        """Instantiate ``network_spec(arch, ...)``."""
+        return instantiate(self.network_spec(arch, num_classes=num_classes, input_shape=input_shape))

@@ -5,21 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-from torch import nn
 
 from nas.arch import Arch, Choice
 from nas.errors import NasError, did_you_mean
-from nas.space import NetworkSpec, SearchSpace, instantiate
+from nas.space import NetworkSpec, SpecSearchSpace
 from search_spaces.darts.genotypes import (
-    CELL_TYPES, GENOTYPES, NODES, arch_to_genotype, decision_names, format_genotype, genotype_to_arch,
-    input_pairs, parse_genotype,
+    CELL_TYPES,
+    GENOTYPES,
+    NODES,
+    arch_to_genotype,
+    decision_names,
+    format_genotype,
+    genotype_to_arch,
+    input_pairs,
+    parse_genotype,
 )
 from search_spaces.darts.network import DartsNetwork, reduction_indices
 from search_spaces.darts.ops import PRIMITIVES
 from search_spaces.darts.supernet import DartsMixedSupernet, DartsSupernet
 
 
-class DartsSpace(SearchSpace):
+class DartsSpace(SpecSearchSpace):
     """DARTS cells: a normal and a reduction cell of 4 nodes, each node 2 inputs with one op each.
 
     ``build`` gives the CIFAR evaluation network (``channels`` C, ``layers`` cells, reductions at
@@ -60,12 +66,6 @@ class DartsSpace(SearchSpace):
                 out[inputs], out[op1], out[op2] = input_pairs(node), self.operations, self.operations
         return out
 
-    def build(
-        self, arch: Mapping[str, Choice], *, num_classes: int,
-        input_shape: tuple[int, int, int] = (3, 32, 32),
-    ) -> nn.Module:
-        """The evaluation network of ``arch`` (height and width must survive its reductions)."""
-        return instantiate(self.network_spec(arch, num_classes=num_classes, input_shape=input_shape))
 
     def network_spec(
         self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
