@@ -24,12 +24,12 @@ _LAZY = {
 }
 
 __all__ = [
-    "Arch",
     "DATASETS",
     "EVALUATORS",
-    "NasError",
     "SPACES",
     "STRATEGIES",
+    "Arch",
+    "NasError",
     "SearchSpace",
     "arch_id",
     "canonical_json",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+
 from nas.errors import NasError
 
 Choice = str | int | float | bool
