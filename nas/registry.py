@@ -9,7 +9,9 @@ Importing such a path runs that module's code, exactly as ``import`` would.
 Factory conventions (the user options are always keyword-only parameters):
 
 - space: ``factory(*, **options) -> SearchSpace``
-- strategy: ``factory(space, seed, objectives, *, **options) -> optuna.samplers.BaseSampler``
+- strategy: ``factory(space, seed, objectives, *, **options) -> optuna.samplers.BaseSampler``, or
+  a :class:`nas.oneshot.OneShot` for a one-shot strategy (it trains a supernet and derives one
+  architecture per trial)
 - evaluator: ``factory(context, *, **options) -> Evaluator``
 - dataset: ``factory(*, **options) -> DataSplits``
 """
@@ -115,6 +117,7 @@ STRATEGIES = Registry(
         "random": "nas.strategies.optuna_samplers:random",
         "tpe": "nas.strategies.optuna_samplers:tpe",
         "evolution": "nas.strategies.evolution:regularized_evolution",
+        "darts": "nas.oneshot.darts:Darts",
     },
 )
 EVALUATORS = Registry(

@@ -18,6 +18,7 @@ from nas.arch import arch_id
 from nas.config import ExperimentConfig
 from nas.errors import NasError
 from nas.evaluators import EvalContext, Evaluator
+from nas.oneshot.base import OneShot
 from nas.registry import EVALUATORS, SPACES, STRATEGIES
 from nas.run_folder import STUDY_NAME, RunFolder
 from nas.space import SearchSpace
@@ -48,18 +49,22 @@ class Components:
     evaluator: Evaluator
     device: str
     context: EvalContext
+    #: a one-shot strategy; the sampler is then never consulted (its trials are enqueued)
+    oneshot: OneShot | None = None
 
 
 def build_components(config: ExperimentConfig) -> Components:
     """Build space, strategy and evaluator from a validated config (errors before any file is written)."""
     space = SPACES.get(config.space.name)(**config.space.options)
-    sampler = STRATEGIES.get(config.strategy.name)(
+    strategy = STRATEGIES.get(config.strategy.name)(
         space, config.seed, dict(config.objectives), **config.strategy.options
     )
+    oneshot = strategy if isinstance(strategy, OneShot) else None
+    sampler = optuna.samplers.RandomSampler(seed=config.seed) if oneshot else strategy
     device = resolve_device(config.training.device)
     context = EvalContext(config.dataset, config.training, config.seed, device, config.costs)
     evaluator = EVALUATORS.get(config.evaluator.name)(context, **config.evaluator.options)
-    return Components(space, sampler, evaluator, str(device), context)
+    return Components(space, sampler, evaluator, str(device), context, oneshot)
 
 
 @dataclass
@@ -232,8 +237,14 @@ def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progres
     log = TrialLog(run.trials_csv, config.objectives)
     log.rewrite(study.get_trials(deepcopy=False))
     loop = _Loop(config, parts, study, log)
-    budget = min(config.trials, parts.space.size())
     start = time.perf_counter()
+    if parts.oneshot is not None:
+        from nas.oneshot.run import drive_oneshot
+
+        drive_oneshot(loop, run, progress)
+        return SearchResult(run, rows_frame(log.rows, config.objectives), loop.evaluated,
+                            time.perf_counter() - start)
+    budget = min(config.trials, parts.space.size())
     stopped = None
     bar = tqdm(total=budget, initial=min(loop.evaluated, budget), unit="trial", disable=not progress,
                dynamic_ncols=True, desc=config.name)
