@@ -19,9 +19,8 @@ from nas.config import TrainingConfig
 from nas.data import Split
 from nas.errors import NasError
 from nas.oneshot.architect import Architect
-from nas.oneshot.base import (
-    OneShot, OneShotResult, SearchEnv, batches, cycle, epoch_seed, run_epochs, search_metrics, split_train,
-)
+from nas.oneshot.base import OneShot, OneShotResult, SearchEnv, batches, cycle, epoch_seed, split_train
+from nas.oneshot.loop import run_epochs, search_metrics
 from nas.oneshot.history import weight_rows
 from nas.space import SearchSpace
 from nas.supernet import HasMixedSupernet, MixedSupernet

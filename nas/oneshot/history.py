@@ -39,13 +39,18 @@ def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
     return out.getvalue()
 
 
-def write_history(folder: Path, alphas: Sequence[Mapping[str, Any]], epochs: Sequence[Mapping[str, Any]],
-                  title: str) -> None:
-    """Rewrite ``alphas.csv``, ``epochs.csv`` and ``alphas.html`` from the whole history so far."""
+def write_history(folder: Path, alphas: Sequence[Mapping[str, Any]], epochs: Sequence[Mapping[str, Any]]) -> None:
+    """Rewrite ``alphas.csv`` and ``epochs.csv`` from the whole history so far."""
     write_atomic(folder / ALPHAS_FILE, _csv(alphas))
     if epochs:
         write_atomic(folder / EPOCHS_FILE, _csv(epochs))
-    write_atomic(folder / PLOT_FILE, alpha_figure(alphas, title).to_html(include_plotlyjs=True, full_html=True))
+
+
+def write_plot(folder: Path, alphas: Sequence[Mapping[str, Any]], title: str) -> Path:
+    """Write ``alphas.html``: the weights' history as a self-contained plotly page (plotly.js inside)."""
+    path = folder / PLOT_FILE
+    write_atomic(path, alpha_figure(alphas, title).to_html(include_plotlyjs=True, full_html=True))
+    return path
 
 
 def alpha_figure(rows: Sequence[Mapping[str, Any]], title: str) -> Any:
