@@ -111,8 +111,12 @@ class _Loop:
             return None
         return max(values) if next(iter(self.objectives.values())) == "maximize" else min(values)
 
-    def step(self) -> FrozenTrial:
-        """Ask for one architecture, evaluate it (or reuse an earlier result) and tell the study."""
+    def step(self, extra: dict[str, Any] | None = None) -> FrozenTrial:
+        """Ask for one architecture, evaluate it (or reuse an earlier result) and tell the study.
+
+        ``extra``: metrics of this trial besides the evaluator's (a one-shot search's own figures).
+        """
+        extra = extra or {}
         trial = self.study.ask()
         space = self.parts.space
         arch = {name: trial.suggest_categorical(name, list(choices)) for name, choices in space.decisions().items()}
@@ -124,7 +128,7 @@ class _Loop:
             # an architecture evaluated before: its outcome (result or failure) is reused
             known = self.cache[aid]
             trial.set_user_attr("duplicate_of", known.number)
-            trial.set_user_attr("metrics", known.metrics)
+            trial.set_user_attr("metrics", {**known.metrics, **extra})
             if known.error is not None:
                 trial.set_user_attr("error", known.error)
                 frozen = self.study.tell(trial, state=TrialState.FAIL)
@@ -132,13 +136,13 @@ class _Loop:
                 frozen = self.study.tell(trial, known.values)
             self.duplicates_in_a_row += 1
         else:
-            frozen = self._evaluate(trial, arch, aid)
+            frozen = self._evaluate(trial, arch, aid, extra)
             self.duplicates_in_a_row = 0
             self.evaluated += 1
         self.log.append(frozen)
         return frozen
 
-    def _evaluate(self, trial: Trial, arch: dict, aid: str) -> FrozenTrial:
+    def _evaluate(self, trial: Trial, arch: dict, aid: str, extra: dict[str, Any]) -> FrozenTrial:
         try:
             metrics = self.parts.evaluator.evaluate(arch, self.parts.space, None, self._reporter(trial))
         except optuna.TrialPruned:
@@ -148,7 +152,7 @@ class _Loop:
             raise
         except Exception as exc:  # a candidate that crashes is recorded, and the search goes on
             return self._fail(trial, aid, f"{type(exc).__name__}: {exc}")
-        metrics = {k: _plain(v) for k, v in metrics.items()}
+        metrics = {k: _plain(v) for k, v in {**metrics, **extra}.items()}
         trial.set_user_attr("metrics", metrics)
         missing = [k for k in self.objectives if k not in metrics]
         if missing:

@@ -6,28 +6,23 @@ ran its search four times and kept the cell that trained best. Search ``k`` live
 ``RUN/oneshot/search-k/`` (checkpoint, ``alphas.csv``, ``epochs.csv``, ``alphas.html`` and, once it
 has finished, ``result.json``). Its architecture is enqueued in the study, so the runner's own
 loop evaluates it, reuses the result of an identical earlier architecture, logs it to
-``trials.csv`` and re-runs it after a kill. The search's own figures (``supernet_val_accuracy``,
-``search_seconds``, ...) are added to the evaluator's metrics.
+``trials.csv`` and re-runs it after a kill. The search's own figures (``search``,
+``supernet_val_accuracy``, ``search_seconds``, ...) join the evaluator's metrics in its row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from optuna.trial import TrialState
 
-from nas.arch import Choice
 from nas.errors import NasError
-from nas.evaluators import Budget, Evaluator
 from nas.oneshot.base import OneShotResult, SearchEnv
 from nas.run_folder import RunFolder
-from nas.space import SearchSpace
-from nas.training import CandidateError, EpochReport
+from nas.training import CandidateError
 from nas.trials import FINISHED
 
 if TYPE_CHECKING:
@@ -46,21 +41,6 @@ def search_seed(seed: int, k: int) -> int:
     return int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
 
 
-class _WithSearchMetrics(Evaluator):
-    """The configured evaluator, its metrics completed with the one-shot search's own figures."""
-
-    def __init__(self, inner: Evaluator, extra: Mapping[str, Any]) -> None:
-        self.inner, self.extra = inner, dict(extra)
-
-    def evaluate(
-        self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
-        report: EpochReport | None = None,
-    ) -> dict[str, Any]:
-        """The inner evaluator's metrics, then the search's (which never replace them)."""
-        metrics = self.inner.evaluate(arch, space, budget, report)
-        return {**metrics, **{k: v for k, v in self.extra.items() if k not in metrics}}
-
-
 def drive_oneshot(loop: _Loop, run: RunFolder, progress: bool) -> None:
     """Run the searches the run still lacks, each ending in one recorded trial."""
     parts, study = loop.parts, loop.study
@@ -69,25 +49,21 @@ def drive_oneshot(loop: _Loop, run: RunFolder, progress: bool) -> None:
     if context.training.threads:
         torch.set_num_threads(context.training.threads)
     finished = [t for t in study.get_trials(deepcopy=False, states=FINISHED) if not t.user_attrs.get("interrupted")]
-    try:
-        for k in range(len(finished), loop.config.trials):
-            folder = search_folder(run, k)
-            folder.mkdir(parents=True, exist_ok=True)
-            result = OneShotResult.load(folder)
-            if result is None:
-                env = SearchEnv(context.data, folder, search_seed(loop.config.seed, k), context.device,
-                                context.training.eval_batch_size, progress)
-                try:
-                    result = strategy.search(env)
-                except CandidateError as exc:
-                    raise NasError(f"one-shot search {k} failed: {exc}; lower the strategy's lr or "
-                                   f"arch_lr, or delete {str(folder)!r} and resume") from None
-                result.save(folder)
-            arch = parts.space.validate(result.arch)
-            # a trial enqueued before a kill (or re-queued after one) already holds this architecture
-            if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                study.enqueue_trial(arch, user_attrs={"oneshot_search": k})
-            loop.parts = replace(parts, evaluator=_WithSearchMetrics(parts.evaluator, {"search": k, **result.metrics}))
-            loop.step()
-    finally:
-        loop.parts = parts
+    for k in range(len(finished), loop.config.trials):
+        folder = search_folder(run, k)
+        folder.mkdir(parents=True, exist_ok=True)
+        result = OneShotResult.load(folder)
+        if result is None:
+            env = SearchEnv(context.data, folder, search_seed(loop.config.seed, k), context.device,
+                            context.training.eval_batch_size, progress)
+            try:
+                result = strategy.search(env)
+            except CandidateError as exc:
+                raise NasError(f"one-shot search {k} failed: {exc}; lower the strategy's lr or "
+                               f"arch_lr, or delete {str(folder)!r} and resume") from None
+            result.save(folder)
+        arch = parts.space.validate(result.arch)
+        # a trial enqueued before a kill (or re-queued after one) already holds this architecture
+        if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            study.enqueue_trial(arch, user_attrs={"oneshot_search": k})
+        loop.step(extra={"search": k, **result.metrics})

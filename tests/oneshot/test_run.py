@@ -1,0 +1,113 @@
+"""One-shot strategies through the runner: trials, run folder, resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from nas import NasError
+from nas.config import resolve_config
+from nas.results import load_trials
+from nas.runner import build_components, run_search
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def toy_config(tmp_path: Path, **strategy: object) -> dict:
+    return {
+        "name": "oneshot", "seed": 0, "trials": 2,
+        "space": {"name": "tests.oneshot.toy:ToyCellSpace"},
+        "dataset": {"name": "tests.oneshot.toy:toy_data", "task": "circles"},
+        "strategy": {"name": "darts", "epochs": 8, "batch_size": 32, "lr": 0.05, "arch_lr": 0.01, **strategy},
+        "evaluator": {"name": "partial", "epochs": 2},
+        "training": {"threads": 1, "batch_size": 32},
+        "output": str(tmp_path / "results"),
+    }
+
+
+def test_each_search_is_a_trial_evaluated_and_logged_like_any_other(tmp_path: Path, one_thread) -> None:
+    result = run_search(resolve_config(toy_config(tmp_path, order=2)), progress=False)
+    run = result.run.path
+    frame = pd.read_csv(run / "trials.csv")
+    assert len(frame) == 2 and set(frame["state"]) == {"complete"}
+    assert list(frame["search"]) == [0, 1]
+    assert frame["supernet_val_accuracy"].gt(50).all() and frame["search_epochs"].eq(8).all()
+    assert frame["val_accuracy"].notna().all() and frame["params"].gt(0).all()  # the evaluator's metrics
+    for k in (0, 1):
+        folder = run / "oneshot" / f"search-{k}"
+        stored = json.loads((folder / "result.json").read_text())
+        arch = {"e0": "square", "e1": "square"}
+        assert stored["arch"] == arch and json.loads(frame.loc[k, "arch"]) == arch
+        assert (folder / "alphas.html").stat().st_size > 1_000_000  # plotly.js inside: opens offline
+        assert len(pd.read_csv(folder / "alphas.csv")) == 9 * 2 * 3  # epochs 0..8, 2 edges, 3 ops
+    assert frame.loc[1, "duplicate_of"] == 0  # the second search found the same cell: not re-trained
+    shown, _ = load_trials(run)
+    assert len(shown) == 2
+
+
+def test_resume_extends_by_more_searches_without_repeating_finished_ones(tmp_path: Path, one_thread) -> None:
+    config = resolve_config({**toy_config(tmp_path), "trials": 1})
+    first = run_search(config, progress=False)
+    stamp = (first.run.path / "oneshot" / "search-0" / "result.json").stat().st_mtime_ns
+    second = run_search(config.model_copy(update={"trials": 2}), resume=first.run, progress=False)
+    assert (first.run.path / "oneshot" / "search-0" / "result.json").stat().st_mtime_ns == stamp
+    assert list(pd.read_csv(second.run.path / "trials.csv")["search"]) == [0, 1]
+
+
+def test_a_one_shot_strategy_on_a_space_without_its_supernet_is_refused(tmp_path: Path) -> None:
+    config = resolve_config({**toy_config(tmp_path), "space": {"name": "mbconv"}})
+    with pytest.raises(NasError, match="mixed_supernet"):
+        build_components(config)
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "nas", *args, "--quiet"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_search_killed_mid_epoch_resumes_at_its_last_epoch_and_ends_as_if_never_killed(
+    tmp_path: Path, one_thread,
+) -> None:
+    raw = {**toy_config(tmp_path), "trials": 1,
+           "dataset": {"name": "tests.oneshot.toy:toy_data", "task": "circles", "size": 4000},
+           "evaluator": {"name": "partial", "epochs": 1}}
+    raw["strategy"].update(order=2, epochs=4)
+    reference = run_search(resolve_config({**raw, "output": str(tmp_path / "reference")}), progress=False)
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
+    proc = _start(["search", "exp.yaml"], tmp_path)
+    folder = None
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        found = list((tmp_path / "results").glob("oneshot/*/oneshot/search-0/checkpoint.pt"))
+        if found:
+            folder = found[0].parent
+            break
+        time.sleep(0.01)
+    time.sleep(0.05)  # into the next epoch (about 0.3 s each)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert folder is not None, proc.stderr.read() if proc.stderr else ""
+    done = torch.load(folder / "checkpoint.pt", weights_only=True)["epoch"]
+    assert 1 <= done < 4 and not (folder / "result.json").exists(), "the kill must land mid-search"
+    proc = _start(["search", "--resume", str(folder.parents[1])], tmp_path)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    epochs = pd.read_csv(folder / "epochs.csv")
+    assert list(epochs["epoch"]) == [1, 2, 3, 4]
+    expected = reference.run.path / "oneshot" / "search-0"
+    assert (folder / "alphas.csv").read_text() == (expected / "alphas.csv").read_text()
+    resumed = pd.read_csv(folder.parents[1] / "trials.csv")
+    original = pd.read_csv(reference.run.path / "trials.csv")
+    for column in ("arch", "val_accuracy", "supernet_val_accuracy"):
+        assert resumed.loc[0, column] == original.loc[0, column]
