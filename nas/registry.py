@@ -118,6 +118,7 @@ STRATEGIES = Registry(
         "tpe": "nas.strategies.optuna_samplers:tpe",
         "evolution": "nas.strategies.evolution:regularized_evolution",
         "darts": "nas.oneshot.darts:Darts",
+        "enas": "nas.oneshot.enas:Enas",
     },
 )
 EVALUATORS = Registry(

@@ -12,8 +12,9 @@ import torch
 from tqdm.auto import tqdm
 
 from nas.errors import NasError
-from nas.oneshot.base import SearchEnv
+from nas.oneshot.base import SearchEnv, epoch_seed
 from nas.oneshot.history import write_history, write_plot
+from nas.training import seeded
 
 CHECKPOINT_FILE = "checkpoint.pt"
 #: Seconds between redraws of a running search's alpha plot.
@@ -67,7 +68,9 @@ def run_epochs(
     with bar:
         while state["epoch"] < epochs and not state["stopped"]:
             start = time.perf_counter()
-            stats, rows, stop = epoch_fn(state["epoch"])
+            # torch's own random draws (dropout, drop path) are seeded per epoch, so a resumed epoch replays
+            with seeded(epoch_seed(env.seed, state["epoch"], stream=9), env.device):
+                stats, rows, stop = epoch_fn(state["epoch"])
             state["epoch"] += 1
             state["epochs"].append({"epoch": state["epoch"], **stats, "seconds": time.perf_counter() - start})
             state["alphas"] = state["alphas"] + rows

@@ -76,13 +76,19 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+KILLED = {
+    "darts": {"name": "darts", "order": 2, "epochs": 4, "batch_size": 32, "lr": 0.05, "arch_lr": 0.01},
+    "enas": {"name": "enas", "epochs": 4, "batch_size": 32, "controller_steps": 100, "derive_samples": 10},
+}
+
+
+@pytest.mark.parametrize("strategy", KILLED)
 def test_a_search_killed_mid_epoch_resumes_at_its_last_epoch_and_ends_as_if_never_killed(
-    tmp_path: Path, one_thread,
+    tmp_path: Path, one_thread, strategy: str,
 ) -> None:
-    raw = {**toy_config(tmp_path), "trials": 1,
+    raw = {**toy_config(tmp_path), "trials": 1, "strategy": KILLED[strategy],
            "dataset": {"name": "tests.oneshot.toy:toy_data", "task": "circles", "size": 4000},
            "evaluator": {"name": "partial", "epochs": 1}}
-    raw["strategy"].update(order=2, epochs=4)
     reference = run_search(resolve_config({**raw, "output": str(tmp_path / "reference")}), progress=False)
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
     proc = _start(["search", "exp.yaml"], tmp_path)
