@@ -230,6 +230,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     print(format_table(frame, args.top, table_columns(objectives, frame.columns)))
     if result.stopped_early:
         print(f"note: stopped at {result.evaluated} trials: {result.stopped_early}")
+    for plot in sorted(result.run.path.glob("oneshot/*/alphas.html")):
+        print(f"alpha history: {plot}")
     print(f"\nrun folder: {result.run.path}")
     return 0
 

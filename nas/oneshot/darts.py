@@ -19,9 +19,11 @@ from nas.config import TrainingConfig
 from nas.data import Split
 from nas.errors import NasError
 from nas.oneshot.architect import Architect
-from nas.oneshot.base import OneShot, OneShotResult, SearchEnv, batches, cycle, epoch_seed, split_train
-from nas.oneshot.loop import run_epochs, search_metrics
+from nas.oneshot.base import (
+    OneShot, OneShotResult, SearchEnv, batches, cycle, epoch_seed, split_train,
+)
 from nas.oneshot.history import weight_rows
+from nas.oneshot.loop import run_epochs, search_metrics
 from nas.space import SearchSpace
 from nas.supernet import HasMixedSupernet, MixedSupernet
 from nas.training import CandidateError, evaluate_model, seeded
@@ -59,6 +61,8 @@ class Darts(OneShot):
                            f"{space.name!r} has no mixed_supernet(); use a black-box strategy for it")
         if epochs < 1 or batch_size < 1 or lr <= 0 or arch_lr <= 0 or hvp_epsilon <= 0:
             raise NasError("darts needs epochs >= 1, batch_size >= 1, lr > 0, arch_lr > 0 and hvp_epsilon > 0")
+        if not 0 < train_portion < 1:
+            raise NasError(f"darts train_portion must be in (0, 1), got {train_portion}")
         if beta_decay < 0 or (stop_at_skips is not None and stop_at_skips < 1):
             raise NasError("darts needs beta_decay >= 0 and stop_at_skips >= 1 (or null)")
         self.space, self.order, self.epochs, self.batch_size = space, order, epochs, batch_size
