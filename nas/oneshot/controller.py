@@ -44,7 +44,9 @@ class LSTMController:
                 p.uniform_(-0.1, 0.1, generator=generator)  # ENAS's initialisation
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=learning_rate)
 
-    def _run(self, choices: Sequence[int] | None, rng: np.random.Generator | None) -> tuple[list[int], torch.Tensor, torch.Tensor]:
+    def _run(
+        self, choices: Sequence[int] | None, rng: np.random.Generator | None,
+    ) -> tuple[list[int], torch.Tensor, torch.Tensor]:
         """Run the LSTM over the decisions (drawing them from ``rng`` when ``choices`` is None):
         the choices, their log-probability and the entropy of the decisions along the way."""
         net = self.net

@@ -66,7 +66,8 @@ class Darts(OneShot):
         if beta_decay < 0 or (stop_at_skips is not None and stop_at_skips < 1):
             raise NasError("darts needs beta_decay >= 0 and stop_at_skips >= 1 (or null)")
         self.space, self.order, self.epochs, self.batch_size = space, order, epochs, batch_size
-        self.lr, self.lr_min, self.momentum, self.weight_decay, self.grad_clip = lr, lr_min, momentum, weight_decay, grad_clip
+        self.lr, self.lr_min, self.momentum = lr, lr_min, momentum
+        self.weight_decay, self.grad_clip = weight_decay, grad_clip
         self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
         self.train_portion, self.hvp_epsilon = train_portion, hvp_epsilon
         self.beta_decay, self.stop_at_skips = beta_decay, stop_at_skips

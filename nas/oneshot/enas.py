@@ -97,7 +97,8 @@ class Enas(OneShot):
         if not isinstance(space, HasSupernet):
             raise NasError(f"strategy 'enas' needs a space with a weight-sharing supernet(); space "
                            f"{space.name!r} has none; use a black-box strategy for it")
-        if min(epochs, batch_size, controller_steps, derive_samples, controller_hidden) < 1 or lr <= 0 or controller_lr <= 0:
+        counts = (epochs, batch_size, controller_steps, derive_samples, controller_hidden)
+        if min(counts) < 1 or lr <= 0 or controller_lr <= 0:
             raise NasError("enas needs epochs, batch_size, controller_steps, controller_hidden and "
                            "derive_samples >= 1, and lr, controller_lr > 0")
         if not 0 < train_portion < 1:
@@ -107,7 +108,8 @@ class Enas(OneShot):
         if not 0 <= baseline_decay < 1:
             raise NasError(f"enas needs 0 <= baseline_decay < 1, got {baseline_decay}")
         self.space, self.epochs, self.batch_size = space, epochs, batch_size
-        self.lr, self.lr_min, self.momentum, self.weight_decay, self.grad_clip = lr, lr_min, momentum, weight_decay, grad_clip
+        self.lr, self.lr_min, self.momentum = lr, lr_min, momentum
+        self.weight_decay, self.grad_clip = weight_decay, grad_clip
         self.lr_restart_period = lr_restart_period
         self.train_portion, self.controller_steps, self.derive_samples = train_portion, controller_steps, derive_samples
         self.controller_options = {"hidden_size": controller_hidden, "learning_rate": controller_lr,
