@@ -75,7 +75,7 @@ def _plot_parser(sub: argparse._SubParsersAction) -> None:
     plot.add_argument("--y", metavar="METRIC", help="y axis (default: the first objective)")
     plot.add_argument("--color", choices=["run", "strategy"],
                       help="colour points by run or by strategy (default: run when several)")
-    plot.add_argument("--kind", action="append", choices=["pareto", "progress"],
+    plot.add_argument("--kind", action="append", choices=["pareto", "progress", "alphas"],
                       help="which page to write, repeatable (default: all)")
     plot.add_argument("--out", metavar="DIR", help="folder for the pages (default: RUN/plots of the first run)")
     plot.add_argument("--no-static", action="store_true",

@@ -1,8 +1,8 @@
 """Interactive plots of one or more runs: plotly HTML pages with plotly.js embedded (work offline).
 
 Each kind of plot is a function ``(runs, options) -> list of figures`` in ``PLOTS``; ``write_plots``
-writes one page per kind (``pareto.html``, ``progress.html``). A new kind (say, the alpha
-history of a DARTS run) is one more function in that table.
+writes one page per kind that has figures (``pareto.html``, ``progress.html``, and for one-shot
+runs ``alphas.html``: the alpha history of every search). A new kind is one more function there.
 """
 
 from __future__ import annotations
@@ -223,10 +223,49 @@ def _add_progress_traces(fig, group: str, run: RunTrials, metric: str, best: str
                              hoverinfo="skip"))
 
 
+def alpha_history_figure(rows: pd.DataFrame, title: str):
+    """One panel per decision (or DARTS edge), one line per choice: its weight over the epochs.
+
+    ``rows``: a one-shot search's ``alphas.csv`` (columns epoch, decision, choice, weight).
+    """
+    import plotly.colors
+    from plotly.subplots import make_subplots
+
+    decisions = list(dict.fromkeys(rows["decision"]))
+    choices = list(dict.fromkeys(rows["choice"].astype(str)))
+    palette = plotly.colors.qualitative.Plotly
+    cols = min(len(decisions), 7) or 1
+    nrows = max(1, math.ceil(len(decisions) / cols))
+    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=decisions, shared_yaxes=True,
+                        vertical_spacing=min(0.12, 0.5 / nrows), horizontal_spacing=0.02)
+    shown: set[str] = set()
+    for (decision, choice), line in rows.groupby(["decision", rows["choice"].astype(str)], sort=False):
+        k, c = decisions.index(decision), choices.index(choice)
+        fig.add_scatter(x=line["epoch"].tolist(), y=line["weight"].tolist(), mode="lines", name=choice,
+                        legendgroup=choice, line={"color": palette[c % len(palette)]},
+                        showlegend=choice not in shown, row=k // cols + 1, col=k % cols + 1)
+        shown.add(choice)
+    fig.update_yaxes(range=[0, 1])
+    fig.update_layout(title=title, height=max(360, 220 * nrows), template="plotly_white", legend=LEGEND)
+    return fig
+
+
+def alpha_figures(runs: Sequence[RunTrials], options: PlotOptions) -> list:
+    """The alpha history of every one-shot search of the runs (none for black-box runs)."""
+    figures = []
+    for run in runs:
+        for path in sorted((run.path / "oneshot").glob("search-*/alphas.csv"),
+                           key=lambda p: int(p.parent.name.rpartition("-")[2])):
+            title = f"{run.label} {path.parent.name}: {run.strategy} choice weights per epoch"
+            figures.append(alpha_history_figure(pd.read_csv(path), title))
+    return figures
+
+
 #: Each kind of plot: the page it is written to, and the function that makes its figures.
 PLOTS: dict[str, tuple[str, Callable[[Sequence[RunTrials], PlotOptions], list]]] = {
     "pareto": ("pareto.html", pareto_figures),
     "progress": ("progress.html", progress_figures),
+    "alphas": ("alphas.html", alpha_figures),
 }
 
 
@@ -274,8 +313,13 @@ def write_plots(runs: Sequence[RunTrials], out_dir: str | Path, *, kinds: Sequen
             raise NasError(f"unknown plot {kind!r}; choose from {', '.join(PLOTS)}")
         filename, make = PLOTS[kind]
         figures = make(runs, options)
+        if not figures:  # e.g. no alpha history in a black-box run
+            continue
         path = write_page(figures, Path(out_dir) / filename, f"{kind}: {title_runs}")
         written.append(path)
         if static:
             written.extend(write_static(figures, path))
+    if not written:
+        raise NasError(f"nothing to plot: {', '.join(kinds)} found no data in {title_runs} "
+                       "(the alpha history needs a one-shot run: strategy darts or enas)")
     return written

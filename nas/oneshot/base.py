@@ -91,8 +91,12 @@ def split_train(train: Split, portion: float, seed: int) -> tuple[Split, Split]:
     weights, arch = stratified_split(train.y.numpy(), [portion], seed)
     if len(weights) == 0 or len(arch) == 0:
         raise NasError(f"train_portion {portion} leaves one part of the {len(train)} training examples empty")
-    take = lambda idx: Split(train.x[torch.from_numpy(idx)], train.y[torch.from_numpy(idx)])  # noqa: E731
-    return take(weights), take(arch)
+    return _take(train, weights), _take(train, arch)
+
+
+def _take(split: Split, index: np.ndarray) -> Split:
+    rows = torch.from_numpy(index)
+    return Split(split.x[rows], split.y[rows])
 
 
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:

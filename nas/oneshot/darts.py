@@ -20,7 +20,13 @@ from nas.data import Split
 from nas.errors import NasError
 from nas.oneshot.architect import Architect
 from nas.oneshot.base import (
-    OneShot, OneShotResult, SearchEnv, batches, cycle, epoch_seed, split_train,
+    OneShot,
+    OneShotResult,
+    SearchEnv,
+    batches,
+    cycle,
+    epoch_seed,
+    split_train,
 )
 from nas.oneshot.history import weight_rows
 from nas.oneshot.loop import run_epochs, search_metrics

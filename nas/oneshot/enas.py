@@ -23,7 +23,13 @@ from nas.arch import Arch
 from nas.data import Split
 from nas.errors import NasError
 from nas.oneshot.base import (
-    OneShot, OneShotResult, SearchEnv, batches, cycle, epoch_seed, split_train,
+    OneShot,
+    OneShotResult,
+    SearchEnv,
+    batches,
+    cycle,
+    epoch_seed,
+    split_train,
 )
 from nas.oneshot.controller import LSTMController
 from nas.oneshot.history import weight_rows

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -35,7 +36,7 @@ def load_checkpoint(folder: Path, device: torch.device) -> dict[str, Any] | None
         return None
     try:
         return torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # a checkpoint from another version or a damaged file
+    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:  # damaged, or foreign
         raise NasError(f"one-shot checkpoint {str(path)!r} cannot be loaded ({exc}); "
                        "delete it to restart that search from scratch") from None
 

@@ -21,8 +21,11 @@ def tiny_problem() -> tuple[Architect, tuple, tuple]:
     with torch.no_grad():
         for alpha in model.arch_parameters():
             alpha.copy_(torch.randn(alpha.shape, generator=generator, dtype=torch.float64))
-    batch = lambda: (torch.randn(6, 1, 4, 4, generator=generator, dtype=torch.float64),  # noqa: E731
-                     torch.randint(0, 3, (6,), generator=generator))
+
+    def batch() -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.randn(6, 1, 4, 4, generator=generator, dtype=torch.float64),
+                torch.randint(0, 3, (6,), generator=generator))
+
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=LR, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=3e-4)
     architect = Architect(model, w_opt, a_opt, order=2, hvp_epsilon=0.01)

@@ -16,9 +16,14 @@ import torch
 import yaml
 
 from nas import NasError
+from nas.cli import main
 from nas.config import resolve_config
+from nas.oneshot.base import OneShotResult, SearchEnv
+from nas.oneshot.enas import Enas
 from nas.results import load_trials
 from nas.runner import build_components, run_search
+from tests.oneshot.toy import ToyCellSpace, toy_data
+from tests.test_plots import figures_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -54,6 +59,23 @@ def test_each_search_is_a_trial_evaluated_and_logged_like_any_other(tmp_path: Pa
     shown, _ = load_trials(run)
     assert len(shown) == 2
 
+    # nas plot re-draws the alpha history of every search from the run folder
+    assert main(["plot", str(run), "--kind", "alphas", "--out", str(tmp_path / "plots")]) == 0
+    figures = figures_in(tmp_path / "plots" / "alphas.html")
+    assert len(figures) == 2
+    lines = {(t["name"], t["xaxis"]): t["y"] for t in figures[0]["data"]}
+    assert len(lines) == 2 * 3 and all(len(y) == 9 for y in lines.values())
+    alphas = pd.read_csv(run / "oneshot" / "search-0" / "alphas.csv")
+    last = alphas[(alphas["epoch"] == 8) & (alphas["choice"] == "square")]["weight"].tolist()
+    assert sorted(y[-1] for (name, _), y in lines.items() if name == "square") == pytest.approx(sorted(last))
+
+
+def test_the_alpha_plot_of_a_black_box_run_is_refused(searched_run: Path, tmp_path: Path, capsys) -> None:
+    assert main(["plot", str(searched_run), "--kind", "alphas", "--out", str(tmp_path)]) == 2
+    assert "one-shot run" in capsys.readouterr().err
+    assert main(["plot", str(searched_run), "--out", str(tmp_path)]) == 0
+    assert not (tmp_path / "alphas.html").exists()
+
 
 def test_resume_extends_by_more_searches_without_repeating_finished_ones(tmp_path: Path, one_thread) -> None:
     config = resolve_config({**toy_config(tmp_path), "trials": 1})
@@ -76,17 +98,11 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-KILLED = {
-    "darts": {"name": "darts", "order": 2, "epochs": 4, "batch_size": 32, "lr": 0.05, "arch_lr": 0.01},
-    "enas": {"name": "enas", "epochs": 4, "batch_size": 32, "controller_steps": 100, "derive_samples": 10},
-}
-
-
-@pytest.mark.parametrize("strategy", KILLED)
 def test_a_search_killed_mid_epoch_resumes_at_its_last_epoch_and_ends_as_if_never_killed(
-    tmp_path: Path, one_thread, strategy: str,
+    tmp_path: Path, one_thread,
 ) -> None:
-    raw = {**toy_config(tmp_path), "trials": 1, "strategy": KILLED[strategy],
+    strategy = {"name": "darts", "order": 2, "epochs": 4, "batch_size": 32, "lr": 0.05, "arch_lr": 0.01}
+    raw = {**toy_config(tmp_path), "trials": 1, "strategy": strategy,
            "dataset": {"name": "tests.oneshot.toy:toy_data", "task": "circles", "size": 4000},
            "evaluator": {"name": "partial", "epochs": 1}}
     reference = run_search(resolve_config({**raw, "output": str(tmp_path / "reference")}), progress=False)
@@ -117,3 +133,38 @@ def test_a_search_killed_mid_epoch_resumes_at_its_last_epoch_and_ends_as_if_neve
     original = pd.read_csv(reference.run.path / "trials.csv")
     for column in ("arch", "val_accuracy", "supernet_val_accuracy"):
         assert resumed.loc[0, column] == original.loc[0, column]
+
+
+class Interrupted(Exception):
+    """Raised from a timer signal, at whatever line the search is running."""
+
+
+def test_an_enas_search_interrupted_mid_epoch_resumes_to_the_same_result(tmp_path: Path) -> None:
+    data = toy_data(task="circles", size=4000)
+
+    def search(folder: Path) -> OneShotResult:
+        strategy = Enas(ToyCellSpace(), epochs=4, batch_size=32, controller_steps=100, derive_samples=10)
+        return strategy.search(SearchEnv(data, folder, 0, torch.device("cpu")))
+
+    reference = search(tmp_path / "reference")
+    cut = tmp_path / "cut"
+
+    def interrupt(signum: int, frame: object) -> None:
+        if (cut / "checkpoint.pt").exists():  # into the epoch after the first checkpoint
+            raise Interrupted
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
+        with pytest.raises(Interrupted):
+            search(cut)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert 1 <= torch.load(cut / "checkpoint.pt", weights_only=True)["epoch"] < 4
+    resumed = search(cut)
+    assert resumed.arch == reference.arch
+    assert resumed.metrics["supernet_val_accuracy"] == reference.metrics["supernet_val_accuracy"]
+    assert (cut / "alphas.csv").read_text() == (tmp_path / "reference" / "alphas.csv").read_text()
+    rewards = [list(pd.read_csv(folder / "epochs.csv")["reward"]) for folder in (cut, tmp_path / "reference")]
+    assert rewards[0] == rewards[1]

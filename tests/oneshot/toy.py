@@ -119,10 +119,12 @@ def toy_data(*, task: str = "circles", size: int = 800, split_seed: int = 0) -> 
     """Points in [-1.5, 1.5]^4 with 4 classes: (first pair positive) + 2 * (second pair positive)."""
     rng = np.random.default_rng(split_seed)
     x = rng.uniform(-1.5, 1.5, size=(size, 4))
-    if task == "circles":  # outside the circle of radius^2 4.5/pi: half of the square's area
-        positive = lambda p: (p ** 2).sum(1) > 4.5 / np.pi  # noqa: E731
-    else:
-        positive = lambda p: p.sum(1) > 0  # noqa: E731
+
+    def positive(pair: np.ndarray) -> np.ndarray:
+        if task == "circles":  # outside the circle of radius^2 4.5/pi: half of the square's area
+            return (pair ** 2).sum(1) > 4.5 / np.pi
+        return pair.sum(1) > 0
+
     y = positive(x[:, :2]).astype(np.int64) + 2 * positive(x[:, 2:]).astype(np.int64)
     return make_splits(task, torch.tensor(x, dtype=torch.float32).view(size, 4, 1, 1), torch.from_numpy(y),
                        validation_fraction=0.2, test_fraction=0.1, split_seed=split_seed, num_classes=4)
