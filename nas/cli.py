@@ -10,7 +10,8 @@ from pathlib import Path
 from nas.errors import NasError
 
 RESUME_OVERRIDABLE = {"trials", "max_consecutive_failures"}
-TABLE_COLUMNS = ["trial", "state", "params", "flops", "epochs", "duration_s", "duplicate_of", "arch", "error"]
+TABLE_COLUMNS = ["trial", "state", "params", "flops", "epochs", "test_accuracy", "feasible", "duration_s",
+                 "duplicate_of", "arch", "error"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("run", metavar="RUN", help="run folder, results/<experiment>/<run-id>")
     show.add_argument("--limit", type=int, default=20, metavar="N", help="rows to print (0 for all; default 20)")
     show.add_argument("--all-columns", action="store_true", help="print every metric column")
+    show.add_argument("--pareto", action="store_true",
+                      help="only the Pareto front of the objectives (feasible, non-dominated trials)")
 
     lst = sub.add_parser("list", help="list registered spaces, strategies, evaluators or data sets",
                          description="List what is registered, one line each.")
@@ -133,6 +136,11 @@ def _cmd_show(args: argparse.Namespace) -> int:
     from nas.trials import format_table
 
     frame, objectives = load_trials(Path(args.run))
+    if args.pareto:
+        from nas.results import run_objectives
+        from nas.trials import pareto_front
+
+        frame = pareto_front(frame, run_objectives(Path(args.run)))
     columns = None if args.all_columns else _columns(objectives, frame.columns)
     print(format_table(frame, args.limit or None, columns))
     return 0

@@ -9,7 +9,9 @@ Importing such a path runs that module's code, exactly as ``import`` would.
 Factory conventions (the user options are always keyword-only parameters):
 
 - space: ``factory(*, **options) -> SearchSpace``
-- strategy: ``factory(space, seed, objectives, *, **options) -> optuna.samplers.BaseSampler``
+- strategy: ``factory(space, seed, objectives, constraints=(), *, **options) -> optuna.samplers.BaseSampler``
+  (``constraints``: parsed :class:`nas.constraints.Constraint` s; a sampler that takes a
+  ``constraints_func`` passes :func:`nas.constraints.stored_violations`)
 - evaluator: ``factory(context, *, **options) -> Evaluator``
 - dataset: ``factory(*, **options) -> DataSplits``
 """
@@ -108,8 +110,16 @@ STRATEGIES = Registry(
     "nas.strategies",
     {
         "random": "nas.strategies.optuna_samplers:random",
+        "optuna_random": "nas.strategies.optuna_samplers:optuna_random",
+        "bruteforce": "nas.strategies.optuna_samplers:bruteforce",
         "tpe": "nas.strategies.optuna_samplers:tpe",
+        "nsga2": "nas.strategies.optuna_samplers:nsga2",
+        "nsga3": "nas.strategies.optuna_samplers:nsga3",
+        "gp": "nas.strategies.optuna_samplers:gp",
+        "qmc": "nas.strategies.optuna_samplers:qmc",
         "evolution": "nas.strategies.evolution:regularized_evolution",
+        "reinforce": "nas.strategies.reinforce:reinforce",
+        "local_search": "nas.strategies.local_search:local_search",
     },
 )
 EVALUATORS = Registry(
@@ -118,6 +128,7 @@ EVALUATORS = Registry(
     {
         "full": "nas.evaluators.training:FullTraining",
         "partial": "nas.evaluators.training:PartialTraining",
+        "tabular": "nas.evaluators.tabular:TabularNB201",
     },
 )
 DATASETS = Registry(

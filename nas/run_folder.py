@@ -22,6 +22,7 @@ CONFIG_FILE = "config.yaml"
 META_FILE = "run.json"
 JOURNAL_FILE = "study.journal"
 TRIALS_FILE = "trials.csv"
+PARETO_FILE = "pareto.csv"
 LOCK_FILE = "run.lock"
 STUDY_NAME = "nas"
 
@@ -85,6 +86,11 @@ class RunFolder:
     def trials_csv(self) -> Path:
         """The trial table, one row per finished trial."""
         return self.path / TRIALS_FILE
+
+    @property
+    def pareto_csv(self) -> Path:
+        """The Pareto front of the run's trials (written when a search ends)."""
+        return self.path / PARETO_FILE
 
     def load_config(self) -> ExperimentConfig:
         """The run's config, validated again."""

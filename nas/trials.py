@@ -12,8 +12,11 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.constraints import VIOLATIONS_ATTR
+from nas.pareto import non_dominated
+
 LEAD_COLUMNS = ["trial", "state", "arch_id", "arch"]
-TAIL_COLUMNS = ["duplicate_of", "error", "started", "duration_s"]
+TAIL_COLUMNS = ["feasible", "duplicate_of", "error", "started", "duration_s"]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -29,6 +32,8 @@ def trial_row(trial: FrozenTrial, objectives: Mapping[str, str]) -> dict[str, An
         row[name] = trial.values[i] if trial.values else metrics.get(name)
     for key, value in metrics.items():
         row.setdefault(key, value)
+    if VIOLATIONS_ATTR in attrs:
+        row["feasible"] = all(v <= 0 for v in attrs[VIOLATIONS_ATTR])
     row["duplicate_of"] = attrs.get("duplicate_of")
     row["error"] = attrs.get("error")
     row["started"] = trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None
@@ -49,6 +54,30 @@ def rows_frame(rows: Iterable[Mapping[str, Any]], objectives: Mapping[str, str])
             [key, "trial"], ascending=[direction == "minimize", True], na_position="last", kind="stable"
         )
     return frame.reset_index(drop=True)
+
+
+def pareto_front(frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
+    """The rows of ``frame`` on the Pareto front: completed, first evaluations (no duplicates),
+    feasible, and dominated by no other such row; in the frame's order (best first)."""
+    if frame.empty:
+        return frame
+    keep = frame["state"] == "complete"
+    if "duplicate_of" in frame:
+        keep &= frame["duplicate_of"].isna()
+    if "feasible" in frame:
+        keep &= frame["feasible"].astype(str).str.lower() == "true"
+    candidates = frame[keep]
+    values = candidates[list(objectives)].to_numpy(dtype=float)
+    return candidates[non_dominated(values, list(objectives.values()))].reset_index(drop=True)
+
+
+def write_pareto(path: Path, frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
+    """Write the Pareto front of a run's trials to ``path`` (CSV); returns it."""
+    front = pareto_front(frame, objectives)
+    tmp = path.with_name(path.name + ".tmp")
+    front.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return front
 
 
 class TrialLog:
