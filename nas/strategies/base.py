@@ -65,11 +65,8 @@ class SpaceSampler(BaseSampler):
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
     def completed(self, study: Study) -> list[FrozenTrial]:
-        """Completed trials, oldest first."""
-        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if any(a.number > b.number for a, b in zip(trials, trials[1:])):
-            trials = sorted(trials, key=lambda t: t.number)
-        return trials
+        """Completed trials, oldest first (Optuna's storages list a study's trials in creation order)."""
+        return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
     def arch_of(self, trial: FrozenTrial) -> Arch:
         """The architecture a trial evaluated."""

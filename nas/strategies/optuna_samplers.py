@@ -161,12 +161,13 @@ def gp(
 def qmc(
     space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
     qmc_type: Literal["sobol", "halton"] = "sobol", scramble: bool = True,
-) -> PerTrialSeeded:
-    """Quasi-Monte Carlo (Optuna's QMCSampler): low-discrepancy coverage of the decisions."""
-    def make(s: int) -> optuna.samplers.BaseSampler:
-        # the scrambling seed must stay the run's seed: QMC draws points of one sequence
-        return optuna.samplers.QMCSampler(
-            qmc_type=qmc_type, scramble=scramble, seed=seed, warn_asynchronous_seeding=False,
-            warn_independent_sampling=False, independent_sampler=optuna.samplers.RandomSampler(seed=s),
-        )
-    return PerTrialSeeded(make, seed)
+) -> optuna.samplers.QMCSampler:
+    """Quasi-Monte Carlo (Optuna's QMCSampler): low-discrepancy coverage of the decisions.
+
+    Not reseeded per trial: its only randomness is the scrambling seed, and it counts its
+    samples in the study, so a resumed search continues the same sequence.
+    """
+    return optuna.samplers.QMCSampler(
+        qmc_type=qmc_type, scramble=scramble, seed=seed, warn_asynchronous_seeding=False,
+        warn_independent_sampling=False,
+    )
