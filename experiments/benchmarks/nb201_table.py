@@ -32,18 +32,18 @@ STRATEGIES: dict[str, dict] = {
     "Random search": {"name": "random"},
     "REA (P=10, S=3)": {"name": "evolution", "population_size": 10, "sample_size": 3},
     "REINFORCE": {"name": "reinforce"},
-    "REINFORCE (LSTM controller, lr 0.001)": {"name": "reinforce", "controller": "lstm", "learning_rate": 0.001},
     "Local search (best-first, swaps)": {"name": "local_search"},
     "Optuna TPE": {"name": "tpe"},
     "Optuna NSGA-II (pop 20)": {"name": "nsga2", "population_size": 20},
     "Optuna QMC (Sobol)": {"name": "qmc"},
+    "REINFORCE (LSTM controller, lr 0.001)": {"name": "reinforce", "controller": "lstm", "learning_rate": 0.001},
     "Optuna GP": {"name": "gp"},
 }
 PAPER_CIFAR10 = {"Random search": "93.70 ± 0.36", "REA (P=10, S=3)": "93.92 ± 0.30",
                  "REINFORCE": "93.85 ± 0.37"}
 #: Samplers too slow for --seeds on two cores (Optuna's GP takes about 1.5 s a trial at 100
 #: trials): at most this many seeds, on these data sets only.
-SLOW = {"Optuna GP": (10, ("cifar10",))}
+SLOW = {"Optuna GP": (5, ("cifar10",))}
 
 
 def _config(strategy: dict, dataset: str, seed: int, budget: int, table: str) -> dict:
@@ -74,18 +74,36 @@ def one_search(job: tuple[str, str, int, int, str]) -> tuple[str, str, int, floa
 
 
 def quality(args: argparse.Namespace) -> dict:
-    """Mean ± std of the chosen architecture's test accuracy per strategy and data set."""
+    """Mean ± std of the chosen architecture's test accuracy per strategy and data set.
+
+    Each finished search is appended to ``--runs`` (JSON lines) at once, and searches already
+    there are not run again, so an interrupted benchmark continues where it stopped.
+    """
+    runs = Path(args.runs)
+    done = set()
+    if runs.exists() and not args.fresh:
+        done = {(r["label"], r["dataset"], r["seed"]) for r in map(json.loads, runs.read_text().splitlines())}
+    elif runs.exists():
+        runs.unlink()
     jobs = []
-    for label in args.strategies:
+    for label in args.strategies:  # in the table's order: the paper's strategies first
         seeds, datasets = SLOW.get(label, (args.seeds, args.datasets))
         jobs += [(label, ds, seed, args.budget, args.table) for ds in args.datasets if ds in datasets
-                 for seed in range(min(seeds, args.seeds))]
-    jobs.sort(key=lambda job: job[0] not in SLOW)  # the slow ones first, so they overlap the rest
+                 for seed in range(min(seeds, args.seeds)) if (label, ds, seed) not in done]
+    runs.parent.mkdir(parents=True, exist_ok=True)
+    if jobs and not args.report_only:
+        with Pool(args.workers) as pool, runs.open("a") as fh:
+            for label, ds, seed, test, val, n, sec in pool.imap(one_search, jobs, chunksize=4):
+                record = {"label": label, "dataset": ds, "seed": seed, "test": test, "val": val,
+                          "trials": n, "seconds": sec}
+                fh.write(json.dumps(record) + "\n")
+                fh.flush()
     results: dict = {}
-    with Pool(args.workers) as pool:
-        for label, ds, seed, test, val, n, sec in pool.imap_unordered(one_search, jobs, chunksize=4):
-            cell = results.setdefault(label, {}).setdefault(ds, {"test": [], "val": [], "trials": [], "seconds": []})
-            cell["test"].append(test), cell["val"].append(val), cell["trials"].append(n), cell["seconds"].append(sec)
+    for r in map(json.loads, runs.read_text().splitlines()):
+        if r["label"] in args.strategies and r["dataset"] in args.datasets:
+            cell = results.setdefault(r["label"], {}).setdefault(r["dataset"], {k: [] for k in ("test", "val", "trials", "seconds")})
+            for key in cell:
+                cell[key].append(r[key])
     return results
 
 
@@ -145,13 +163,13 @@ def report(args: argparse.Namespace, results: dict, over: dict, wall: float) -> 
         "| strategy | " + " | ".join(DATASETS[d] for d in args.datasets) + " | seeds | paper, CIFAR-10 |",
         "|---|" + "---|" * len(args.datasets) + "---|---|",
     ]
-    for label in args.strategies:
+    for label in [x for x in args.strategies if x in results]:
         cells = [_cell(results[label][d]["test"]) if d in results[label] else "—" for d in args.datasets]
-        seeds = max(len(cell["test"]) for cell in results[label].values())
+        seeds = "/".join(str(len(results[label][d]["test"])) if d in results[label] else "0" for d in args.datasets)
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {seeds} | {PAPER_CIFAR10.get(label, '')} |")
     lines += ["", "Mean proposals per search (duplicates included) and seconds per search:", "",
               "| strategy | proposals | s / search |", "|---|---|---|"]
-    for label in args.strategies:
+    for label in [x for x in args.strategies if x in results]:
         first = next(iter(results[label].values()))
         lines.append(f"| {label} | {np.mean(first['trials']):.0f} | {np.mean(first['seconds']):.3f} |")
     n = over["trials"]
@@ -180,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=list(STRATEGIES))
     parser.add_argument("--overhead-trials", type=int, default=1000)
     parser.add_argument("--output", default=str(ROOT / "results/benchmarks/nb201_table.md"))
+    parser.add_argument("--runs", default=str(ROOT / "results/benchmarks/nb201_table_runs.jsonl"),
+                        help="one JSON line per finished search; reused when the benchmark is run again")
+    parser.add_argument("--fresh", action="store_true", help="discard the runs of earlier invocations")
+    parser.add_argument("--report-only", action="store_true", help="write the report from --runs; run nothing new")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     start = time.perf_counter()
@@ -189,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({"overhead": over, "results": results}, indent=1))
+    out.with_suffix(".json").write_text(json.dumps({"overhead": over}, indent=1) + "\n")
     print(text)
     return 0
 

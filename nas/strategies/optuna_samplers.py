@@ -76,6 +76,15 @@ class PerTrialSeeded(optuna.samplers.BaseSampler):
         return f"PerTrialSeeded({type(self._make(0)).__name__})"
 
 
+class _BruteForce(optuna.samplers.BruteForceSampler):
+    """Optuna's BruteForceSampler without its ``study.stop()`` once every combination is tried:
+    outside ``study.optimize`` that raises, and the runner already stops at the space's size."""
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        """Nothing to do."""
+
+
 def _constraints_func(constraints: Sequence[Constraint]) -> Callable[[FrozenTrial], list[float]] | None:
     return stored_violations if constraints else None
 
@@ -95,7 +104,7 @@ def optuna_random(space: SearchSpace, seed: int, objectives: dict[str, str],
 def bruteforce(space: SearchSpace, seed: int, objectives: dict[str, str],
                constraints: Sequence[Constraint] = ()) -> PerTrialSeeded:
     """Optuna's BruteForceSampler: every architecture once, in random order."""
-    return PerTrialSeeded(lambda s: optuna.samplers.BruteForceSampler(seed=s), seed)
+    return PerTrialSeeded(lambda s: _BruteForce(seed=s), seed)
 
 
 def tpe(
