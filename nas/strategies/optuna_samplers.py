@@ -132,7 +132,7 @@ def nsga2(
     """NSGA-II (Optuna's NSGAIISampler): non-dominated sorting with crowding, constraint-aware."""
     def make(s: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.NSGAIISampler(
-            population_size=population_size, mutation_prob=mutation_prob, 
+            population_size=population_size, mutation_prob=mutation_prob,
             crossover_prob=crossover_prob, swapping_prob=swapping_prob, seed=s,
             constraints_func=_constraints_func(constraints),
         )
@@ -147,7 +147,7 @@ def nsga3(
     """NSGA-III (Optuna's NSGAIIISampler): reference-point selection for many objectives."""
     def make(s: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.NSGAIIISampler(
-            population_size=population_size, mutation_prob=mutation_prob, 
+            population_size=population_size, mutation_prob=mutation_prob,
             crossover_prob=crossover_prob, swapping_prob=swapping_prob, dividing_parameter=dividing_parameter,
             seed=s, constraints_func=_constraints_func(constraints),
         )
