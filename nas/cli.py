@@ -56,6 +56,8 @@ def _show_parser(sub: argparse._SubParsersAction) -> None:
     show.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s), results/<experiment>/<run-id>")
     show.add_argument("--limit", type=int, metavar="N",
                       help="rows to print (0 for all; default 20 for table/markdown, all for csv/json)")
+    show.add_argument("--pareto", action="store_true",
+                      help="only the Pareto front of the objectives (feasible, non-dominated trials)")
     show.add_argument("--sort", metavar="COLUMN[:asc|:desc]",
                       help="sort by a column (objectives best first, other columns ascending by default)")
     show.add_argument("--format", choices=["table", "csv", "json", "markdown"], default="table",

@@ -11,6 +11,7 @@ import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from nas.constraints import Constraint, parse_constraints
 from nas.errors import NasError
 from nas.options import pydantic_message, validate_options
 from nas.registry import DATASETS, EVALUATORS, SPACES, STRATEGIES, Registry
@@ -74,22 +75,30 @@ class ExperimentConfig(_Strict):
     seed: int = 0
     trials: int = Field(gt=0)
     space: Component
-    dataset: Component
+    dataset: Component | None = None
     strategy: Component
     evaluator: Component
     training: TrainingConfig = TrainingConfig()
     costs: CostsConfig = CostsConfig()
     objectives: dict[str, Literal["maximize", "minimize"]] = {"val_accuracy": "maximize"}
+    constraints: dict[str, str | list[str]] = {}
     max_consecutive_failures: int = Field(10, ge=1)
     storage: str | None = None
     output: str = "results"
+
+    def constraint_list(self) -> list[Constraint]:
+        """The parsed constraints (validated when the config was loaded)."""
+        return parse_constraints(self.constraints)
 
     def to_yaml_dict(self) -> dict[str, Any]:
         """The config as it would be written in YAML (components flattened)."""
         data = self.model_dump()
         for key in _COMPONENTS:
             comp = data[key]
-            data[key] = {"name": comp["name"], **comp["options"]}
+            if comp is not None:
+                data[key] = {"name": comp["name"], **comp["options"]}
+            else:
+                del data[key]
         return data
 
 
@@ -164,9 +173,11 @@ def resolve_config(data: Mapping[str, Any], default_name: str = "experiment") ->
         if key in data:
             data[key] = _resolve_component(key, data[key], registry)
     try:
-        return ExperimentConfig(**data)
+        config = ExperimentConfig(**data)
     except pydantic.ValidationError as exc:
         raise NasError(pydantic_message(exc, "", ExperimentConfig)) from None
+    config.constraint_list()  # a malformed constraint is reported now, not mid-search
+    return config
 
 
 def _resolve_component(key: str, raw: Any, registry: Registry) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def pydantic_message(exc: pydantic.ValidationError, where: str, model: type[pyda
     if err["type"] == "extra_forbidden":
         valid = _fields_at(model, tuple(err["loc"][:-1]))
         last = str(err["loc"][-1])
-        hint = did_you_mean(last, valid) or (f"; valid keys: {', '.join(valid)}" if valid else "; it takes no options")
+        hint = did_you_mean(last, valid) + (f"; valid keys: {', '.join(valid)}" if valid else "; it takes no options")
         return f"unknown config key {key!r}{hint}"
     if err["type"] == "missing":
         return f"config key {key!r} is required"

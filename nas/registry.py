@@ -9,8 +9,10 @@ Importing such a path runs that module's code, exactly as ``import`` would.
 Factory conventions (the user options are always keyword-only parameters):
 
 - space: ``factory(*, **options) -> SearchSpace``
-- strategy: ``factory(space, seed, objectives, *, **options) -> optuna.samplers.BaseSampler``, or
-  a :class:`nas.oneshot.OneShot` for a one-shot strategy (it trains a supernet and derives one
+- strategy: ``factory(space, seed, objectives, constraints=(), *, **options) -> optuna.samplers.BaseSampler``
+  (``constraints``: parsed :class:`nas.constraints.Constraint` s; a sampler that takes a
+  ``constraints_func`` passes :func:`nas.constraints.stored_violations`), or a
+  :class:`nas.oneshot.OneShot` for a one-shot strategy (it trains a supernet and derives one
   architecture per trial)
 - evaluator: ``factory(context, *, **options) -> Evaluator``
 - dataset: ``factory(*, **options) -> DataSplits``
@@ -115,8 +117,16 @@ STRATEGIES = Registry(
     "nas.strategies",
     {
         "random": "nas.strategies.optuna_samplers:random",
+        "optuna_random": "nas.strategies.optuna_samplers:optuna_random",
+        "bruteforce": "nas.strategies.optuna_samplers:bruteforce",
         "tpe": "nas.strategies.optuna_samplers:tpe",
+        "nsga2": "nas.strategies.optuna_samplers:nsga2",
+        "nsga3": "nas.strategies.optuna_samplers:nsga3",
+        "gp": "nas.strategies.optuna_samplers:gp",
+        "qmc": "nas.strategies.optuna_samplers:qmc",
         "evolution": "nas.strategies.evolution:regularized_evolution",
+        "reinforce": "nas.strategies.reinforce:reinforce",
+        "local_search": "nas.strategies.local_search:local_search",
         "darts": "nas.oneshot.darts:Darts",
         "enas": "nas.oneshot.enas:Enas",
     },
@@ -127,6 +137,7 @@ EVALUATORS = Registry(
     {
         "full": "nas.evaluators.training:FullTraining",
         "partial": "nas.evaluators.training:PartialTraining",
+        "tabular": "nas.evaluators.tabular:TabularNB201",
     },
 )
 DATASETS = Registry(

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from nas.arch import arch_id
 from nas.config import ExperimentConfig
+from nas.constraints import VIOLATIONS_ATTR, violations
 from nas.errors import NasError
 from nas.evaluators import EvalContext, Evaluator
 from nas.oneshot.base import OneShot
@@ -23,7 +24,7 @@ from nas.registry import EVALUATORS, SPACES, STRATEGIES
 from nas.run_folder import STUDY_NAME, RunFolder
 from nas.space import SearchSpace
 from nas.training import resolve_device
-from nas.trials import FINISHED, TrialLog, rows_frame
+from nas.trials import FINISHED, TrialLog, rows_frame, write_pareto
 
 #: A run of this many already-evaluated proposals in a row ends the search (space exhausted).
 MAX_DUPLICATES_IN_A_ROW = 1000
@@ -56,9 +57,14 @@ class Components:
 def build_components(config: ExperimentConfig) -> Components:
     """Build space, strategy and evaluator from a validated config (errors before any file is written)."""
     space = SPACES.get(config.space.name)(**config.space.options)
-    strategy = STRATEGIES.get(config.strategy.name)(
-        space, config.seed, dict(config.objectives), **config.strategy.options
-    )
+    factory = STRATEGIES.get(config.strategy.name)
+    constraints = config.constraint_list()
+    if constraints and isinstance(factory, type) and issubclass(factory, OneShot):
+        raise NasError(f"one-shot strategy {config.strategy.name!r} does not take constraints; "
+                       "remove the constraints section or use a black-box strategy")
+    # factories written before constraints existed take three arguments; they still work unconstrained
+    extra = (constraints,) if constraints else ()
+    strategy = factory(space, config.seed, dict(config.objectives), *extra, **config.strategy.options)
     oneshot = strategy if isinstance(strategy, OneShot) else None
     sampler = optuna.samplers.RandomSampler(seed=config.seed) if oneshot else strategy
     device = resolve_device(config.training.device)
@@ -86,10 +92,14 @@ class _Outcome:
 class _Loop:
     """State of one search loop (kept out of the public API)."""
 
-    def __init__(self, config: ExperimentConfig, parts: Components, study: optuna.Study, log: TrialLog):
+    def __init__(self, config: ExperimentConfig, parts: Components, study: optuna.Study, log: TrialLog | None):
         self.config, self.parts, self.study, self.log = config, parts, study, log
         self.objectives = dict(config.objectives)
+        self.constraints = config.constraint_list()
+        self.sign = 1.0 if next(iter(self.objectives.values())) == "maximize" else -1.0
+        self.decisions = {name: list(choices) for name, choices in parts.space.decisions().items()}
         self.cache: dict[str, _Outcome] = {}
+        self._best: float | None = None
         self.evaluated = 0
         self.failures_in_a_row = 0
         self.duplicates_in_a_row = 0
@@ -102,14 +112,18 @@ class _Loop:
         if "duplicate_of" not in t.user_attrs:
             self.evaluated += 1
             if t.state in (TrialState.COMPLETE, TrialState.FAIL):
-                self.cache.setdefault(t.user_attrs["arch_id"], _Outcome.of(t))
+                outcome = self.cache.setdefault(t.user_attrs["arch_id"], _Outcome.of(t))
+                self._note_best(outcome)
+
+    def _note_best(self, outcome: _Outcome) -> None:
+        if outcome.values and all(v <= 0 for v in violations(self.constraints, outcome.metrics)):
+            value = outcome.values[0]
+            if self._best is None or self.sign * value > self.sign * self._best:
+                self._best = value
 
     def best(self) -> float | None:
-        """Best value of the first objective so far."""
-        values = [o.values[0] for o in self.cache.values() if o.values]
-        if not values:
-            return None
-        return max(values) if next(iter(self.objectives.values())) == "maximize" else min(values)
+        """Best value of the first objective so far (among architectures that meet the constraints)."""
+        return self._best
 
     def step(self, extra: dict[str, Any] | None = None) -> FrozenTrial:
         """Ask for one architecture, evaluate it (or reuse an earlier result) and tell the study.
@@ -119,8 +133,7 @@ class _Loop:
         extra = extra or {}
         trial = self.study.ask()
         space = self.parts.space
-        arch = {name: trial.suggest_categorical(name, list(choices)) for name, choices in space.decisions().items()}
-        arch = space.validate(arch)
+        arch = space.validate({name: trial.suggest_categorical(name, c) for name, c in self.decisions.items()})
         aid = arch_id(arch)
         trial.set_user_attr("arch_id", aid)
         trial.set_user_attr("arch", space.format(arch))
@@ -129,6 +142,7 @@ class _Loop:
             known = self.cache[aid]
             trial.set_user_attr("duplicate_of", known.number)
             trial.set_user_attr("metrics", {**known.metrics, **extra})
+            self._record_violations(trial, known.metrics)
             if known.error is not None:
                 trial.set_user_attr("error", known.error)
                 frozen = self.study.tell(trial, state=TrialState.FAIL)
@@ -139,8 +153,13 @@ class _Loop:
             frozen = self._evaluate(trial, arch, aid, extra)
             self.duplicates_in_a_row = 0
             self.evaluated += 1
-        self.log.append(frozen)
+        if self.log is not None:
+            self.log.append(frozen)
         return frozen
+
+    def _record_violations(self, trial: Trial, metrics: dict[str, Any]) -> None:
+        if self.constraints:
+            trial.set_user_attr(VIOLATIONS_ATTR, violations(self.constraints, metrics))
 
     def _evaluate(self, trial: Trial, arch: dict, aid: str, extra: dict[str, Any]) -> FrozenTrial:
         try:
@@ -164,7 +183,9 @@ class _Loop:
         if bad:
             return self._fail(trial, aid, f"objective {bad[0]} is {metrics[bad[0]]}")
         self.failures_in_a_row = 0
-        self.cache[aid] = _Outcome(trial.number, values, metrics, None)
+        self._record_violations(trial, metrics)
+        self.cache[aid] = outcome = _Outcome(trial.number, values, metrics, None)
+        self._note_best(outcome)
         return self.study.tell(trial, values)
 
     def _fail(self, trial: Trial, aid: str, reason: str) -> FrozenTrial:
@@ -174,7 +195,8 @@ class _Loop:
         self.failures_in_a_row += 1
         frozen = self.study.tell(trial, state=TrialState.FAIL)
         if self.failures_in_a_row >= self.config.max_consecutive_failures:
-            self.log.append(frozen)
+            if self.log is not None:
+                self.log.append(frozen)
             raise NasError(f"{self.failures_in_a_row} trials failed in a row (last: {reason[:200]}); "
                            "fix the cause (see the error column of trials.csv) and resume with --resume")
         return frozen
@@ -230,13 +252,7 @@ def run_search(
 
 
 def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progress: bool) -> SearchResult:
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    study = optuna.create_study(
-        storage=run.storage(config.storage), study_name=STUDY_NAME, sampler=parts.sampler,
-        pruner=optuna.pruners.NopPruner(), directions=list(config.objectives.values()),
-        load_if_exists=True,
-    )
+    study = _study(config, parts, run.storage(config.storage))
     _requeue_interrupted(study)
     log = TrialLog(run.trials_csv, config.objectives)
     log.rewrite(study.get_trials(deepcopy=False))
@@ -246,23 +262,54 @@ def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progres
         from nas.oneshot.run import drive_oneshot
 
         drive_oneshot(loop, run, progress)
-        return SearchResult(run, rows_frame(log.rows, config.objectives), loop.evaluated,
-                            time.perf_counter() - start)
-    budget = min(config.trials, parts.space.size())
+        stopped = None
+    else:
+        stopped = _drive(loop, progress)
+    frame = rows_frame(log.rows, config.objectives)
+    write_pareto(run.pareto_csv, frame, config.objectives)
+    return SearchResult(run, frame, loop.evaluated, time.perf_counter() - start, stopped)
+
+
+def _study(config: ExperimentConfig, parts: Components, storage: optuna.storages.BaseStorage | None) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna.create_study(
+        storage=storage, study_name=STUDY_NAME, sampler=parts.sampler,
+        pruner=optuna.pruners.NopPruner(), directions=list(config.objectives.values()),
+        load_if_exists=True,
+    )
+
+
+def _drive(loop: _Loop, progress: bool) -> str | None:
+    """Step the loop to the trial budget; returns why it stopped early, if it did."""
+    config = loop.config
+    budget = min(config.trials, loop.parts.space.size())
     stopped = None
     bar = tqdm(total=budget, initial=min(loop.evaluated, budget), unit="trial", disable=not progress,
                dynamic_ncols=True, desc=config.name)
     with bar:
         while loop.evaluated < budget:
             loop.step()
-            bar.n = loop.evaluated
-            best = loop.best()
-            bar.set_postfix_str(f"best {next(iter(config.objectives))}={best:.2f}" if best is not None else "")
+            if progress:
+                bar.n = loop.evaluated
+                best = loop.best()
+                bar.set_postfix_str(f"best {next(iter(config.objectives))}={best:.2f}" if best is not None else "")
             if loop.duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
                 stopped = (f"the strategy proposed {MAX_DUPLICATES_IN_A_ROW} already-evaluated "
                            "architectures in a row (is the space exhausted?)")
                 break
     if budget < config.trials:
         stopped = f"the space holds only {budget} architectures, fewer than trials={config.trials}"
-    frame = rows_frame(log.rows, config.objectives)
-    return SearchResult(run, frame, loop.evaluated, time.perf_counter() - start, stopped)
+    return stopped
+
+
+def search_in_memory(config: ExperimentConfig, parts: Components | None = None) -> optuna.Study:
+    """Run a search in an in-memory study (no run folder, no files); for benchmarks and notebooks.
+
+    The loop is the one :func:`run_search` runs: the same duplicate handling, budget and
+    constraint records; only the storage and the trial log differ.
+    """
+    parts = parts or build_components(config)
+    loop = _Loop(config, parts, _study(config, parts, None), None)
+    _drive(loop, progress=False)
+    return loop.study

@@ -13,7 +13,8 @@ import pandas as pd
 
 from nas.errors import NasError, did_you_mean
 
-TABLE_COLUMNS = ["trial", "state", "params", "flops", "epochs", "duration_s", "duplicate_of", "arch", "error"]
+TABLE_COLUMNS = ["trial", "state", "params", "flops", "epochs", "test_accuracy", "feasible", "duration_s",
+                 "duplicate_of", "arch", "error"]
 FORMATS = ("table", "csv", "json", "markdown")
 
 
@@ -23,16 +24,19 @@ def table_columns(objectives: Sequence[str], available: Sequence[str]) -> list[s
     return [c for c in head if c in available] + [c for c in TABLE_COLUMNS if c not in head and c in available]
 
 
-def load_runs(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, dict[str, str]]:
+def load_runs(paths: Sequence[str | Path], pareto: bool = False) -> tuple[pd.DataFrame, dict[str, str]]:
     """The trials of several runs in one frame (with a ``run`` column when there are several),
-    and the first run's objectives."""
+    and the first run's objectives; with ``pareto``, only each run's Pareto front."""
     from nas.plots import run_label
     from nas.results import load_trials, run_objectives
+    from nas.trials import pareto_front
 
     objectives = run_objectives(paths[0])
     frames = []
     for path in paths:
         frame, _ = load_trials(path)
+        if pareto:
+            frame = pareto_front(frame, run_objectives(path))
         if len(paths) > 1:
             frame.insert(0, "run", run_label(path))
         frames.append(frame)
@@ -94,7 +98,7 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
 
 def run_show(args: argparse.Namespace) -> int:
     """Run ``nas show`` (see ``nas show --help``)."""
-    frame, objectives = load_runs(args.runs)
+    frame, objectives = load_runs(args.runs, pareto=args.pareto)
     frame = sort_frame(frame, args.sort, objectives)
     machine = args.format in ("csv", "json")
     limit = args.limit if args.limit is not None else (0 if machine else 20)

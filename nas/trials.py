@@ -12,10 +12,11 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.constraints import VIOLATIONS_ATTR
 from nas.pareto import non_dominated
 
 LEAD_COLUMNS = ["trial", "state", "arch_id", "arch"]
-TAIL_COLUMNS = ["duplicate_of", "error", "started", "duration_s"]
+TAIL_COLUMNS = ["feasible", "duplicate_of", "error", "started", "duration_s"]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
@@ -31,6 +32,8 @@ def trial_row(trial: FrozenTrial, objectives: Mapping[str, str]) -> dict[str, An
         row[name] = trial.values[i] if trial.values else metrics.get(name)
     for key, value in metrics.items():
         row.setdefault(key, value)
+    if VIOLATIONS_ATTR in attrs:
+        row["feasible"] = all(v <= 0 for v in attrs[VIOLATIONS_ATTR])
     row["duplicate_of"] = attrs.get("duplicate_of")
     row["error"] = attrs.get("error")
     row["started"] = trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None
@@ -66,6 +69,15 @@ def pareto_front(frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataF
     candidates = frame[keep]
     values = candidates[list(objectives)].to_numpy(dtype=float)
     return candidates[non_dominated(values, list(objectives.values()))].reset_index(drop=True)
+
+
+def write_pareto(path: Path, frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
+    """Write the Pareto front of a run's trials to ``path`` (CSV); returns it."""
+    front = pareto_front(frame, objectives)
+    tmp = path.with_name(path.name + ".tmp")
+    front.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return front
 
 
 class TrialLog:

@@ -15,6 +15,7 @@ import torch
 from nas.arch import Choice, arch_id
 from nas.config import Component, CostsConfig, TrainingConfig
 from nas.data import DataSplits
+from nas.errors import NasError
 from nas.registry import DATASETS
 from nas.space import SearchSpace
 from nas.training import EpochReport
@@ -33,7 +34,7 @@ class EvalContext:
     """What the runner hands an evaluator factory: data (loaded on first use), training, seed,
     device, and which hardware costs to measure."""
 
-    dataset: Component
+    dataset: Component | None
     training: TrainingConfig
     seed: int
     device: torch.device
@@ -44,6 +45,9 @@ class EvalContext:
     @cached_property
     def data(self) -> DataSplits:
         """The configured data set, loaded once."""
+        if self.dataset is None:
+            raise NasError("this evaluator trains networks and needs a data set: add a 'dataset:' "
+                           "section to the config (e.g. dataset: {name: cifar10})")
         return DATASETS.get(self.dataset.name)(**self.dataset.options)
 
 

@@ -13,7 +13,13 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch import Arch
+from nas.constraints import VIOLATIONS_ATTR
 from nas.space import SearchSpace
+
+
+def trial_seed(seed: int, number: int) -> int:
+    """A 32-bit seed for trial ``number`` of a search seeded with ``seed``."""
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
 def decision_distributions(space: SearchSpace) -> dict[str, CategoricalDistribution]:
@@ -48,7 +54,7 @@ class SpaceSampler(BaseSampler):
         """Propose a whole architecture with this trial's own random state."""
         if not search_space:
             return {}
-        rng = np.random.default_rng([self.seed, trial.number])
+        rng = np.random.default_rng([self.seed, trial.number])  # this trial's own stream
         arch = self.propose(study, trial, rng)
         return {k: v for k, v in arch.items() if k in search_space}
 
@@ -59,16 +65,21 @@ class SpaceSampler(BaseSampler):
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
     def completed(self, study: Study) -> list[FrozenTrial]:
-        """Completed trials, oldest first."""
-        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        return sorted(trials, key=lambda t: t.number)
+        """Completed trials, oldest first (Optuna's storages list a study's trials in creation order)."""
+        return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
     def arch_of(self, trial: FrozenTrial) -> Arch:
         """The architecture a trial evaluated."""
         return {name: trial.params[name] for name in self._distributions}
 
 
+def violation(trial: FrozenTrial) -> float:
+    """Total amount by which a trial misses its constraints (0 when feasible or unconstrained)."""
+    return sum(max(0.0, v) for v in trial.user_attrs.get(VIOLATIONS_ATTR, ()))
+
+
 def best_of(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial:
-    """The trial with the best objective value (the earliest one on ties)."""
+    """The feasible trial with the best objective value (the earliest one on ties); when none is
+    feasible, the one that misses its constraints by least."""
     sign = 1.0 if direction == "maximize" else -1.0
-    return max(trials, key=lambda t: (sign * t.values[0], -t.number))
+    return max(trials, key=lambda t: (-violation(t), sign * t.values[0], -t.number))

@@ -1,24 +1,33 @@
-"""Regularized (aging) evolution, Real et al. 2019, as an Optuna sampler."""
+"""Regularized (aging) evolution, Real et al. 2019, as an Optuna sampler; multi-objective too."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
 from nas.arch import Arch
+from nas.constraints import Constraint
 from nas.errors import NasError
+from nas.pareto import crowding_distance, pareto_ranks
 from nas.space import SearchSpace
-from nas.strategies.base import SpaceSampler, best_of
+from nas.strategies.base import SpaceSampler, best_of, violation
 
 
 class RegularizedEvolutionSampler(SpaceSampler):
     """Aging evolution: the population is the last P completed trials; each child is a
-    one-decision mutation of the best of S trials drawn from it. The first P are random."""
+    one-decision mutation of the best of S trials drawn from it. The first P are random.
+
+    With several objectives "best" is the NSGA-II order within the population: feasible before
+    infeasible (less violation first), then lower non-domination rank, then larger crowding
+    distance. With one objective it is the best value (the earliest trial on ties).
+    """
 
     def __init__(
         self, space: SearchSpace, *, population_size: int = 10, sample_size: int = 3,
-        direction: str = "maximize", seed: int | None = None,
+        direction: str | Sequence[str] = "maximize", seed: int | None = None,
     ) -> None:
         super().__init__(space, seed)
         if population_size < 1 or not 1 <= sample_size <= population_size:
@@ -28,7 +37,7 @@ class RegularizedEvolutionSampler(SpaceSampler):
             )
         self.population_size = population_size
         self.sample_size = sample_size
-        self.direction = direction
+        self.directions = [direction] if isinstance(direction, str) else list(direction)
 
     def propose(self, study: Study, trial: FrozenTrial, rng: np.random.Generator) -> Arch:
         """A random architecture while the population fills, then a mutated tournament winner."""
@@ -37,21 +46,39 @@ class RegularizedEvolutionSampler(SpaceSampler):
             return self.space.sample(rng)
         population = done[-self.population_size:]
         picks = rng.choice(len(population), size=self.sample_size, replace=False)
-        parent = best_of([population[i] for i in picks], self.direction)
+        if len(self.directions) == 1:
+            parent = best_of([population[i] for i in picks], self.directions[0])
+        else:
+            order = nsga_order(population, self.directions)
+            parent = population[min(picks, key=order.__getitem__)]
         return self.space.mutate(self.arch_of(parent), rng)
 
 
+def nsga_order(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> list[int]:
+    """Position of each trial in the NSGA-II order (0 = best) among ``trials``."""
+    spent = [violation(t) for t in trials]
+    feasible = [i for i, v in enumerate(spent) if v == 0]
+    rank = np.full(len(trials), np.inf)
+    crowd = np.zeros(len(trials))
+    if feasible:
+        values = [trials[i].values for i in feasible]
+        rank[feasible] = pareto_ranks(values, directions)
+        for r in set(rank[feasible]):
+            members = [i for i in feasible if rank[i] == r]
+            crowd[members] = crowding_distance([trials[i].values for i in members], directions)
+    keys = sorted(range(len(trials)), key=lambda i: (spent[i], rank[i], -crowd[i], trials[i].number))
+    order = [0] * len(trials)
+    for position, i in enumerate(keys):
+        order[i] = position
+    return order
+
+
 def regularized_evolution(
-    space: SearchSpace, seed: int, objectives: dict[str, str], *,
+    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
     population_size: int = 10, sample_size: int = 3,
 ) -> RegularizedEvolutionSampler:
-    """Regularized (aging) evolution: tournament of S from the last P, one-decision mutation."""
-    if len(objectives) != 1:
-        raise NasError(
-            f"strategy 'evolution' optimises one objective but the config lists {list(objectives)}; "
-            "keep one objective or use a multi-objective strategy"
-        )
+    """Regularized (aging) evolution; Pareto-rank and crowding selection when there are several objectives."""
     return RegularizedEvolutionSampler(
         space, population_size=population_size, sample_size=sample_size,
-        direction=next(iter(objectives.values())), seed=seed,
+        direction=list(objectives.values()), seed=seed,
     )

@@ -1,15 +1,29 @@
-"""Strategies that are Optuna samplers, or thin space-aware versions of them."""
+"""Optuna's samplers by name, with their options from the config, reseeded per trial.
+
+Optuna's samplers keep their random state in memory, so a resumed search would not continue
+the sequence an uninterrupted one proposes. :class:`PerTrialSeeded` builds the wrapped sampler
+afresh for each trial with a seed derived from ``(seed, trial.number)``; everything else they
+use (history, NSGA-II generations, QMC's sample counter) lives in the study, so the same seed
+gives the same architectures whether or not the search was stopped and resumed.
+CMA-ES is not offered: it has no categorical distributions, so on a space of categorical
+decisions it would be random search under another name.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
 import numpy as np
 import optuna
+from optuna.distributions import BaseDistribution
 from optuna.study import Study
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch import Arch
+from nas.constraints import Constraint, stored_violations
 from nas.space import SearchSpace
-from nas.strategies.base import SpaceSampler
+from nas.strategies.base import SpaceSampler, trial_seed
 
 
 class SpaceRandomSampler(SpaceSampler):
@@ -20,17 +34,149 @@ class SpaceRandomSampler(SpaceSampler):
         return self.space.sample(rng)
 
 
-def random(space: SearchSpace, seed: int, objectives: dict[str, str]) -> SpaceRandomSampler:
-    """Random search: every architecture drawn uniformly and independently."""
+class PerTrialSeeded(optuna.samplers.BaseSampler):
+    """Runs a sampler built anew for each trial by ``make(seed)``, seeded from ``(seed, trial.number)``."""
+
+    def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
+        self._make = make
+        self.seed = seed
+        self._by_trial: dict[int, optuna.samplers.BaseSampler] = {}
+
+    def _for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+        sampler = self._by_trial.get(trial.number)
+        if sampler is None:
+            sampler = self._by_trial[trial.number] = self._make(trial_seed(self.seed, trial.number))
+        return sampler
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        """Build this trial's sampler."""
+        self._for(trial).before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        """As the wrapped sampler."""
+        return self._for(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        """As the wrapped sampler."""
+        return self._for(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+        """As the wrapped sampler."""
+        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        """As the wrapped sampler; then this trial's sampler is dropped."""
+        self._for(trial).after_trial(study, trial, state, values)
+        self._by_trial.pop(trial.number, None)
+
+    def reseed_rng(self) -> None:
+        """Nothing to do: every trial is seeded from the run's seed."""
+
+    def __str__(self) -> str:
+        return f"PerTrialSeeded({type(self._make(0)).__name__})"
+
+
+class _BruteForce(optuna.samplers.BruteForceSampler):
+    """Optuna's BruteForceSampler without its ``study.stop()`` once every combination is tried:
+    outside ``study.optimize`` that raises, and the runner already stops at the space's size."""
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        """Nothing to do."""
+
+
+def _constraints_func(constraints: Sequence[Constraint]) -> Callable[[FrozenTrial], list[float]] | None:
+    return stored_violations if constraints else None
+
+
+def random(space: SearchSpace, seed: int, objectives: dict[str, str],
+           constraints: Sequence[Constraint] = ()) -> SpaceRandomSampler:
+    """Random search: every architecture drawn uniformly and independently (the space's sampler)."""
     return SpaceRandomSampler(space, seed)
 
 
+def optuna_random(space: SearchSpace, seed: int, objectives: dict[str, str],
+                  constraints: Sequence[Constraint] = ()) -> PerTrialSeeded:
+    """Optuna's RandomSampler (each decision drawn independently)."""
+    return PerTrialSeeded(lambda s: optuna.samplers.RandomSampler(seed=s), seed)
+
+
+def bruteforce(space: SearchSpace, seed: int, objectives: dict[str, str],
+               constraints: Sequence[Constraint] = ()) -> PerTrialSeeded:
+    """Optuna's BruteForceSampler: every architecture once, in random order."""
+    return PerTrialSeeded(lambda s: _BruteForce(seed=s), seed)
+
+
 def tpe(
-    space: SearchSpace, seed: int, objectives: dict[str, str], *,
-    n_startup_trials: int = 10, n_ei_candidates: int = 24, multivariate: bool = True,
-) -> optuna.samplers.TPESampler:
+    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
+    n_startup_trials: int = 10, n_ei_candidates: int = 24, multivariate: bool = True, group: bool = False,
+    prior_weight: float = 1.0, consider_endpoints: bool = False, consider_magic_clip: bool = True,
+    constant_liar: bool = True,
+) -> PerTrialSeeded:
     """Tree-structured Parzen estimator (Optuna's TPESampler), multivariate by default."""
-    return optuna.samplers.TPESampler(
-        n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates,
-        multivariate=multivariate, seed=seed,
+    def make(s: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(
+            n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates, multivariate=multivariate,
+            group=group, prior_weight=prior_weight, consider_endpoints=consider_endpoints,
+            consider_magic_clip=consider_magic_clip, constant_liar=constant_liar, seed=s,
+            warn_independent_sampling=False, constraints_func=_constraints_func(constraints),
+        )
+    return PerTrialSeeded(make, seed)
+
+
+def nsga2(
+    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
+    population_size: int = 50, mutation_prob: float | None = None, crossover_prob: float = 0.9,
+    swapping_prob: float = 0.5,
+) -> PerTrialSeeded:
+    """NSGA-II (Optuna's NSGAIISampler): non-dominated sorting with crowding, constraint-aware."""
+    def make(s: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.NSGAIISampler(
+            population_size=population_size, mutation_prob=mutation_prob,
+            crossover_prob=crossover_prob, swapping_prob=swapping_prob, seed=s,
+            constraints_func=_constraints_func(constraints),
+        )
+    return PerTrialSeeded(make, seed)
+
+
+def nsga3(
+    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
+    population_size: int = 50, mutation_prob: float | None = None, crossover_prob: float = 0.9,
+    swapping_prob: float = 0.5, dividing_parameter: int = 3,
+) -> PerTrialSeeded:
+    """NSGA-III (Optuna's NSGAIIISampler): reference-point selection for many objectives."""
+    def make(s: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.NSGAIIISampler(
+            population_size=population_size, mutation_prob=mutation_prob,
+            crossover_prob=crossover_prob, swapping_prob=swapping_prob, dividing_parameter=dividing_parameter,
+            seed=s, constraints_func=_constraints_func(constraints),
+        )
+    return PerTrialSeeded(make, seed)
+
+
+def gp(
+    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
+    n_startup_trials: int = 10, deterministic_objective: bool = False,
+) -> PerTrialSeeded:
+    """Gaussian-process Bayesian optimisation (Optuna's GPSampler; needs torch and scipy)."""
+    def make(s: int) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.GPSampler(
+            n_startup_trials=n_startup_trials, deterministic_objective=deterministic_objective, seed=s,
+            constraints_func=_constraints_func(constraints), warn_independent_sampling=False,
+        )
+    return PerTrialSeeded(make, seed)
+
+
+def qmc(
+    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
+    qmc_type: Literal["sobol", "halton"] = "sobol", scramble: bool = True,
+) -> optuna.samplers.QMCSampler:
+    """Quasi-Monte Carlo (Optuna's QMCSampler): low-discrepancy coverage of the decisions.
+
+    Not reseeded per trial: its only randomness is the scrambling seed, and it counts its
+    samples in the study, so a resumed search continues the same sequence.
+    """
+    return optuna.samplers.QMCSampler(
+        qmc_type=qmc_type, scramble=scramble, seed=seed, warn_asynchronous_seeding=False,
+        warn_independent_sampling=False,
     )

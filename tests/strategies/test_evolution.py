@@ -5,7 +5,7 @@ import optuna
 import pytest
 
 from nas import NasError, create_space
-from nas.strategies.evolution import RegularizedEvolutionSampler, regularized_evolution
+from nas.strategies.evolution import RegularizedEvolutionSampler
 from nas.strategies.optuna_samplers import random
 from search_spaces.nb201 import EDGES
 
@@ -73,5 +73,3 @@ def test_random_search_is_seeded() -> None:
 def test_bad_options() -> None:
     with pytest.raises(NasError, match="sample_size <= population_size"):
         RegularizedEvolutionSampler(SPACE, population_size=2, sample_size=3)
-    with pytest.raises(NasError, match="optimises one objective"):
-        regularized_evolution(SPACE, 0, {"val_accuracy": "maximize", "params": "minimize"})

@@ -1,0 +1,88 @@
+"""Constraints on metrics (``params: "<= 1e6"``): parsed from the config, checked per trial.
+
+A constraint's violation follows Optuna's convention: a value ``<= 0`` means satisfied, and
+the size of a positive value says by how much it is missed. The runner stores each trial's
+violations as the user attribute ``constraints``; samplers that take a ``constraints_func``
+read them from there with :func:`stored_violations`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from optuna.trial import FrozenTrial
+
+from nas.errors import NasError
+
+#: The trial user attribute that holds the violations, one per constraint.
+VIOLATIONS_ATTR = "constraints"
+
+_SPEC = re.compile(r"^\s*(<=|>=)\s*(\S+)\s*$")
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``metric <= bound`` or ``metric >= bound``."""
+
+    metric: str
+    op: str
+    bound: float
+
+    def violation(self, metrics: Mapping[str, Any]) -> float:
+        """How far ``metrics`` miss the constraint (``<= 0`` when it holds; inf if the metric is absent)."""
+        value = metrics.get(self.metric)
+        if value is None or not math.isfinite(float(value)):
+            return math.inf
+        gap = float(value) - self.bound
+        return gap if self.op == "<=" else -gap
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+def parse_constraints(spec: Mapping[str, Any]) -> list[Constraint]:
+    """Parse the config's ``constraints: {metric: "<= bound"}`` (a list of such strings per metric
+    is allowed for a range, e.g. ``["<= 10", ">= 2"]``)."""
+    out = []
+    for metric, raw in spec.items():
+        for text in raw if isinstance(raw, (list, tuple)) else [raw]:
+            match = _SPEC.match(str(text))
+            bound = _number(match.group(2)) if match else None
+            if bound is None:
+                raise NasError(
+                    f"constraint {metric}: {text!r} must read '<= NUMBER' or '>= NUMBER' "
+                    f"(e.g. params: \"<= 1e6\")"
+                )
+            out.append(Constraint(str(metric), match.group(1), bound))
+    return out
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def violations(constraints: Sequence[Constraint], metrics: Mapping[str, Any]) -> list[float]:
+    """The violation of each constraint for one trial's metrics."""
+    return [c.violation(metrics) for c in constraints]
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    """Whether a trial met every constraint (trials of unconstrained searches always do)."""
+    return all(v <= 0 for v in trial.user_attrs.get(VIOLATIONS_ATTR, ()))
+
+
+def stored_violations(trial: FrozenTrial) -> list[float]:
+    """Optuna ``constraints_func`` that reads the violations the runner recorded for ``trial``.
+
+    A trial the runner did not score (pruned) has none recorded and counts as infeasible.
+    """
+    stored = trial.user_attrs.get(VIOLATIONS_ATTR)
+    return list(stored) if stored is not None else [math.inf]

@@ -1,0 +1,84 @@
+"""Tabular NAS-Bench-201 evaluator: look an architecture up instead of training it.
+
+The table is a CSV (optionally gzipped) with one row per cell architecture: a column
+``arch_str`` in the benchmark's notation and, for each data set ``D`` in ``cifar10``,
+``cifar100``, ``imagenet16``, the columns ``D_val_12ep`` (validation accuracy after the
+12-epoch schedule, the search signal) and ``D_test_200ep`` (test accuracy after 200 epochs).
+``D_test_12ep`` and latency columns ``lat_<device>`` are optional. A table exported from the
+official API with these columns works the same way as the shared copy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from nas.arch import Choice
+from nas.errors import NasError
+from nas.evaluators.base import Budget, EvalContext, Evaluator
+from nas.space import SearchSpace
+from nas.training import EpochReport
+
+DATASETS = ("cifar10", "cifar100", "imagenet16")
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, mtime: float, dataset: str) -> dict[str, dict[str, float]]:
+    """arch string -> metrics, for one data set of one table (cached per file version)."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path)
+    except Exception as exc:
+        raise NasError(f"cannot read the NAS-Bench-201 table {path!r}: {exc}") from None
+    required = ["arch_str", f"{dataset}_val_12ep", f"{dataset}_test_200ep"]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise NasError(f"NAS-Bench-201 table {path!r} lacks column(s) {', '.join(missing)}; "
+                       f"it needs arch_str, <dataset>_val_12ep and <dataset>_test_200ep")
+    columns = {
+        "val_accuracy": f"{dataset}_val_12ep",
+        "test_accuracy": f"{dataset}_test_200ep",
+        "test_accuracy_12ep": f"{dataset}_test_12ep",
+    }
+    columns = {k: v for k, v in columns.items() if v in frame.columns}
+    columns.update({c: c for c in frame.columns if c.startswith("lat_")})
+    values = frame[list(columns.values())].astype(float).to_numpy().tolist()
+    names = list(columns)
+    return {arch: dict(zip(names, row)) for arch, row in zip(frame["arch_str"], values)}
+
+
+class TabularNB201(Evaluator):
+    """Looks architectures of the nb201 space up in a NAS-Bench-201 table (no training).
+
+    Metrics: ``val_accuracy`` (12-epoch validation accuracy, %, the search signal),
+    ``test_accuracy`` (200-epoch test accuracy, %), ``test_accuracy_12ep`` and the table's
+    ``lat_*`` latencies where the table has them.
+    """
+
+    def __init__(
+        self, context: EvalContext, *, table: str,
+        dataset: Literal["cifar10", "cifar100", "imagenet16"] = "cifar10",
+    ) -> None:
+        path = Path(table).expanduser()
+        if not path.is_file():
+            raise NasError(f"NAS-Bench-201 table {table!r} does not exist; set evaluator.table to the "
+                           "path of nb201.csv.gz (or a table exported in its format)")
+        self.path = str(path.resolve())
+        self.dataset = dataset
+        self.rows = _load(self.path, path.stat().st_mtime, dataset)
+
+    def evaluate(
+        self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
+        report: EpochReport | None = None,
+    ) -> dict[str, Any]:
+        """The table's metrics for ``arch`` (budget and report are ignored: nothing is trained)."""
+        key = space.format(arch)
+        row = self.rows.get(key)
+        if row is None:
+            raise NasError(f"architecture {key!r} is not in the NAS-Bench-201 table {self.path!r}; "
+                           "the tabular evaluator needs the nb201 space")
+        return {k: v for k, v in row.items() if not math.isnan(v)}

@@ -1,0 +1,91 @@
+"""REINFORCE: the NAS-Bench-201 baseline's update rule, and the LSTM controller."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+
+from nas import NasError
+from nas.strategies.reinforce import IndependentPolicy, MovingAverage, ReinforceSampler, reinforce
+from tests.strategies.toy import GridSpace, score
+
+SPACE = GridSpace(n=3)
+
+
+def test_moving_average_is_the_bias_corrected_ema_of_nas_bench_201() -> None:
+    avg = MovingAverage(0.9)
+    assert avg.update(10.0) == pytest.approx(10.0)  # bias-corrected: the first value itself
+    assert avg.update(20.0) == pytest.approx((0.09 * 10 + 0.1 * 20) / (0.09 + 0.1))
+
+
+def test_a_positive_advantage_raises_the_probability_of_the_sampled_choices() -> None:
+    policy = IndependentPolicy([4, 3], learning_rate=0.1)
+    before = policy.probabilities()
+    policy.learn([2, 0], advantage=1.0)
+    after = policy.probabilities()
+    assert after[0][2] > before[0][2] and after[1][0] > before[1][0]
+    assert np.allclose([p.sum() for p in after], 1.0)
+    policy.learn([1, 1], advantage=-1.0)
+    assert policy.probabilities()[0][1] < after[0][1]
+
+
+def test_gradient_matches_autograd() -> None:
+    torch = pytest.importorskip("torch")
+    policy = IndependentPolicy([5], learning_rate=0.1)
+    policy.logits[0] = np.array([0.3, -0.2, 0.1, 0.0, 0.5])
+    logits = torch.tensor(policy.logits[0], requires_grad=True)
+    (-2.0 * torch.log_softmax(logits, 0)[3]).backward()
+    p = policy.probabilities()[0]
+    manual = p.copy()
+    manual[3] -= 1.0
+    assert np.allclose(2.0 * manual, logits.grad.numpy())
+
+
+def run(sampler: ReinforceSampler, n: int, study: optuna.Study | None = None) -> list[dict]:
+    study = study or optuna.create_study(direction="maximize", sampler=sampler)
+    archs = []
+    for _ in range(n):
+        trial = study.ask()
+        arch = {name: trial.suggest_categorical(name, list(c)) for name, c in SPACE.decisions().items()}
+        study.tell(trial, score(arch))
+        archs.append(arch)
+    return archs
+
+
+def test_the_independent_policy_concentrates_on_the_optimum() -> None:
+    archs = run(ReinforceSampler(SPACE, learning_rate=0.1, seed=0), 100)
+    assert np.mean([score(a) for a in archs[-30:]]) > 11  # the optimum scores 12.5; uniform: 5.25
+
+
+def test_the_lstm_controller_learns_and_is_seeded() -> None:
+    sampler = ReinforceSampler(SPACE, controller="lstm", learning_rate=0.1, seed=0)
+    best = [SPACE.decisions()[name].index("d") for name in SPACE.decisions()]
+    rng = np.random.default_rng(0)
+    before = np.mean([sampler.policy.sample(rng) == best for _ in range(50)])
+    for _ in range(12):
+        sampler.policy.learn(best, advantage=1.0)
+    after = np.mean([sampler.policy.sample(rng) == best for _ in range(50)])
+    assert before < 0.15 and after > 0.5
+    full = run(ReinforceSampler(SPACE, controller="lstm", seed=3), 8)
+    assert full == run(ReinforceSampler(SPACE, controller="lstm", seed=3), 8)
+    study = optuna.create_study(direction="maximize", sampler=ReinforceSampler(SPACE, controller="lstm", seed=3))
+    first = run(study.sampler, 3, study)
+    study.sampler = ReinforceSampler(SPACE, controller="lstm", seed=3)  # a resumed search: policy replayed
+    assert first + run(study.sampler, 5, study) == full
+
+
+def test_infeasible_trials_earn_the_worst_reward_seen() -> None:
+    sampler = ReinforceSampler(SPACE, seed=0)
+    study = optuna.create_study(direction="maximize")
+    ok = optuna.trial.create_trial(value=5.0, params={}, distributions={}, user_attrs={"constraints": [-1.0]})
+    bad = optuna.trial.create_trial(value=9.0, params={}, distributions={}, user_attrs={"constraints": [2.0]})
+    study.add_trials([ok, bad])
+    assert sampler._reward(study.trials[0]) == 5.0 and sampler._reward(study.trials[1]) == 5.0
+
+
+def test_one_objective_only() -> None:
+    with pytest.raises(NasError, match="'reinforce' optimises one objective"):
+        reinforce(SPACE, 0, {"val_accuracy": "maximize", "params": "minimize"})
+    with pytest.raises(NasError, match="learning_rate > 0"):
+        ReinforceSampler(SPACE, learning_rate=0.0)
