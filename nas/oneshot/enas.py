@@ -31,7 +31,7 @@ from nas.oneshot.base import (
     epoch_seed,
     split_train,
 )
-from nas.oneshot.controller import LSTMController
+from nas.strategies.lstm_controller import LSTMController
 from nas.oneshot.history import weight_rows
 from nas.oneshot.loop import run_epochs, search_metrics
 from nas.space import SearchSpace

@@ -115,10 +115,14 @@ class ReinforceSampler(SpaceSampler):
     def _reset(self) -> None:
         sizes = [len(c) for c in self._choices]
         if self.controller == "lstm":
-            from nas.strategies.lstm_controller import LSTMPolicy
+            import torch
 
-            self.policy: Policy = LSTMPolicy(sizes, self.learning_rate, self.hidden_size,
-                                             self.entropy_weight, self.seed)
+            from nas.strategies.lstm_controller import LSTMController
+
+            # float64 so that replaying the study's history rebuilds the policy exactly
+            self.policy: Policy = LSTMController(
+                sizes, hidden_size=self.hidden_size, learning_rate=self.learning_rate, tanh_constant=2.5,
+                entropy_weight=self.entropy_weight, seed=self.seed, dtype=torch.float64)
         else:
             self.policy = IndependentPolicy(sizes, self.learning_rate)
         self.baseline = MovingAverage(self.baseline_momentum)

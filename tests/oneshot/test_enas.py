@@ -14,7 +14,7 @@ from nas import NasError, create_space
 from nas.data import subset
 from nas.data.digits import digits
 from nas.oneshot.base import SearchEnv
-from nas.oneshot.controller import LSTMController
+from nas.strategies.lstm_controller import LSTMController
 from nas.oneshot.enas import Enas, batch_statistics
 from nas.space import SearchSpace
 from nas.supernet import HasSupernet
