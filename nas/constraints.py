@@ -2,8 +2,8 @@
 
 A constraint's violation follows Optuna's convention: a value ``<= 0`` means satisfied, and
 the size of a positive value says by how much it is missed. The runner stores each trial's
-violations as the user attribute ``constraints``; samplers that take a ``constraints_func``
-read them from there with :func:`stored_violations`.
+violations as the user attribute ``constraints`` (for the trial table) and hands them to
+Optuna with ``Trial.set_constraint``, where Optuna's constraint-aware samplers read them.
 """
 
 from __future__ import annotations
@@ -78,11 +78,3 @@ def is_feasible(trial: FrozenTrial) -> bool:
     """Whether a trial met every constraint (trials of unconstrained searches always do)."""
     return all(v <= 0 for v in trial.user_attrs.get(VIOLATIONS_ATTR, ()))
 
-
-def stored_violations(trial: FrozenTrial) -> list[float]:
-    """Optuna ``constraints_func`` that reads the violations the runner recorded for ``trial``.
-
-    A trial the runner did not score (pruned) has none recorded and counts as infeasible.
-    """
-    stored = trial.user_attrs.get(VIOLATIONS_ATTR)
-    return list(stored) if stored is not None else [math.inf]

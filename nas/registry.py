@@ -10,8 +10,8 @@ Factory conventions (the user options are always keyword-only parameters):
 
 - space: ``factory(*, **options) -> SearchSpace``
 - strategy: ``factory(space, seed, objectives, constraints=(), *, **options) -> optuna.samplers.BaseSampler``
-  (``constraints``: parsed :class:`nas.constraints.Constraint` s; a sampler that takes a
-  ``constraints_func`` passes :func:`nas.constraints.stored_violations`), or a
+  (``constraints``: parsed :class:`nas.constraints.Constraint` s; the runner records each
+  trial's violations with ``Trial.set_constraint``, where Optuna's samplers find them), or a
   :class:`nas.oneshot.OneShot` for a one-shot strategy (it trains a supernet and derives one
   architecture per trial)
 - evaluator: ``factory(context, *, **options) -> Evaluator``

@@ -159,7 +159,10 @@ class _Loop:
 
     def _record_violations(self, trial: Trial, metrics: dict[str, Any]) -> None:
         if self.constraints:
-            trial.set_user_attr(VIOLATIONS_ATTR, violations(self.constraints, metrics))
+            found = violations(self.constraints, metrics)
+            trial.set_user_attr(VIOLATIONS_ATTR, found)
+            for constraint, value in zip(self.constraints, found):
+                trial.set_constraint(str(constraint), value)  # what Optuna's samplers read
 
     def _evaluate(self, trial: Trial, arch: dict, aid: str, extra: dict[str, Any]) -> FrozenTrial:
         try:

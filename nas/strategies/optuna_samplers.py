@@ -21,7 +21,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch import Arch
-from nas.constraints import Constraint, stored_violations
+from nas.constraints import Constraint
 from nas.space import SearchSpace
 from nas.strategies.base import SpaceSampler, trial_seed
 
@@ -85,10 +85,6 @@ class _BruteForce(optuna.samplers.BruteForceSampler):
         """Nothing to do."""
 
 
-def _constraints_func(constraints: Sequence[Constraint]) -> Callable[[FrozenTrial], list[float]] | None:
-    return stored_violations if constraints else None
-
-
 def random(space: SearchSpace, seed: int, objectives: dict[str, str],
            constraints: Sequence[Constraint] = ()) -> SpaceRandomSampler:
     """Random search: every architecture drawn uniformly and independently (the space's sampler)."""
@@ -110,16 +106,16 @@ def bruteforce(space: SearchSpace, seed: int, objectives: dict[str, str],
 def tpe(
     space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
     n_startup_trials: int = 10, n_ei_candidates: int = 24, multivariate: bool = True, group: bool = False,
-    prior_weight: float = 1.0, consider_endpoints: bool = False, consider_magic_clip: bool = True,
     constant_liar: bool = True,
 ) -> PerTrialSeeded:
-    """Tree-structured Parzen estimator (Optuna's TPESampler), multivariate by default."""
+    """Tree-structured Parzen estimator (Optuna's TPESampler), multivariate by default.
+
+    (Optuna 4.9 deprecated prior_weight, consider_endpoints and consider_magic_clip; they are not offered.)
+    """
     def make(s: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(
             n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates, multivariate=multivariate,
-            group=group, prior_weight=prior_weight, consider_endpoints=consider_endpoints,
-            consider_magic_clip=consider_magic_clip, constant_liar=constant_liar, seed=s,
-            warn_independent_sampling=False, constraints_func=_constraints_func(constraints),
+            group=group, constant_liar=constant_liar, seed=s,
         )
     return PerTrialSeeded(make, seed)
 
@@ -134,7 +130,6 @@ def nsga2(
         return optuna.samplers.NSGAIISampler(
             population_size=population_size, mutation_prob=mutation_prob,
             crossover_prob=crossover_prob, swapping_prob=swapping_prob, seed=s,
-            constraints_func=_constraints_func(constraints),
         )
     return PerTrialSeeded(make, seed)
 
@@ -149,7 +144,7 @@ def nsga3(
         return optuna.samplers.NSGAIIISampler(
             population_size=population_size, mutation_prob=mutation_prob,
             crossover_prob=crossover_prob, swapping_prob=swapping_prob, dividing_parameter=dividing_parameter,
-            seed=s, constraints_func=_constraints_func(constraints),
+            seed=s,
         )
     return PerTrialSeeded(make, seed)
 
@@ -161,8 +156,7 @@ def gp(
     """Gaussian-process Bayesian optimisation (Optuna's GPSampler; needs torch and scipy)."""
     def make(s: int) -> optuna.samplers.BaseSampler:
         return optuna.samplers.GPSampler(
-            n_startup_trials=n_startup_trials, deterministic_objective=deterministic_objective, seed=s,
-            constraints_func=_constraints_func(constraints), warn_independent_sampling=False,
+            n_startup_trials=n_startup_trials, deterministic_objective=deterministic_objective, seed=s, warn_independent_sampling=False,
         )
     return PerTrialSeeded(make, seed)
 
