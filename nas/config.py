@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nas.errors import NasError
 from nas.options import pydantic_message, validate_options
-from nas.registry import DATASETS, EVALUATORS, SPACES, STRATEGIES, Registry
+from nas.registry import DATASETS, EVALUATORS, PRUNERS, SPACES, STRATEGIES, Registry
 
 
 class _Strict(BaseModel):
@@ -67,6 +67,7 @@ class ExperimentConfig(_Strict):
     dataset: Component
     strategy: Component
     evaluator: Component
+    pruner: Component = Component(name="none")
     training: TrainingConfig = TrainingConfig()
     costs: CostsConfig = CostsConfig()
     objectives: dict[str, Literal["maximize", "minimize"]] = {"val_accuracy": "maximize"}
@@ -85,6 +86,7 @@ class ExperimentConfig(_Strict):
 
 _COMPONENTS: dict[str, Registry] = {
     "space": SPACES, "dataset": DATASETS, "strategy": STRATEGIES, "evaluator": EVALUATORS,
+    "pruner": PRUNERS,
 }
 
 

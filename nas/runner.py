@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 from nas.arch import arch_id
 from nas.config import ExperimentConfig
 from nas.errors import NasError
-from nas.evaluators import EvalContext, Evaluator
+from nas.evaluators import EvalContext, Evaluator, Pruned
+from nas.pruners import REPORTED_METRIC, make_pruner
 from nas.registry import EVALUATORS, SPACES, STRATEGIES
 from nas.run_folder import STUDY_NAME, RunFolder
 from nas.space import SearchSpace
@@ -47,6 +48,8 @@ class Components:
     sampler: optuna.samplers.BaseSampler
     evaluator: Evaluator
     device: str
+    pruner: optuna.pruners.BasePruner
+    context: EvalContext
 
 
 def build_components(config: ExperimentConfig) -> Components:
@@ -58,7 +61,8 @@ def build_components(config: ExperimentConfig) -> Components:
     device = resolve_device(config.training.device)
     context = EvalContext(config.dataset, config.training, config.seed, device, config.costs)
     evaluator = EVALUATORS.get(config.evaluator.name)(context, **config.evaluator.options)
-    return Components(space, sampler, evaluator, str(device))
+    evaluator.check(space)
+    return Components(space, sampler, evaluator, str(device), make_pruner(config), context)
 
 
 @dataclass
@@ -135,7 +139,10 @@ class _Loop:
     def _evaluate(self, trial: Trial, arch: dict, aid: str) -> FrozenTrial:
         try:
             metrics = self.parts.evaluator.evaluate(arch, self.parts.space, None, self._reporter(trial))
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as exc:  # stopped early: recorded with the metrics it reached
+            metrics = {k: _plain(v) for k, v in getattr(exc, "metrics", {}).items()}
+            if metrics:
+                trial.set_user_attr("metrics", metrics)
             return self.study.tell(trial, state=TrialState.PRUNED)
         except NasError:
             self.study.tell(trial, state=TrialState.FAIL)
@@ -170,13 +177,13 @@ class _Loop:
         return frozen
 
     def _reporter(self, trial: Trial) -> Callable[[int, float], None] | None:
-        if len(self.objectives) != 1:
+        if list(self.objectives) != [REPORTED_METRIC]:
             return None
 
         def report(epoch: int, value: float) -> None:
             trial.report(value, epoch)
             if trial.should_prune():
-                raise optuna.TrialPruned()
+                raise Pruned(epoch)
 
         return report
 
@@ -209,6 +216,7 @@ def run_search(
     """Run (or resume) a search to its trial budget; returns the run folder and its trial table."""
     parts = build_components(config)
     run = resume or RunFolder.create(config, parts.device)
+    parts.context.run_dir = run.path
     if on_run is not None:
         on_run(run)
     lock = run.lock()
@@ -223,7 +231,7 @@ def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progres
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = optuna.create_study(
         storage=run.storage(config.storage), study_name=STUDY_NAME, sampler=parts.sampler,
-        pruner=optuna.pruners.NopPruner(), directions=list(config.objectives.values()),
+        pruner=parts.pruner, directions=list(config.objectives.values()),
         load_if_exists=True,
     )
     _requeue_interrupted(study)
