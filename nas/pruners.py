@@ -79,8 +79,10 @@ def successive_halving(
 def hyperband(
     *, min_epochs: int = 1, max_epochs: int | None = None, reduction_factor: int = 3, bootstrap_count: int = 0,
 ) -> optuna.pruners.BasePruner:
-    """Hyperband: several successive-halving brackets; max_epochs None takes the first finished
-    trial's epochs."""
+    """Hyperband: successive halving in several brackets of different aggressiveness.
+
+    ``max_epochs`` None takes the epochs of the first trial that finishes.
+    """
     import optuna
 
     _check(min_epochs >= 1, f"config key 'pruner.min_epochs' must be at least 1, got {min_epochs}")
@@ -107,8 +109,11 @@ def patient(
     *, patience: int = 3, min_delta: float = 0.0,
     wrapped: Literal["none", "median", "successive_halving", "hyperband"] = "none",
 ) -> optuna.pruners.BasePruner:
-    """Stop a candidate whose accuracy has not improved by min_delta for ``patience`` epochs
-    (only then asking the ``wrapped`` pruner, with its defaults, when one is named)."""
+    """Stop a candidate whose accuracy has not improved for ``patience`` epochs (early stopping).
+
+    Improvements smaller than ``min_delta`` do not count; with a ``wrapped`` pruner (its defaults),
+    a stalled candidate is stopped only if that pruner agrees.
+    """
     import optuna
 
     _check(patience >= 0 and min_delta >= 0, "config keys 'pruner.patience' and 'pruner.min_delta' must be >= 0")

@@ -143,6 +143,7 @@ class _Loop:
             metrics = {k: _plain(v) for k, v in getattr(exc, "metrics", {}).items()}
             if metrics:
                 trial.set_user_attr("metrics", metrics)
+            self.failures_in_a_row = 0
             return self.study.tell(trial, state=TrialState.PRUNED)
         except NasError:
             self.study.tell(trial, state=TrialState.FAIL)

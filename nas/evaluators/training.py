@@ -20,9 +20,9 @@ from nas.training import EpochReport, seeded, train_model
 
 
 class PartialTraining(Evaluator):
-    """Train each candidate for a few epochs on a fraction of the data, optionally at a lower input
-    resolution (the shorter image side, in pixels); score on validation.
+    """Train each candidate for a few epochs, optionally on less data or at a lower resolution.
 
+    ``resolution`` (None: the data's own) is the shorter image side in pixels to train at.
     Costs (params, FLOPs, memory, latency) are those of the network at the data set's own resolution.
     A candidate stopped by its report callback (a pruner) leaves with the metrics it reached.
     """

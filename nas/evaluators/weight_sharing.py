@@ -26,7 +26,7 @@ from nas.supernet_training import (
     supernet_identity,
     train_supernet,
 )
-from nas.training import EpochReport, evaluate_model, seeded
+from nas.training import CandidateError, EpochReport, evaluate_model, seeded
 
 #: The supernet checkpoint's file name in the run folder.
 CHECKPOINT_FILE = "supernet.pt"
@@ -46,7 +46,7 @@ class WeightSharing(Evaluator):
     """
 
     def __init__(
-        self, context: EvalContext, *, epochs: int = 50, sandwich: bool | None = None, random_subnets: int = 2,
+        self, context: EvalContext, *, epochs: int = 100, sandwich: bool | None = None, random_subnets: int = 2,
         data_fraction: float = 1.0, calibration_batches: int = 4, finetune_steps: int = 0,
         finetune_lr: float | None = None, checkpoint: str | None = None,
     ) -> None:
@@ -94,11 +94,15 @@ class WeightSharing(Evaluator):
             self._load(supernet, path, identity)
         else:
             sandwich = is_elastic(space) if self.sandwich is None else self.sandwich
-            seconds = train_supernet(
-                supernet, space, data, ctx.training, epochs=self.epochs, seed=ctx.seed, device=ctx.device,
-                sandwich=sandwich, random_subnets=self.random_subnets,
-                train_split=subset(data.train, self.data_fraction, ctx.seed),
-            )
+            try:
+                seconds = train_supernet(
+                    supernet, space, data, ctx.training, epochs=self.epochs, seed=ctx.seed, device=ctx.device,
+                    sandwich=sandwich, random_subnets=self.random_subnets,
+                    train_split=subset(data.train, self.data_fraction, ctx.seed),
+                )
+            except CandidateError as exc:  # not one candidate's fault: every score would depend on it
+                raise NasError(f"the supernet did not train ({exc}); lower training.lr or set "
+                               "training.grad_clip") from None
             self.trained_here = True
             if path is not None:
                 recipe = {"epochs": self.epochs, "sandwich": sandwich, "random_subnets": self.random_subnets,
@@ -111,7 +115,8 @@ class WeightSharing(Evaluator):
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as exc:
-            raise NasError(f"cannot read supernet checkpoint {str(path)!r} ({exc}); delete it to retrain") from None
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise NasError(f"cannot read supernet checkpoint {str(path)!r} ({reason}); delete it to retrain") from None
         wrong = mismatches(saved, identity)
         if wrong:
             raise NasError(f"supernet checkpoint {str(path)!r} was trained for something else ({'; '.join(wrong)}); "
