@@ -20,18 +20,46 @@ _LAZY = {
     "load_config": "nas.config",
     "run_search": "nas.runner",
     "load_trials": "nas.results",
+    "export_model": "nas.export", "load_model": "nas.export",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "DATASETS",
+    "EVALUATORS",
+    "SPACES",
+    "STRATEGIES",
+    "Arch",
+    "NasError",
+    "SearchSpace",
+    "arch_id",
+    "canonical_json",
+    "create_space",
+    "export_model",
+    "load_config",
+    "load_model",
+    "load_trials",
+    "register_dataset",
+    "register_evaluator",
+    "register_space",
+    "register_strategy",
+    "run_search",
+]
 
 if TYPE_CHECKING:
     from nas.arch import Arch, arch_id, canonical_json
     from nas.config import load_config
     from nas.errors import NasError
+    from nas.export import export_model, load_model
     from nas.factories import create_space
     from nas.registry import (
-        DATASETS, EVALUATORS, SPACES, STRATEGIES, register_dataset, register_evaluator,
-        register_space, register_strategy,
+        DATASETS,
+        EVALUATORS,
+        SPACES,
+        STRATEGIES,
+        register_dataset,
+        register_evaluator,
+        register_space,
+        register_strategy,
     )
     from nas.results import load_trials
     from nas.runner import run_search

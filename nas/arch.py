@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Union
 
 from nas.errors import NasError
 
-Choice = Union[str, int, float, bool]
+Choice = str | int | float | bool
 Arch = dict[str, Choice]
 
 

@@ -1,4 +1,4 @@
-"""The ``nas`` command line: search, show, list, scale."""
+"""The ``nas`` command line: search, show, plot, export, train, list, scale."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 from nas.errors import NasError
 
 RESUME_OVERRIDABLE = {"trials", "max_consecutive_failures"}
-TABLE_COLUMNS = ["trial", "state", "params", "flops", "epochs", "duration_s", "duplicate_of", "arch", "error"]
+#: Commands taking KEY=VALUE overrides, and the argument that collects them.
+OVERRIDE_FIELDS = {"search": "items", "train": "overrides", "scale": "overrides"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,12 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--quiet", action="store_true", help="no progress bar")
     search.add_argument("--top", type=int, default=10, metavar="N", help="rows of the final table (default 10)")
 
-    show = sub.add_parser("show", help="print the trial table of a run, best first",
-                          description="Print the trials of a finished or running search, best first.")
-    show.add_argument("run", metavar="RUN", help="run folder, results/<experiment>/<run-id>")
-    show.add_argument("--limit", type=int, default=20, metavar="N", help="rows to print (0 for all; default 20)")
-    show.add_argument("--all-columns", action="store_true", help="print every metric column")
-
+    _show_parser(sub)
+    _plot_parser(sub)
+    _export_parser(sub)
+    _train_parser(sub)
     _scale_parser(sub)
 
     lst = sub.add_parser("list", help="list registered spaces, strategies, evaluators, data sets or pruners",
@@ -48,6 +47,74 @@ def _parser() -> argparse.ArgumentParser:
     lst.add_argument("kind", nargs="?", choices=["spaces", "strategies", "evaluators", "datasets", "pruners"],
                      help="what to list (default: everything)")
     return parser
+
+
+def _show_parser(sub: argparse._SubParsersAction) -> None:
+    show = sub.add_parser("show", help="print the trial table of one or more runs, best first",
+                          description="Print the trials of finished or running searches, best first by the "
+                                      "first objective; several runs are merged with a 'run' column.")
+    show.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s), results/<experiment>/<run-id>")
+    show.add_argument("--limit", type=int, metavar="N",
+                      help="rows to print (0 for all; default 20 for table/markdown, all for csv/json)")
+    show.add_argument("--sort", metavar="COLUMN[:asc|:desc]",
+                      help="sort by a column (objectives best first, other columns ascending by default)")
+    show.add_argument("--format", choices=["table", "csv", "json", "markdown"], default="table",
+                      help="output format (csv and json print every column)")
+    show.add_argument("--all-columns", action="store_true", help="print every metric column")
+
+
+def _plot_parser(sub: argparse._SubParsersAction) -> None:
+    plot = sub.add_parser("plot", help="write interactive HTML plots of one or more runs",
+                          description="Write self-contained plotly HTML pages (they open offline): "
+                                      "pareto.html (every trial, each run's Pareto front highlighted) and "
+                                      "progress.html (best so far against trials and time).")
+    plot.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s) to plot together")
+    plot.add_argument("--x", action="append", metavar="METRIC",
+                      help="x axis of a Pareto plot, repeatable (default: the other objectives, else "
+                           "params, flops, latency_ms where measured)")
+    plot.add_argument("--y", metavar="METRIC", help="y axis (default: the first objective)")
+    plot.add_argument("--color", choices=["run", "strategy"],
+                      help="colour points by run or by strategy (default: run when several)")
+    plot.add_argument("--kind", action="append", choices=["pareto", "progress"],
+                      help="which page to write, repeatable (default: all)")
+    plot.add_argument("--out", metavar="DIR", help="folder for the pages (default: RUN/plots of the first run)")
+    plot.add_argument("--no-static", action="store_true",
+                      help="skip the PNG copies (written only where kaleido is installed)")
+
+
+def _export_parser(sub: argparse._SubParsersAction) -> None:
+    export = sub.add_parser("export", help="write trials as importable modules (network code + weights)",
+                            description="Write each chosen architecture as a Python module that needs only "
+                                        "torch (network code, build_model(), the architecture), with the "
+                                        "trained weights beside it when the search kept them "
+                                        "(evaluator.save_weights=true).")
+    export.add_argument("run", metavar="RUN", help="run folder")
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--best", action="store_true", help="the best trial (module 'best')")
+    which.add_argument("--trial", type=int, nargs="+", metavar="N", help="these trials (modules 'trial_N')")
+    which.add_argument("--pareto", action="store_true", help="every trial on the Pareto front of the objectives")
+    export.add_argument("--out", metavar="DIR", help="package folder to write into (default: RUN/exported)")
+    export.add_argument("--name", help="module name (one trial only)")
+    export.add_argument("--num-classes", type=int, metavar="N", help="classes, when no weights say (default: the data set's)")
+    export.add_argument("--input-shape", metavar="CxHxW", help="input shape, when no weights say (default: the data set's)")
+    export.add_argument("--onnx", action="store_true", help="also write NAME.onnx (needs the onnx package)")
+
+
+def _train_parser(sub: argparse._SubParsersAction) -> None:
+    train = sub.add_parser("train", help="train one architecture from scratch with a full recipe",
+                           description="Train a run's best (or --trial N) architecture, or an architecture "
+                                       "given in its space's notation or JSON (with --config), from scratch "
+                                       "with a recipe; report test accuracy and export it with its weights.")
+    train.add_argument("source", metavar="ARCH_OR_RUN", help="run folder, architecture text, or a file holding one")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                       help="recipe overrides, e.g. epochs=100 training.lr=0.1 space.channels=36")
+    train.add_argument("--recipe", metavar="YAML", help="recipe file (e.g. experiments/recipes/digits.yaml)")
+    train.add_argument("--config", metavar="YAML", help="experiment config giving space and data set "
+                       "(needed with an architecture; default for a run: its own config)")
+    train.add_argument("--trial", type=int, metavar="N", help="train this trial of the run instead of the best")
+    train.add_argument("--out", metavar="DIR", help="package folder for the trained module (default: RUN/trained)")
+    train.add_argument("--name", help="module name (default: trial_N, or arch_<id>)")
+    train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
 
 def _scale_parser(sub: argparse._SubParsersAction) -> None:
@@ -93,9 +160,17 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nas`` console script."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    # KEY=VALUE overrides may also follow the options (nas train RUN --recipe r.yaml epochs=5)
+    field = OVERRIDE_FIELDS.get(args.command)
+    if extra and field and all("=" in e and not e.startswith("-") for e in extra):
+        setattr(args, field, [*getattr(args, field), *extra])
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        commands = {"search": _cmd_search, "show": _cmd_show, "list": _cmd_list, "scale": _cmd_scale}
+        commands = {"search": _cmd_search, "show": _cmd_show, "plot": _cmd_plot, "export": _cmd_export,
+                    "train": _cmd_train, "list": _cmd_list, "scale": _cmd_scale}
         return commands[args.command](args)
     except NasError as exc:
         if args.debug:
@@ -143,6 +218,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         if started:
             print(f"interrupted; resume with: nas search --resume {started[0].path}", file=sys.stderr)
         raise
+    from nas.show_command import table_columns
     from nas.trials import format_table
 
     objectives = list(config.objectives)
@@ -151,26 +227,43 @@ def _cmd_search(args: argparse.Namespace) -> int:
     frame = result.frame
     if "duplicate_of" in frame:  # each architecture once: its first evaluation
         frame = frame[frame["duplicate_of"].isna()]
-    print(format_table(frame, args.top, _columns(objectives, frame.columns)))
+    print(format_table(frame, args.top, table_columns(objectives, frame.columns)))
     if result.stopped_early:
         print(f"note: stopped at {result.evaluated} trials: {result.stopped_early}")
     print(f"\nrun folder: {result.run.path}")
     return 0
 
 
-def _columns(objectives: list[str], available: Sequence[str]) -> list[str]:
-    head = ["trial", "state", *objectives]
-    return head + [c for c in TABLE_COLUMNS if c not in head and c in available]
-
-
 def _cmd_show(args: argparse.Namespace) -> int:
-    from nas.results import load_trials
-    from nas.trials import format_table
+    from nas.show_command import run_show
 
-    frame, objectives = load_trials(Path(args.run))
-    columns = None if args.all_columns else _columns(objectives, frame.columns)
-    print(format_table(frame, args.limit or None, columns))
+    return run_show(args)
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from nas.plots import PLOTS, PlotOptions, load_run, write_plots
+
+    runs = [load_run(path) for path in args.runs]
+    color = args.color or ("run" if len(runs) > 1 else "strategy")
+    out = Path(args.out) if args.out else runs[0].path / "plots"
+    written = write_plots(runs, out, kinds=args.kind or list(PLOTS), static=not args.no_static,
+                          options=PlotOptions(x=args.x or [], y=args.y, color=color))
+    for path in written:
+        print(f"wrote {path}")
+    print(f"open in a browser: {written[0].resolve().as_uri()}")
     return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from nas.export_command import run_export
+
+    return run_export(args)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from nas.train_command import run_train
+
+    return run_train(args)
 
 
 def _cmd_list(args: argparse.Namespace) -> int:

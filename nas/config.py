@@ -20,6 +20,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AugmentConfig(_Strict):
+    """Augmentation of training batches (config section ``training.augment``); all off by default."""
+
+    crop_padding: int = Field(0, ge=0)  # random crop after padding each side by this many pixels
+    flip: bool = False  # random left-right flip
+    cutout: int = Field(0, ge=0)  # side of a random square set to zero
+
+
 class TrainingConfig(_Strict):
     """How every training-based evaluator trains a candidate."""
 
@@ -38,6 +46,8 @@ class TrainingConfig(_Strict):
     device: str = "auto"
     amp: bool = True
     threads: int | None = Field(None, gt=0)
+    augment: AugmentConfig = AugmentConfig()
+    ema_decay: float | None = Field(None, gt=0, lt=1)  # keep an exponential moving average of the weights
 
 
 class CostsConfig(_Strict):

@@ -13,13 +13,20 @@ from nas.run_folder import JOURNAL_FILE, STUDY_NAME, RunFolder
 from nas.trials import rows_frame, trial_row
 
 
+def run_objectives(path: str | Path) -> dict[str, str]:
+    """The objectives of a run (name -> direction), from its saved config."""
+    run = RunFolder.open(path)
+    objectives = read_yaml(run.config_path).get("objectives") or {"val_accuracy": "maximize"}
+    if not isinstance(objectives, dict):
+        raise NasError(f"{str(run.config_path)!r} has malformed objectives; is this a nas run folder?")
+    return objectives
+
+
 def load_trials(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     """All trials of a run (running ones included), best first, and the objective names."""
     run = RunFolder.open(path)
     raw = read_yaml(run.config_path)
-    objectives = raw.get("objectives") or {"val_accuracy": "maximize"}
-    if not isinstance(objectives, dict):
-        raise NasError(f"{str(run.config_path)!r} has malformed objectives; is this a nas run folder?")
+    objectives = run_objectives(path)
     storage_url = raw.get("storage")
     if not storage_url and not (run.path / JOURNAL_FILE).exists():
         return pd.DataFrame(), list(objectives)

@@ -217,7 +217,7 @@ def run_search(
     """Run (or resume) a search to its trial budget; returns the run folder and its trial table."""
     parts = build_components(config)
     run = resume or RunFolder.create(config, parts.device)
-    parts.context.run_dir = run.path
+    parts.context.output = run.path
     if on_run is not None:
         on_run(run)
     lock = run.lock()

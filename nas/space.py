@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 from torch import nn
@@ -95,3 +97,52 @@ class SearchSpace(ABC):
         """Parse the space's notation (or canonical JSON) into a validated architecture."""
         return self.validate(arch_from_json(text))
 
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """How to construct one network: ``module.cls(**kwargs)``.
+
+    ``module`` is the importable module that defines the network class (it may import torch, the
+    standard library and other modules of its own package, nothing else, so that ``nas export``
+    can inline it); ``kwargs`` are plain values (numbers, strings, booleans, None, lists, tuples,
+    dicts, and dataclasses defined in that package) and include ``num_classes``.
+    """
+
+    module: str
+    cls: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Exportable(Protocol):
+    """A space whose networks ``nas export`` can write as standalone modules."""
+
+    def network_spec(
+        self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
+    ) -> NetworkSpec:
+        """The network class and constructor arguments that ``build(arch, ...)`` instantiates."""
+        ...
+
+
+def instantiate(spec: NetworkSpec) -> nn.Module:
+    """Construct the network a spec describes (what ``build`` of an Exportable space returns)."""
+    network_cls = getattr(importlib.import_module(spec.module), spec.cls)
+    return network_cls(**spec.kwargs)
+
+
+class SpecSearchSpace(SearchSpace):
+    """A space that describes each network as a NetworkSpec; ``build`` instantiates it, so that
+    building and ``nas export`` can never disagree. Subclasses implement ``network_spec``."""
+
+    @abstractmethod
+    def network_spec(
+        self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
+    ) -> NetworkSpec:
+        """The network class and constructor arguments for ``arch``."""
+
+    def build(
+        self, arch: Mapping[str, Choice], *, num_classes: int,
+        input_shape: tuple[int, int, int] = (3, 32, 32),
+    ) -> nn.Module:
+        """Instantiate ``network_spec(arch, ...)``."""
+        return instantiate(self.network_spec(arch, num_classes=num_classes, input_shape=input_shape))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -12,6 +13,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
+from nas.augment import augment
 from nas.config import TrainingConfig
 from nas.data import DataSplits, Split, iterate_batches
 from nas.errors import NasError
@@ -130,53 +132,120 @@ def train_model(
         return _train(model, data, cfg, epochs, seed, device, train_split, report)
 
 
+class WeightEMA:
+    """An exponential moving average of a model's weights and buffers. The decay warms up as in
+    TensorFlow's ExponentialMovingAverage, min(decay, (1 + n) / (10 + n)) after n updates, so
+    that short trainings are not dominated by the initial weights."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.updates = 0
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Move the average towards ``model``'s current weights."""
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for avg, now in zip(self.module.state_dict().values(), model.state_dict().values()):
+            if avg.dtype.is_floating_point:
+                avg.lerp_(now, 1.0 - decay)
+            else:
+                avg.copy_(now)
+
+
+@dataclass
+class _Run:
+    """What one training run updates step by step."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+    shuffle: torch.Generator
+    augment: torch.Generator
+    ema: WeightEMA | None
+    auxiliary: bool
+
+
+def _start(model: nn.Module, cfg: TrainingConfig, steps: int, epochs: int, seed: int,
+           device: torch.device) -> _Run:
+    optimizer = _optimizer(model, cfg)
+    use_scaler = cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    return _Run(
+        model=model, optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg, steps, epochs)),
+        scaler=torch.amp.GradScaler("cuda", enabled=use_scaler),
+        criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        shuffle=torch.Generator().manual_seed(seed),
+        # augmentation draws from its own generator, so turning it on keeps the batch order
+        augment=torch.Generator().manual_seed(seed + 1),
+        ema=WeightEMA(model, cfg.ema_decay) if cfg.ema_decay else None,
+        auxiliary=isinstance(model, HasAuxiliaryHead),
+    )
+
+
 def _train(
     model: nn.Module, data: DataSplits, cfg: TrainingConfig, epochs: int, seed: int,
     device: torch.device, train_split: Split | None, report: EpochReport | None,
 ) -> TrainResult:
     split = train_split if train_split is not None else data.train
     model.to(device)
-    optimizer = _optimizer(model, cfg)
-    steps = math.ceil(len(split) / cfg.batch_size)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg, steps, epochs))
-    use_scaler = cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-    generator = torch.Generator().manual_seed(seed)
-    auxiliary = isinstance(model, HasAuxiliaryHead)
+    run = _start(model, cfg, math.ceil(len(split) / cfg.batch_size), epochs, seed, device)
     history: list[float] = []
     start = time.perf_counter()
     train_acc = train_loss = 0.0
+    val_loss = math.nan
     for epoch in range(1, epochs + 1):
-        model.train()
-        seen, correct, loss_sum = 0, 0, 0.0
-        for x, y in iterate_batches(split, cfg.batch_size, mean=data.mean, std=data.std,
-                                    device=device, generator=generator):
-            with _autocast(device, cfg.amp):
-                logits, aux = model.forward_with_auxiliary(x) if auxiliary else (model(x), None)
-                loss = criterion(logits.float(), y)
-                if aux is not None:
-                    loss = loss + cfg.auxiliary_weight * criterion(aux.float(), y)
-            if not torch.isfinite(loss):
-                raise CandidateError(f"loss became {loss.item()} at epoch {epoch}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            seen += len(y)
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-        train_acc, train_loss = correct / max(1, seen), loss_sum / max(1, seen)
-        val_acc, val_loss = evaluate_model(model, data.val, data, cfg, device)
+        train_acc, train_loss = _train_epoch(run, split, data, cfg, device, epoch)
+        scored = run.ema.module if run.ema is not None else model
+        val_acc, val_loss = evaluate_model(scored, data.val, data, cfg, device)
         history.append(val_acc)
         if report is not None:
             report(epoch, val_acc)
+    if run.ema is not None:  # the averaged weights are the ones validated: hand those back
+        model.load_state_dict(run.ema.module.state_dict())
     return TrainResult(
-        val_accuracy=history[-1] if history else 0.0, val_loss=val_loss if history else math.nan,
+        val_accuracy=history[-1] if history else 0.0, val_loss=val_loss,
         train_accuracy=train_acc, train_loss=train_loss, epochs=epochs,
         train_seconds=time.perf_counter() - start, history=history,
     )
+
+
+def _train_epoch(run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig, device: torch.device,
+                 epoch: int) -> tuple[float, float]:
+    """One pass over ``split``; returns (training accuracy, mean training loss)."""
+    run.model.train()
+    seen, correct, loss_sum = 0, 0, 0.0
+    for x, y in iterate_batches(split, cfg.batch_size, mean=data.mean, std=data.std,
+                                device=device, generator=run.shuffle):
+        x = augment(x, cfg.augment, run.augment)
+        logits, loss = _step(run, x, y, cfg, device, epoch)
+        seen += len(y)
+        loss_sum += loss * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+    return correct / max(1, seen), loss_sum / max(1, seen)
+
+
+def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, cfg: TrainingConfig, device: torch.device,
+          epoch: int) -> tuple[torch.Tensor, float]:
+    """Forward, backward and update on one batch; returns the logits and the loss."""
+    with _autocast(device, cfg.amp):
+        logits, aux = run.model.forward_with_auxiliary(x) if run.auxiliary else (run.model(x), None)
+        loss = run.criterion(logits.float(), y)
+        if aux is not None:
+            loss = loss + cfg.auxiliary_weight * run.criterion(aux.float(), y)
+    if not torch.isfinite(loss):
+        raise CandidateError(f"loss became {loss.item()} at epoch {epoch}")
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    if cfg.grad_clip:
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.scheduler.step()
+    if run.ema is not None:
+        run.ema.update(run.model)
+    return logits.detach(), loss.item()

@@ -12,6 +12,8 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.pareto import non_dominated
+
 LEAD_COLUMNS = ["trial", "state", "arch_id", "arch"]
 TAIL_COLUMNS = ["duplicate_of", "error", "started", "duration_s"]
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -49,6 +51,21 @@ def rows_frame(rows: Iterable[Mapping[str, Any]], objectives: Mapping[str, str])
             [key, "trial"], ascending=[direction == "minimize", True], na_position="last", kind="stable"
         )
     return frame.reset_index(drop=True)
+
+
+def pareto_front(frame: pd.DataFrame, objectives: Mapping[str, str]) -> pd.DataFrame:
+    """The rows of ``frame`` on the Pareto front: completed, first evaluations (no duplicates),
+    feasible, and dominated by no other such row; in the frame's order (best first)."""
+    if frame.empty:
+        return frame
+    keep = frame["state"] == "complete"
+    if "duplicate_of" in frame:
+        keep &= frame["duplicate_of"].isna()
+    if "feasible" in frame:
+        keep &= frame["feasible"].astype(str).str.lower() == "true"
+    candidates = frame[keep]
+    values = candidates[list(objectives)].to_numpy(dtype=float)
+    return candidates[non_dominated(values, list(objectives.values()))].reset_index(drop=True)
 
 
 class TrialLog:
@@ -103,7 +120,7 @@ def format_table(frame: pd.DataFrame, limit: int | None = 10, columns: list[str]
     shown = frame.head(limit) if limit else frame
     if columns:
         shown = shown[[c for c in columns if c in shown]]
-    cells = {col: _column_cells(shown[col]) for col in shown.columns}
+    cells = {col: column_cells(shown[col]) for col in shown.columns}
     numeric = {col: pd.api.types.is_numeric_dtype(shown[col]) for col in shown.columns}
     widths = {col: max([len(col), *map(len, vals)]) for col, vals in cells.items()}
 
@@ -116,7 +133,8 @@ def format_table(frame: pd.DataFrame, limit: int | None = 10, columns: list[str]
     return "\n".join(lines)
 
 
-def _column_cells(column: pd.Series) -> list[str]:
+def column_cells(column: pd.Series) -> list[str]:
+    """Display strings of a column: whole numbers with thousands separators, others to 2 decimals."""
     values = list(column)
     numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and not pd.isna(v)]
     whole = all(float(v).is_integer() for v in numbers)

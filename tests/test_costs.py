@@ -3,7 +3,13 @@ from __future__ import annotations
 from torch import nn
 
 from nas.config import CostsConfig
-from nas.costs import cost_metrics, count_flops, count_params, measure_latency, peak_activation_bytes
+from nas.costs import (
+    cost_metrics,
+    count_flops,
+    count_params,
+    measure_latency,
+    peak_activation_bytes,
+)
 
 
 def test_params_and_flops_of_a_hand_computed_network() -> None:

@@ -9,9 +9,9 @@ import yaml
 
 from nas import NasError
 from nas.config import resolve_config
+from nas.results import load_trials
 from nas.run_folder import STUDY_NAME, RunFolder
 from nas.runner import run_search
-from nas.results import load_trials
 
 TOY = {"space": {"name": "tests.plugins:ToySpace"}, "evaluator": {"name": "tests.plugins:ToyEvaluator"},
        "strategy": {"name": "random"}}

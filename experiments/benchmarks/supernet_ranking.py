@@ -30,13 +30,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from nas import create_space  # noqa: E402
-from nas.arch import arch_id  # noqa: E402
-from nas.config import Component, CostsConfig, TrainingConfig  # noqa: E402
-from nas.evaluators import EvalContext  # noqa: E402
-from nas.evaluators.training import PartialTraining  # noqa: E402
-from nas.evaluators.weight_sharing import WeightSharing  # noqa: E402
-
+from nas import create_space
+from nas.arch import arch_id
+from nas.config import Component, CostsConfig, TrainingConfig
+from nas.evaluators import EvalContext
+from nas.evaluators.training import PartialTraining
+from nas.evaluators.weight_sharing import WeightSharing
 
 NOTES = "## Notes"
 
@@ -149,23 +148,23 @@ def report(args: argparse.Namespace, result: dict[str, Any], command: str) -> st
         "",
         f"Command: `{command}`",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, torch "
+        (f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs, torch "
         f"{torch.__version__}, {args.threads} torch thread(s); 1-minute load average {result['load'][0]:.1f} "
         f"before, {result['load'][1]:.1f} after supernet training, {result['load'][2]:.1f} at the end "
-        f"(per candidate: {min(col['load']):.1f}-{max(col['load']):.1f}).",
+        f"(per candidate: {min(col['load']):.1f}-{max(col['load']):.1f})."),
         "",
-        f"Space: nb201, C={args.channels}, N={args.cells}; {len(rows)} distinct architectures sampled "
-        f"uniformly (seed {args.seed}). Training config: SGD lr {args.lr}, cosine, batch 64.",
+        (f"Space: nb201, C={args.channels}, N={args.cells}; {len(rows)} distinct architectures sampled "
+        f"uniformly (seed {args.seed}). Training config: SGD lr {args.lr}, cosine, batch 64."),
         "",
-        f"- **Supernet** (`evaluator: weight_sharing`): single-path uniform sampling (SPOS), "
+        (f"- **Supernet** (`evaluator: weight_sharing`): single-path uniform sampling (SPOS), "
         f"{args.supernet_epochs} epochs on the training split, trained once in "
         f"{result['supernet_seconds']:.0f} s; a candidate inherits its weights, "
         f"{args.finetune_steps} fine-tune steps, BatchNorm recalibrated on {args.calibration_batches} "
         "training batches of 64, accuracy on the validation split "
-        f"({args.validation_fraction:.0%} of digits' 1,797 images).",
-        f"- **Partial training** (`evaluator: partial`): {args.ref_epochs} epochs from scratch on the "
+        f"({args.validation_fraction:.0%} of digits' 1,797 images)."),
+        (f"- **Partial training** (`evaluator: partial`): {args.ref_epochs} epochs from scratch on the "
         "training split, validation accuracy; run twice (run seeds A and B give each candidate "
-        "different initial weights and batch order).",
+        "different initial weights and batch order)."),
         "",
         "## Rank correlation",
         "",
@@ -179,21 +178,21 @@ def report(args: argparse.Namespace, result: dict[str, Any], command: str) -> st
         "",
         "## Time to score one candidate",
         "",
-        "Each candidate was scored both ways back to back (same load); median over candidates. Both "
-        "include building the network and its cost metrics (params, FLOPs, peak activation memory).",
+        ("Each candidate was scored both ways back to back (same load); median over candidates. Both "
+        "include building the network and its cost metrics (params, FLOPs, peak activation memory)."),
         "",
         "| | seconds per candidate |",
         "| --- | ---: |",
         f"| supernet (inherit weights, recalibrate BN, validate) | {ws_s:.3f} |",
         f"| partial training ({args.ref_epochs} epochs) | {pt_s:.2f} |",
-        f"| **speed ratio** (median of per-candidate ratios) | **{statistics.median(ratios):.0f}×** "
-        f"(range {min(ratios):.0f}-{max(ratios):.0f}×) |",
+        (f"| **speed ratio** (median of per-candidate ratios) | **{statistics.median(ratios):.0f}×** "
+        f"(range {min(ratios):.0f}-{max(ratios):.0f}×) |"),
         f"| supernet training, once per search | {result['supernet_seconds']:.1f} |",
         "",
-        f"Scoring one candidate through the supernet costs as much as "
+        (f"Scoring one candidate through the supernet costs as much as "
         f"{args.ref_epochs * ws_s / pt_s:.2f} epochs of its partial training (so the ratio scales with "
         f"the reference's epochs); the one-off supernet training costs as much as partial training of "
-        f"{result['supernet_seconds'] / pt_s:.1f} candidates.",
+        f"{result['supernet_seconds'] / pt_s:.1f} candidates."),
         "",
         "## Candidates",
         "",

@@ -132,7 +132,7 @@ def make_splits(
     val_idx, test_idx, train_idx = stratified_split(
         y.numpy(), [validation_fraction, test_fraction], split_seed
     )
-    take = lambda idx: Split(x[torch.from_numpy(idx)], y[torch.from_numpy(idx)])  # noqa: E731
+    take = lambda idx: Split(x[torch.from_numpy(idx)], y[torch.from_numpy(idx)])
     train = take(train_idx)
     mean, std = channel_stats(train.x)
     return DataSplits(name, train, take(val_idx), take(test_idx), num_classes, mean, std)

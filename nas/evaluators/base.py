@@ -41,7 +41,8 @@ class EvalContext:
     seed: int
     device: torch.device
     costs: CostsConfig = field(default_factory=CostsConfig)
-    run_dir: Path | None = None
+    #: The run folder, set by the runner once it exists; evaluators keep artifacts (weights) there.
+    output: Path | None = None
 
     @cached_property
     def data(self) -> DataSplits:

@@ -17,6 +17,7 @@ from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator, Pruned, candidate_seed
 from nas.space import SearchSpace
 from nas.training import EpochReport, seeded, train_model
+from nas.weights import save_weights
 
 
 class PartialTraining(Evaluator):
@@ -29,6 +30,7 @@ class PartialTraining(Evaluator):
 
     def __init__(
         self, context: EvalContext, *, epochs: int = 5, data_fraction: float = 1.0, resolution: int | None = None,
+        save_weights: bool = False,
     ) -> None:
         if epochs < 1:
             raise NasError(f"config key 'evaluator.epochs' must be at least 1, got {epochs}")
@@ -40,6 +42,7 @@ class PartialTraining(Evaluator):
         self.epochs = epochs
         self.data_fraction = data_fraction
         self.resolution = resolution
+        self.save_weights = save_weights  # keep each trained network in the run folder (for nas export)
         self._resized: dict[int, DataSplits] = {}
 
     def data_at(self, resolution: int | None) -> DataSplits:
@@ -90,6 +93,8 @@ class PartialTraining(Evaluator):
             pruned = exc if isinstance(exc, Pruned) else Pruned(reached.get("epochs", 0))
             pruned.metrics.update({**costs, **fidelity, **reached, "train_seconds": time.perf_counter() - start})
             raise pruned from None
+        if self.save_weights and ctx.output is not None:
+            save_weights(ctx.output, arch, model, num_classes=data.num_classes, input_shape=train_data.input_shape)
         return {
             "val_accuracy": 100.0 * result.val_accuracy,
             "val_loss": result.val_loss,
@@ -104,5 +109,5 @@ class PartialTraining(Evaluator):
 class FullTraining(PartialTraining):
     """Train each candidate on the whole training split for the full schedule; score on validation."""
 
-    def __init__(self, context: EvalContext, *, epochs: int = 30) -> None:
-        super().__init__(context, epochs=epochs, data_fraction=1.0)
+    def __init__(self, context: EvalContext, *, epochs: int = 30, save_weights: bool = False) -> None:
+        super().__init__(context, epochs=epochs, data_fraction=1.0, save_weights=save_weights)

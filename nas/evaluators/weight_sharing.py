@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -76,8 +77,8 @@ class WeightSharing(Evaluator):
         """Where the supernet is saved and looked for (None: kept in memory only)."""
         if self.checkpoint is not None:
             return Path(self.checkpoint).expanduser()
-        run_dir = self.context.run_dir
-        return None if run_dir is None else Path(run_dir) / CHECKPOINT_FILE
+        output = self.context.output
+        return None if output is None else Path(output) / CHECKPOINT_FILE
 
     def prepare(self, space: SearchSpace) -> Supernet:
         """The trained supernet: loaded from the checkpoint when there is one, else trained (and saved)."""
@@ -114,9 +115,12 @@ class WeightSharing(Evaluator):
     def _load(self, supernet: Supernet, path: Path, identity: dict[str, Any]) -> None:
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise NasError(f"cannot read supernet checkpoint {str(path)!r} ({reason}); delete it to retrain") from None
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
+            raise NasError(f"cannot read supernet checkpoint {str(path)!r} ({type(exc).__name__}); "
+                           "delete it to retrain") from None
+        if not isinstance(saved, dict) or "state_dict" not in saved:
+            raise NasError(f"{str(path)!r} is not a nas supernet checkpoint; point evaluator.checkpoint at a "
+                           "supernet.pt of a weight_sharing run")
         wrong = mismatches(saved, identity)
         if wrong:
             raise NasError(f"supernet checkpoint {str(path)!r} was trained for something else ({'; '.join(wrong)}); "

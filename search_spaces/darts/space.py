@@ -5,21 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-from torch import nn
 
 from nas.arch import Arch, Choice
 from nas.errors import NasError, did_you_mean
-from nas.space import SearchSpace
+from nas.space import NetworkSpec, SpecSearchSpace
 from search_spaces.darts.genotypes import (
-    CELL_TYPES, GENOTYPES, NODES, arch_to_genotype, decision_names, format_genotype, genotype_to_arch,
-    input_pairs, parse_genotype,
+    CELL_TYPES,
+    GENOTYPES,
+    NODES,
+    arch_to_genotype,
+    decision_names,
+    format_genotype,
+    genotype_to_arch,
+    input_pairs,
+    parse_genotype,
 )
 from search_spaces.darts.network import DartsNetwork, reduction_indices
 from search_spaces.darts.ops import PRIMITIVES
 from search_spaces.darts.supernet import DartsMixedSupernet, DartsSupernet
 
 
-class DartsSpace(SearchSpace):
+class DartsSpace(SpecSearchSpace):
     """DARTS cells: a normal and a reduction cell of 4 nodes, each node 2 inputs with one op each.
 
     ``build`` gives the CIFAR evaluation network (``channels`` C, ``layers`` cells, reductions at
@@ -60,18 +66,19 @@ class DartsSpace(SearchSpace):
                 out[inputs], out[op1], out[op2] = input_pairs(node), self.operations, self.operations
         return out
 
-    def build(
-        self, arch: Mapping[str, Choice], *, num_classes: int,
-        input_shape: tuple[int, int, int] = (3, 32, 32),
-    ) -> nn.Module:
-        """The evaluation network of ``arch`` (height and width must survive its reductions)."""
+
+    def network_spec(
+        self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
+    ) -> NetworkSpec:
+        """``DartsNetwork`` of ``search_spaces.darts.network`` with the genotype's two cells."""
         genotype = arch_to_genotype(self.validate(arch))
         self._check_input(input_shape, self.layers)
-        return DartsNetwork(
-            genotype.normal, genotype.reduce, channels=self.channels, layers=self.layers,
-            num_classes=num_classes, input_shape=input_shape, auxiliary=self.auxiliary,
-            drop_path_prob=self.drop_path_prob,
-        )
+        return NetworkSpec(DartsNetwork.__module__, DartsNetwork.__name__, {
+            "normal": [(str(op), int(i)) for op, i in genotype.normal],
+            "reduce": [(str(op), int(i)) for op, i in genotype.reduce],
+            "channels": self.channels, "layers": self.layers, "num_classes": num_classes,
+            "input_shape": tuple(input_shape), "auxiliary": self.auxiliary, "drop_path_prob": self.drop_path_prob,
+        })
 
     def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> DartsSupernet:
         """Single-path weight sharing with the geometry of ``build`` (one module per edge and operation)."""

@@ -15,8 +15,21 @@ from torch import nn
 
 from nas.arch import Arch, Choice
 from nas.supernet import MixedSupernet, Supernet
-from search_spaces.darts.genotypes import CELL_TYPES, NODES, arch_to_genotype, genotype_to_arch, make_genotype
-from search_spaces.darts.network import STEPS, CellSpec, Skeleton, edge_stride, preprocessors, run_cell
+from search_spaces.darts.genotypes import (
+    CELL_TYPES,
+    NODES,
+    arch_to_genotype,
+    genotype_to_arch,
+    make_genotype,
+)
+from search_spaces.darts.network import (
+    STEPS,
+    CellSpec,
+    Skeleton,
+    edge_stride,
+    preprocessors,
+    run_cell,
+)
 from search_spaces.darts.ops import make_op, make_search_op
 
 if TYPE_CHECKING:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from torch import nn
-
 from nas.arch import Arch, Choice
 from nas.errors import NasError
-from nas.space import SearchSpace
+from nas.space import NetworkSpec, SpecSearchSpace
 from nas.supernet import Supernet
 from search_spaces.mbconv.blocks import EfficientNet
 from search_spaces.mbconv.notation import BlockArgs, decode, encode
@@ -37,7 +35,7 @@ def _choices(values: Sequence[Choice], name: str) -> tuple:
     return tuple(values)
 
 
-class MBConvSpace(SearchSpace):
+class MBConvSpace(SpecSearchSpace):
     """EfficientNet-B0's skeleton with searchable stages, compound-scalable (width, depth, resolution).
 
     Every stage chooses its kernel size, expansion ratio, number of layers, output channels (B0's
@@ -121,12 +119,14 @@ class MBConvSpace(SearchSpace):
             dropout=self.dropout, drop_path_rate=self.drop_path_rate, bn_momentum=self.bn_momentum,
         )
 
-    def build(
-        self, arch: Mapping[str, Choice], *, num_classes: int,
-        input_shape: tuple[int, int, int] = (3, 32, 32),
-    ) -> nn.Module:
-        """Build the standalone network (EfficientNet-B0 for ``baseline()`` at 224x224)."""
-        return EfficientNet(self.plan(arch, input_shape), num_classes)
+
+    def network_spec(
+        self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
+    ) -> NetworkSpec:
+        """``EfficientNet`` of ``search_spaces.mbconv.blocks`` with the arch's scaled ``NetworkPlan``."""
+        plan = self.plan(arch, input_shape)
+        return NetworkSpec(EfficientNet.__module__, EfficientNet.__name__,
+                           {"plan": plan, "num_classes": num_classes})
 
     def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> Supernet:
         """An OFA-style weight-sharing supernet over kernel, expansion, depth, width and SE."""

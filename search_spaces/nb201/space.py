@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-from torch import nn
 
 from nas.arch import Arch, Choice
 from nas.errors import NasError
-from nas.space import SearchSpace
+from nas.space import NetworkSpec, SpecSearchSpace
 from search_spaces.nb201.network import EDGES, TinyNetwork
 from search_spaces.nb201.ops import OPS
 from search_spaces.nb201.supernet import NB201MixedSupernet, NB201Supernet
@@ -47,7 +46,7 @@ def str_to_arch(text: str) -> Arch:
     return arch
 
 
-class NB201Space(SearchSpace):
+class NB201Space(SpecSearchSpace):
     """NAS-Bench-201 cells (6 edges x 5 ops) in the benchmark's macro skeleton."""
 
     name = "nb201"
@@ -62,16 +61,17 @@ class NB201Space(SearchSpace):
         """One decision per edge, each choosing one of the five operations."""
         return {edge: OPS for edge in EDGES}
 
-    def build(
-        self, arch: Mapping[str, Choice], *, num_classes: int,
-        input_shape: tuple[int, int, int] = (3, 32, 32),
-    ) -> nn.Module:
-        """Build the benchmark network (two stride-2 stages: height and width must divide by 4)."""
+
+    def network_spec(
+        self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
+    ) -> NetworkSpec:
+        """``TinyNetwork`` of ``search_spaces.nb201.network`` with the arch's six operations."""
         arch = self.validate(arch)
-        return TinyNetwork(
-            [str(arch[e]) for e in EDGES], self.channels, self.cells_per_stage, num_classes,
-            self._check_input(input_shape),
-        )
+        return NetworkSpec(TinyNetwork.__module__, TinyNetwork.__name__, {
+            "ops": [str(arch[e]) for e in EDGES], "channels": self.channels,
+            "cells_per_stage": self.cells_per_stage, "num_classes": num_classes,
+            "in_channels": self._check_input(input_shape),
+        })
 
     def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> NB201Supernet:
         """Single-path weight sharing in the benchmark's skeleton (one module per edge and operation)."""

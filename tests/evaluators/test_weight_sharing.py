@@ -21,9 +21,9 @@ TINY = {"epochs": 1, "data_fraction": 0.1, "random_subnets": 0, "calibration_bat
 SUPERNET_SPACES = [n for n in SPACES.names() if isinstance(create_space(n, **SMALL_OPTIONS.get(n, {})), HasSupernet)]
 
 
-def context(run_dir: Path | None = None, seed: int = 0) -> EvalContext:
+def context(output: Path | None = None, seed: int = 0) -> EvalContext:
     return EvalContext(Component(name="digits"), TrainingConfig(batch_size=32), seed, torch.device("cpu"),
-                       run_dir=run_dir)
+                       output=output)
 
 
 @pytest.mark.parametrize("name", SUPERNET_SPACES)
@@ -87,6 +87,11 @@ def test_a_checkpoint_of_another_space_is_refused(tmp_path: Path) -> None:
     evaluator = EVALUATORS.get("weight_sharing")(context(), **TINY, checkpoint=str(tmp_path / "supernet.pt"))
     with pytest.raises(NasError, match=r"was trained for something else \(space: 'NB201Space\(channels=4"):
         evaluator.evaluate(arch, wider)
+    (tmp_path / "garbage.pt").write_text("not a checkpoint")
+    torch.save([1, 2], tmp_path / "list.pt")
+    for name, message in [("garbage.pt", "cannot read supernet checkpoint"), ("list.pt", "is not a nas supernet")]:
+        with pytest.raises(NasError, match=message):
+            EVALUATORS.get("weight_sharing")(context(), checkpoint=str(tmp_path / name)).prepare(space)
 
 
 def test_a_space_without_supernet_is_refused_before_the_run_starts(tiny_config: dict) -> None:

@@ -8,7 +8,13 @@ from nas import NasError, create_space
 from nas.costs import count_params
 from nas.training import HasAuxiliaryHead
 from search_spaces.darts import (
-    DARTS_V2, GENOTYPES, PDARTS, PRIMITIVES, arch_to_genotype, format_genotype, genotype_to_arch,
+    DARTS_V2,
+    GENOTYPES,
+    PDARTS,
+    PRIMITIVES,
+    arch_to_genotype,
+    format_genotype,
+    genotype_to_arch,
     parse_genotype,
 )
 from search_spaces.darts.ops import drop_path
