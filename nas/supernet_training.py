@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from nas.arch import Arch
+from nas.augment import augment
 from nas.config import TrainingConfig
 from nas.data import DataSplits, Split, iterate_batches
 from nas.space import SearchSpace
@@ -50,7 +51,8 @@ def train_supernet(
     seed: int, device: torch.device, sandwich: bool = False, random_subnets: int = 2,
     train_split: Split | None = None,
 ) -> float:
-    """Train ``supernet`` in place with the configured optimiser and schedule; returns the seconds taken.
+    """Train ``supernet`` in place with the configured optimiser, schedule and augmentation (not the
+    weight EMA: an average of weights shared by many paths is not a network); returns the seconds taken.
 
     Raises CandidateError when the loss becomes NaN or infinite.
     """
@@ -66,6 +68,7 @@ def train_supernet(
     criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     rng = np.random.default_rng(seed)
     generator = torch.Generator().manual_seed(seed)
+    augmentation = torch.Generator().manual_seed(seed + 1)  # as train_model: its own stream
     auxiliary = isinstance(supernet, HasAuxiliaryHead)
     start = time.perf_counter()
     supernet.train()
@@ -73,6 +76,7 @@ def train_supernet(
         for epoch in range(1, epochs + 1):
             for x, y in iterate_batches(split, cfg.batch_size, mean=data.mean, std=data.std,
                                         device=device, generator=generator):
+                x = augment(x, cfg.augment, augmentation)
                 optimizer.zero_grad(set_to_none=True)
                 for arch in _paths(space, rng, sandwich, random_subnets):
                     supernet.set_arch(arch)

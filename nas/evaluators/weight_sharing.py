@@ -28,6 +28,7 @@ from nas.supernet_training import (
     train_supernet,
 )
 from nas.training import CandidateError, EpochReport, evaluate_model, seeded
+from nas.weights import save_weights
 
 #: The supernet checkpoint's file name in the run folder.
 CHECKPOINT_FILE = "supernet.pt"
@@ -43,13 +44,14 @@ class WeightSharing(Evaluator):
     checkpoint is loaded instead of training (a resumed run, or another search's supernet; its own
     recipe then applies). A candidate inherits its weights, optionally fine-tunes
     ``finetune_steps`` steps, has its BatchNorm statistics recalibrated on
-    ``calibration_batches`` training batches and is scored on the validation split.
+    ``calibration_batches`` training batches and is scored on the validation split;
+    ``save_weights`` keeps each subnet's weights in the run folder, as the training evaluators do.
     """
 
     def __init__(
         self, context: EvalContext, *, epochs: int = 100, sandwich: bool | None = None, random_subnets: int = 2,
         data_fraction: float = 1.0, calibration_batches: int = 4, finetune_steps: int = 0,
-        finetune_lr: float | None = None, checkpoint: str | None = None,
+        finetune_lr: float | None = None, checkpoint: str | None = None, save_weights: bool = False,
     ) -> None:
         if epochs < 1:
             raise NasError(f"config key 'evaluator.epochs' must be at least 1, got {epochs}")
@@ -64,6 +66,7 @@ class WeightSharing(Evaluator):
         self.calibration_batches, self.finetune_steps = calibration_batches, finetune_steps
         self.finetune_lr = finetune_lr
         self.checkpoint = checkpoint
+        self.save_weights = save_weights  # keep each scored subnet in the run folder (for nas export)
         self.supernet: Supernet | None = None
         self.trained_here = False  # whether this evaluator trained the supernet (False: loaded it)
 
@@ -150,6 +153,8 @@ class WeightSharing(Evaluator):
             recalibrate_bn(model, calibration_inputs(data, images, ctx.training.eval_batch_size, seed=ctx.seed,
                                                      device=ctx.device))
         accuracy, loss = evaluate_model(model, data.val, data, ctx.training, ctx.device)
+        if self.save_weights and ctx.output is not None:
+            save_weights(ctx.output, arch, model, num_classes=data.num_classes, input_shape=data.input_shape)
         return {"val_accuracy": 100.0 * accuracy, "val_loss": loss, **costs,
                 "score_seconds": time.perf_counter() - start}
 

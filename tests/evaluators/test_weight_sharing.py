@@ -13,6 +13,7 @@ from nas.evaluators import EvalContext
 from nas.registry import SPACES
 from nas.runner import run_search
 from nas.supernet import HasSupernet
+from nas.weights import load_weights, weights_path
 from tests.plugins import ToySpace
 from tests.search_spaces.conftest import SMALL_OPTIONS
 
@@ -39,9 +40,11 @@ def test_scores_subnets_and_reuses_the_saved_supernet(tmp_path: Path, name: str)
     assert first.trained_here and checkpoint.is_file()
     stamp = checkpoint.stat().st_mtime_ns
 
-    again = EVALUATORS.get("weight_sharing")(context(tmp_path), **TINY, finetune_steps=1)
+    again = EVALUATORS.get("weight_sharing")(context(tmp_path), **TINY, finetune_steps=1, save_weights=True)
     assert [again.evaluate(a, space)["val_accuracy"] for a in archs] == [m["val_accuracy"] for m in scores]
     assert not again.trained_here and checkpoint.stat().st_mtime_ns == stamp
+    saved = load_weights(weights_path(tmp_path, archs[0]))  # the scored subnet, ready for nas export
+    space.build(archs[0], num_classes=saved.num_classes, input_shape=saved.input_shape).load_state_dict(saved.state_dict)
 
 
 def test_sandwich_rule_is_chosen_for_elastic_spaces_and_trains_the_largest_path(tmp_path: Path) -> None:
