@@ -42,9 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     _train_parser(sub)
     _scale_parser(sub)
 
-    lst = sub.add_parser("list", help="list registered spaces, strategies, evaluators or data sets",
+    lst = sub.add_parser("list", help="list registered spaces, strategies, evaluators, data sets or pruners",
                          description="List what is registered, one line each.")
-    lst.add_argument("kind", nargs="?", choices=["spaces", "strategies", "evaluators", "datasets"],
+    lst.add_argument("kind", nargs="?", choices=["spaces", "strategies", "evaluators", "datasets", "pruners"],
                      help="what to list (default: everything)")
     return parser
 

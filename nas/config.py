@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nas.constraints import Constraint, parse_constraints
 from nas.errors import NasError
 from nas.options import pydantic_message, validate_options
-from nas.registry import DATASETS, EVALUATORS, SPACES, STRATEGIES, Registry
+from nas.registry import DATASETS, EVALUATORS, PRUNERS, SPACES, STRATEGIES, Registry
 
 
 class _Strict(BaseModel):
@@ -78,6 +78,7 @@ class ExperimentConfig(_Strict):
     dataset: Component | None = None
     strategy: Component
     evaluator: Component
+    pruner: Component = Component(name="none")
     training: TrainingConfig = TrainingConfig()
     costs: CostsConfig = CostsConfig()
     objectives: dict[str, Literal["maximize", "minimize"]] = {"val_accuracy": "maximize"}
@@ -104,6 +105,7 @@ class ExperimentConfig(_Strict):
 
 _COMPONENTS: dict[str, Registry] = {
     "space": SPACES, "dataset": DATASETS, "strategy": STRATEGIES, "evaluator": EVALUATORS,
+    "pruner": PRUNERS,
 }
 
 

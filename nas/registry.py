@@ -1,9 +1,10 @@
-"""Name registries for spaces, strategies, evaluators and data sets.
+"""Name registries for spaces, strategies, evaluators, data sets and pruners.
 
 Entries are factories, resolved lazily: a built-in is a ``module:attribute`` string until
 it is first used, third-party packages add theirs through entry points (group
-``nas.search_spaces``, ``nas.strategies``, ``nas.evaluators``, ``nas.datasets``), and a
-config may name any importable factory directly as ``package.module:attribute``.
+``nas.search_spaces``, ``nas.strategies``, ``nas.evaluators``, ``nas.datasets``,
+``nas.pruners``), and a config may name any importable factory directly as
+``package.module:attribute``.
 Importing such a path runs that module's code, exactly as ``import`` would.
 
 Factory conventions (the user options are always keyword-only parameters):
@@ -16,6 +17,7 @@ Factory conventions (the user options are always keyword-only parameters):
   architecture per trial)
 - evaluator: ``factory(context, *, **options) -> Evaluator``
 - dataset: ``factory(*, **options) -> DataSplits``
+- pruner: ``factory(*, **options) -> optuna.pruners.BasePruner``
 """
 
 from __future__ import annotations
@@ -138,6 +140,7 @@ EVALUATORS = Registry(
         "full": "nas.evaluators.training:FullTraining",
         "partial": "nas.evaluators.training:PartialTraining",
         "tabular": "nas.evaluators.tabular:TabularNB201",
+        "weight_sharing": "nas.evaluators.weight_sharing:WeightSharing",
     },
 )
 DATASETS = Registry(
@@ -150,8 +153,15 @@ DATASETS = Registry(
         "image_folder": "nas.data.image_folder:image_folder",
     },
 )
+PRUNERS = Registry(
+    "pruner",
+    "nas.pruners",
+    {name: f"nas.pruners:{name}" for name in
+     ("none", "median", "percentile", "successive_halving", "hyperband", "threshold", "patient")},
+)
 REGISTRIES: dict[str, Registry] = {
     "spaces": SPACES, "strategies": STRATEGIES, "evaluators": EVALUATORS, "datasets": DATASETS,
+    "pruners": PRUNERS,
 }
 
 register_space = SPACES.register

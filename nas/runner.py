@@ -18,8 +18,9 @@ from nas.arch import arch_id
 from nas.config import ExperimentConfig
 from nas.constraints import VIOLATIONS_ATTR, violations
 from nas.errors import NasError
-from nas.evaluators import EvalContext, Evaluator
+from nas.evaluators import EvalContext, Evaluator, Pruned
 from nas.oneshot.base import OneShot
+from nas.pruners import REPORTED_METRIC, make_pruner
 from nas.registry import EVALUATORS, SPACES, STRATEGIES
 from nas.run_folder import STUDY_NAME, RunFolder
 from nas.space import SearchSpace
@@ -49,6 +50,7 @@ class Components:
     sampler: optuna.samplers.BaseSampler
     evaluator: Evaluator
     device: str
+    pruner: optuna.pruners.BasePruner
     context: EvalContext
     #: a one-shot strategy; the sampler is then never consulted (its trials are enqueued)
     oneshot: OneShot | None = None
@@ -70,7 +72,8 @@ def build_components(config: ExperimentConfig) -> Components:
     device = resolve_device(config.training.device)
     context = EvalContext(config.dataset, config.training, config.seed, device, config.costs)
     evaluator = EVALUATORS.get(config.evaluator.name)(context, **config.evaluator.options)
-    return Components(space, sampler, evaluator, str(device), context, oneshot)
+    evaluator.check(space)
+    return Components(space, sampler, evaluator, str(device), make_pruner(config), context, oneshot)
 
 
 @dataclass
@@ -167,7 +170,11 @@ class _Loop:
     def _evaluate(self, trial: Trial, arch: dict, aid: str, extra: dict[str, Any]) -> FrozenTrial:
         try:
             metrics = self.parts.evaluator.evaluate(arch, self.parts.space, None, self._reporter(trial))
-        except optuna.TrialPruned:
+        except optuna.TrialPruned as exc:  # stopped early: recorded with the metrics it reached
+            metrics = {k: _plain(v) for k, v in getattr(exc, "metrics", {}).items()}
+            if metrics:
+                trial.set_user_attr("metrics", metrics)
+            self.failures_in_a_row = 0
             return self.study.tell(trial, state=TrialState.PRUNED)
         except NasError:
             self.study.tell(trial, state=TrialState.FAIL)
@@ -205,13 +212,13 @@ class _Loop:
         return frozen
 
     def _reporter(self, trial: Trial) -> Callable[[int, float], None] | None:
-        if len(self.objectives) != 1:
+        if list(self.objectives) != [REPORTED_METRIC]:
             return None
 
         def report(epoch: int, value: float) -> None:
             trial.report(value, epoch)
             if trial.should_prune():
-                raise optuna.TrialPruned()
+                raise Pruned(epoch)
 
         return report
 
@@ -278,7 +285,7 @@ def _study(config: ExperimentConfig, parts: Components, storage: optuna.storages
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna.create_study(
         storage=storage, study_name=STUDY_NAME, sampler=parts.sampler,
-        pruner=optuna.pruners.NopPruner(), directions=list(config.objectives.values()),
+        pruner=parts.pruner, directions=list(config.objectives.values()),
         load_if_exists=True,
     )
 

@@ -7,6 +7,7 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -83,3 +84,34 @@ def test_bad_input_is_one_line_and_non_zero(tmp_path: Path, tiny_config: dict, a
 def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     out = nas("--debug", "search", "missing.yaml", cwd=tmp_path)
     assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+#: The cheapest settings of each evaluator, as command-line overrides.
+EVALUATOR_OVERRIDES = {
+    "full": ["evaluator.epochs=1"],
+    "partial": ["evaluator.epochs=2", "evaluator.data_fraction=0.1", "evaluator.resolution=4", "pruner=median"],
+    "weight_sharing": ["evaluator.epochs=1", "evaluator.data_fraction=0.1", "evaluator.random_subnets=0",
+                       "evaluator.calibration_batches=1"],
+}
+
+
+@pytest.mark.parametrize("evaluator", sorted(EVALUATOR_OVERRIDES))
+@pytest.mark.parametrize("space", ["nb201", "darts", "mbconv"])
+def test_every_evaluator_scores_every_space_from_the_command_line(
+    tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture, space: str, evaluator: str,
+) -> None:
+    from nas.cli import main
+    from tests.search_spaces.conftest import SMALL_OPTIONS
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**tiny_config, "space": {"name": space, **SMALL_OPTIONS[space]}}))
+    args = ["search", str(config), "trials=2", "strategy=random", "training.batch_size=128",
+            "dataset.test_fraction=0.6",  # 360 training images
+            f"evaluator={evaluator}", *EVALUATOR_OVERRIDES[evaluator], "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "Best architectures of tiny (2 evaluated" in out
+    run = Path(out.strip().splitlines()[-1].removeprefix("run folder: "))
+    frame = pd.read_csv(run / "trials.csv")
+    assert len(frame) == 2 and frame["val_accuracy"].between(0, 100).all() and (frame["flops"] > 0).all()
+    assert (run / "supernet.pt").is_file() == (evaluator == "weight_sharing")

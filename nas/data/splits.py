@@ -77,6 +77,29 @@ def subset(split: Split, fraction: float, seed: int) -> Split:
     return Split(split.x[index], split.y[index])
 
 
+def resized_shape(shape: tuple[int, int], side: int) -> tuple[int, int]:
+    """(height, width) scaled so that the shorter side becomes ``side``, keeping the aspect ratio."""
+    h, w = shape
+    short = min(h, w)
+    return max(1, round(h * side / short)), max(1, round(w * side / short))
+
+
+def resize(split: Split, side: int, chunk: int = 2048) -> Split:
+    """The split's images resized (bilinear, antialiased) so their shorter side is ``side``;
+    uint8 images stay uint8 (rounded), so a resized copy costs no more memory than the original."""
+    if side < 1:
+        raise NasError(f"resolution must be at least 1 pixel, got {side}")
+    size = resized_shape((split.x.shape[2], split.x.shape[3]), side)
+    if size == tuple(split.x.shape[2:]):
+        return split
+    parts = []
+    for start in range(0, len(split), chunk):
+        x = torch.nn.functional.interpolate(split.x[start:start + chunk].float(), size=size, mode="bilinear",
+                                            align_corners=False, antialias=True)
+        parts.append(x.round().clamp(0, 255).to(torch.uint8) if split.x.dtype == torch.uint8 else x.to(split.x.dtype))
+    return Split(torch.cat(parts), split.y)
+
+
 def iterate_batches(
     split: Split, batch_size: int, *, mean: Sequence[float], std: Sequence[float],
     device: torch.device, generator: torch.Generator | None = None,

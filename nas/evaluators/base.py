@@ -10,6 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import optuna
 import torch
 
 from nas.arch import Choice, arch_id
@@ -27,12 +28,14 @@ class Budget:
 
     epochs: int | None = None
     data_fraction: float | None = None
+    resolution: int | None = None  # shorter image side to train at
 
 
 @dataclass
 class EvalContext:
     """What the runner hands an evaluator factory: data (loaded on first use), training, seed,
-    device, and which hardware costs to measure."""
+    device, which hardware costs to measure, and the run folder (None outside a run; the runner
+    fills it in once the folder exists, before the first evaluation)."""
 
     dataset: Component | None
     training: TrainingConfig
@@ -57,8 +60,25 @@ def candidate_seed(seed: int, arch: Mapping[str, Choice]) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
+class Pruned(optuna.TrialPruned):
+    """A candidate stopped early because its ``report`` callback said so (a pruner's decision).
+
+    A report callback raises it; the evaluator that was training adds the metrics the candidate
+    reached (costs, last validation accuracy, epochs) on the way out, and the runner records the
+    trial as pruned with them. Being an ``optuna.TrialPruned``, it is what Optuna code expects.
+    """
+
+    def __init__(self, epoch: int, metrics: Mapping[str, Any] | None = None) -> None:
+        super().__init__(f"pruned after epoch {epoch}")
+        self.epoch = epoch
+        self.metrics: dict[str, Any] = dict(metrics or {})
+
+
 class Evaluator(ABC):
     """Scores architectures. Implementations are built as ``factory(context, **options)``."""
+
+    def check(self, space: SearchSpace) -> None:
+        """Raise NasError if this evaluator cannot score ``space``'s architectures (before a run starts)."""
 
     @abstractmethod
     def evaluate(

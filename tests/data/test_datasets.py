@@ -125,3 +125,19 @@ def test_image_folder_errors(tmp_path: Path) -> None:
     (tmp_path / "only").mkdir()
     with pytest.raises(NasError, match="at least two class sub-folders"):
         image_folder(root=str(tmp_path))
+
+
+def test_resize_keeps_dtype_labels_and_aspect_ratio() -> None:
+    from nas.data import Split, resize
+    from nas.data.splits import resized_shape
+
+    x = torch.arange(2 * 3 * 8 * 12, dtype=torch.float32).reshape(2, 3, 8, 12) % 256
+    split = Split(x.to(torch.uint8), torch.tensor([0, 1]))
+    small = resize(split, 4)
+    assert small.x.shape == (2, 3, 4, 6) and small.x.dtype == torch.uint8 and torch.equal(small.y, split.y)
+    assert resize(split, 8) is split and resized_shape((8, 12), 16) == (16, 24)
+    # a constant image stays constant at any size (the resampling weights sum to one)
+    flat = Split(torch.full((1, 1, 8, 8), 0.25), torch.tensor([3]))
+    torch.testing.assert_close(resize(flat, 3).x, torch.full((1, 1, 3, 3), 0.25))
+    with pytest.raises(NasError, match="at least 1 pixel"):
+        resize(split, 0)

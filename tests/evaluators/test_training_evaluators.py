@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import numpy as np
+import optuna
 import pytest
 import torch
 
 from nas import EVALUATORS, NasError, create_space
 from nas.config import Component, TrainingConfig
-from nas.evaluators import Budget, EvalContext, candidate_seed
+from nas.evaluators import Budget, EvalContext, Pruned, candidate_seed
 
 SPACE = create_space("nb201", channels=4, cells_per_stage=1)
 ARCH = SPACE.sample(np.random.default_rng(0))
@@ -50,3 +51,35 @@ def test_bad_evaluator_options() -> None:
         EVALUATORS.get("partial")(context(), epochs=0)
     with pytest.raises(NasError, match=r"evaluator.data_fraction' must be in \(0, 1\]"):
         EVALUATORS.get("partial")(context(), data_fraction=1.5)
+
+
+def test_resolution_budget_trains_on_resized_inputs_and_keeps_native_costs() -> None:
+    evaluator = EVALUATORS.get("partial")(context(), epochs=1, data_fraction=0.3)
+    native = evaluator.evaluate(ARCH, SPACE)
+    seen: list[tuple[int, ...]] = []
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(
+        lambda module, args: seen.append(tuple(args[0].shape[-2:])) if module.__class__.__name__ == "TinyNetwork" else None
+    )
+    try:
+        low = evaluator.evaluate(ARCH, SPACE, Budget(resolution=4))
+    finally:
+        hook.remove()
+    assert (native["resolution"], low["resolution"]) == (8, 4)
+    assert (low["params"], low["flops"]) == (native["params"], native["flops"])  # costs at the data's size
+    # costs are counted at 8x8 first; then every training and validation batch is 4x4
+    assert seen[0] == (8, 8) and (4, 4) in seen and set(seen[seen.index((4, 4)):]) == {(4, 4)}
+    assert evaluator.data_at(4).train.x.shape[1:] == (1, 4, 4) and evaluator.data_at(4) is evaluator.data_at(4)
+
+
+def test_a_report_callback_that_prunes_leaves_the_metrics_reached() -> None:
+    evaluator = EVALUATORS.get("partial")(context(), epochs=3, data_fraction=0.3)
+
+    def report(epoch: int, accuracy: float) -> None:
+        if epoch == 2:
+            raise optuna.TrialPruned()  # a plain Optuna pruning signal works too
+
+    with pytest.raises(Pruned) as stopped:
+        evaluator.evaluate(ARCH, SPACE, report=report)
+    metrics = stopped.value.metrics
+    assert metrics["epochs"] == 2 and 0 <= metrics["val_accuracy"] <= 100
+    assert metrics["params"] > 0 and metrics["flops"] > 0 and metrics["train_seconds"] > 0
