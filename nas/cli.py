@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nas.errors import NasError
 
-RESUME_OVERRIDABLE = {"trials", "max_consecutive_failures"}
+RESUME_OVERRIDABLE = {"trials", "max_consecutive_failures", "trial_time_limit"}
 #: Commands taking KEY=VALUE overrides, and the argument that collects them.
 OVERRIDE_FIELDS = {"search": "items", "train": "overrides", "scale": "overrides"}
 

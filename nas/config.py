@@ -84,6 +84,8 @@ class ExperimentConfig(_Strict):
     objectives: dict[str, Literal["maximize", "minimize"]] = {"val_accuracy": "maximize"}
     constraints: dict[str, str | list[str]] = {}
     max_consecutive_failures: int = Field(10, ge=1)
+    #: seconds one candidate's evaluation may take before it is stopped and recorded as failed
+    trial_time_limit: float | None = Field(None, gt=0)
     storage: str | None = None
     output: str = "results"
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import optuna
 import pandas as pd
+import torch
 from optuna.trial import FrozenTrial, Trial, TrialState
 from tqdm.auto import tqdm
 
@@ -24,6 +25,7 @@ from nas.pruners import REPORTED_METRIC, make_pruner
 from nas.registry import EVALUATORS, SPACES, STRATEGIES
 from nas.run_folder import STUDY_NAME, RunFolder
 from nas.space import SearchSpace
+from nas.time_limit import shielded, time_limit
 from nas.training import resolve_device
 from nas.trials import FINISHED, TrialLog, rows_frame, write_pareto
 
@@ -169,7 +171,8 @@ class _Loop:
 
     def _evaluate(self, trial: Trial, arch: dict, aid: str, extra: dict[str, Any]) -> FrozenTrial:
         try:
-            metrics = self.parts.evaluator.evaluate(arch, self.parts.space, None, self._reporter(trial))
+            with time_limit(self.config.trial_time_limit):
+                metrics = self.parts.evaluator.evaluate(arch, self.parts.space, None, self._reporter(trial))
         except optuna.TrialPruned as exc:  # stopped early: recorded with the metrics it reached
             metrics = {k: _plain(v) for k, v in getattr(exc, "metrics", {}).items()}
             if metrics:
@@ -180,7 +183,7 @@ class _Loop:
             self.study.tell(trial, state=TrialState.FAIL)
             raise
         except Exception as exc:  # a candidate that crashes is recorded, and the search goes on
-            return self._fail(trial, aid, f"{type(exc).__name__}: {exc}")
+            return self._fail(trial, aid, failure_reason(exc))
         metrics = {k: _plain(v) for k, v in {**metrics, **extra}.items()}
         trial.set_user_attr("metrics", metrics)
         missing = [k for k in self.objectives if k not in metrics]
@@ -216,11 +219,25 @@ class _Loop:
             return None
 
         def report(epoch: int, value: float) -> None:
-            trial.report(value, epoch)
-            if trial.should_prune():
+            with shielded():
+                trial.report(value, epoch)
+                prune = trial.should_prune()
+            if prune:
                 raise Pruned(epoch)
 
         return report
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a failed candidate's error column says: the exception, and for running out of memory
+    what to change (the memory is handed back first, so the next candidate starts clean)."""
+    reason = f"{type(exc).__name__}: {exc}".strip()
+    if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        reason = (f"out of memory ({reason[:300]}); lower training.batch_size, or constrain the "
+                  "candidates' size (constraints: {params: '<= ...'})")
+    return reason
 
 
 def _plain(value: Any) -> Any:

@@ -17,6 +17,7 @@ from nas.augment import augment
 from nas.config import TrainingConfig
 from nas.data import DataSplits, Split, iterate_batches
 from nas.errors import NasError
+from nas.time_limit import check_deadline
 
 #: Called after each epoch with (epoch starting at 1, validation accuracy); may raise to stop.
 EpochReport = Callable[[int, float], None]
@@ -222,6 +223,7 @@ def _train_epoch(run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig,
                                 device=device, generator=run.shuffle):
         x = augment(x, cfg.augment, run.augment)
         logits, loss = _step(run, x, y, cfg, device, epoch)
+        check_deadline()
         seen += len(y)
         loss_sum += loss * len(y)
         correct += (logits.argmax(1) == y).sum().item()

@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import nn
 
 from nas.arch import Choice
@@ -37,18 +38,25 @@ class ToySpace(SearchSpace):
 
 
 class ToyEvaluator(Evaluator):
-    """Scores a + (b == 'tanh') + c / 10; raises or returns NaN for chosen values of 'a'."""
+    """Scores a + (b == 'tanh') + c / 10; raises, returns NaN, runs out of memory or hangs for
+    chosen values of 'a'."""
 
     def __init__(self, context: EvalContext, *, fail_when_a: int = -1, nan_when_a: int = -1,
-                 sleep: float = 0.0) -> None:
+                 oom_when_a: int = -1, hang_when_a: int = -1, sleep: float = 0.0) -> None:
         self.fail_when_a = fail_when_a
         self.nan_when_a = nan_when_a
+        self.oom_when_a = oom_when_a
+        self.hang_when_a = hang_when_a
         self.sleep = sleep
 
     def evaluate(self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
                  report: Any = None) -> dict[str, Any]:
         """The toy score, or a failure."""
         time.sleep(self.sleep)
+        if arch["a"] == self.hang_when_a:
+            time.sleep(3600)
+        if arch["a"] == self.oom_when_a:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
         if arch["a"] == self.fail_when_a:
             raise RuntimeError(f"candidate a={arch['a']} crashed")
         value = float("nan") if arch["a"] == self.nan_when_a else float(arch["a"]) + (arch["b"] == "tanh") + arch["c"] / 10

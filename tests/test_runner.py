@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from nas import NasError
@@ -81,6 +85,51 @@ def test_failing_and_nan_candidates_are_recorded_and_the_search_goes_on(tiny_con
     assert set(failed["error"]) >= {"RuntimeError: candidate a=0 crashed", "objective val_accuracy is nan"}
     assert (frame[frame["state"] == "complete"]["arch"].str.contains('"a":2')).all()
     assert result.frame.iloc[0]["state"] == "complete"
+
+
+def test_out_of_memory_and_overtime_candidates_fail_with_their_reason(tiny_config: dict) -> None:
+    evaluator = {"name": "tests.plugins:ToyEvaluator", "oom_when_a": 0, "hang_when_a": 1}
+    config = resolve_config({**tiny_config, **TOY, "evaluator": evaluator, "trials": 6,
+                             "trial_time_limit": 0.5})
+    result = run_search(config, progress=False)  # a candidate with a=1 sleeps an hour unless stopped
+    frame = pd.read_csv(result.run.path / "trials.csv")
+    errors = frame.groupby(frame["arch"].str.extract(r'"a":(\d)')[0])["error"].agg(set)
+    assert errors["0"] == {"out of memory (OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB); "
+                           "lower training.batch_size, or constrain the candidates' size "
+                           "(constraints: {params: '<= ...'})"}
+    assert errors["1"] == {"TrialTimeout: exceeded the per-trial time limit of 0.5 s "
+                           "(raise trial_time_limit, or make candidates cheaper)"}
+    assert (frame.loc[frame["arch"].str.contains('"a":2'), "state"] == "complete").all()
+    assert len(frame[frame["duplicate_of"].isna()]) == 6
+
+
+def test_the_time_limit_stops_training_in_a_worker_thread(tiny_config: dict) -> None:
+    from nas.evaluators import EvalContext
+    from nas.evaluators.training import PartialTraining
+    from nas.registry import SPACES
+    from nas.time_limit import TrialTimeout, time_limit
+
+    config = resolve_config({**tiny_config, "training": {"batch_size": 8, "threads": 1}})
+    space = SPACES.get("nb201")(channels=4, cells_per_stage=1)
+    context = EvalContext(config.dataset, config.training, 0, torch.device("cpu"))
+    evaluator = PartialTraining(context, epochs=50)
+    outcome: list[BaseException | None] = []
+    epochs: list[int] = []
+
+    def work() -> None:  # a worker thread gets no SIGALRM: the training loop checks the deadline
+        try:
+            with time_limit(0.3):
+                evaluator.evaluate(space.sample(np.random.default_rng(0)), space,
+                                   report=lambda epoch, value: epochs.append(epoch))
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            outcome.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(600)
+    assert isinstance(outcome[0], TrialTimeout)
+    assert len(epochs) < 50
 
 
 def test_consecutive_failures_stop_the_search(tiny_config: dict) -> None:

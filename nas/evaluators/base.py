@@ -19,6 +19,7 @@ from nas.data import DataSplits
 from nas.errors import NasError
 from nas.registry import DATASETS
 from nas.space import SearchSpace
+from nas.time_limit import paused
 from nas.training import EpochReport
 
 
@@ -51,7 +52,8 @@ class EvalContext:
         if self.dataset is None:
             raise NasError("this evaluator trains networks and needs a data set: add a 'dataset:' "
                            "section to the config (e.g. dataset: {name: cifar10})")
-        return DATASETS.get(self.dataset.name)(**self.dataset.options)
+        with paused():  # loading the data is the run's cost, not the first candidate's
+            return DATASETS.get(self.dataset.name)(**self.dataset.options)
 
 
 def candidate_seed(seed: int, arch: Mapping[str, Choice]) -> int:

@@ -27,6 +27,7 @@ from nas.supernet_training import (
     supernet_identity,
     train_supernet,
 )
+from nas.time_limit import paused
 from nas.training import CandidateError, EpochReport, evaluate_model, seeded
 from nas.weights import save_weights
 
@@ -87,6 +88,11 @@ class WeightSharing(Evaluator):
         """The trained supernet: loaded from the checkpoint when there is one, else trained (and saved)."""
         if self.supernet is not None:
             return self.supernet
+        with paused():  # the run's one-time set-up, not the first candidate's cost
+            self.supernet = self._build(space)
+        return self.supernet
+
+    def _build(self, space: SearchSpace) -> Supernet:
         self.check(space)
         ctx = self.context
         data = ctx.data
@@ -112,8 +118,7 @@ class WeightSharing(Evaluator):
                 recipe = {"epochs": self.epochs, "sandwich": sandwich, "random_subnets": self.random_subnets,
                           "data_fraction": self.data_fraction, "seed": ctx.seed, "train_seconds": seconds}
                 _save_atomic({**identity, "recipe": recipe, "state_dict": supernet.state_dict()}, path)
-        self.supernet = supernet.to(ctx.device).eval()
-        return self.supernet
+        return supernet.to(ctx.device).eval()
 
     def _load(self, supernet: Supernet, path: Path, identity: dict[str, Any]) -> None:
         try:

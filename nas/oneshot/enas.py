@@ -31,10 +31,10 @@ from nas.oneshot.base import (
     epoch_seed,
     split_train,
 )
-from nas.strategies.lstm_controller import LSTMController
 from nas.oneshot.history import weight_rows
 from nas.oneshot.loop import run_epochs, search_metrics
 from nas.space import SearchSpace
+from nas.strategies.lstm_controller import LSTMController
 from nas.supernet import HasSupernet, Supernet
 from nas.training import CandidateError, seeded
 
