@@ -205,7 +205,6 @@ def _cmd_search(args: argparse.Namespace) -> int:
                 raise NasError(f"cannot change {key!r} of an existing run (only {', '.join(sorted(RESUME_OVERRIDABLE))}); "
                                "start a new search instead")
         config = resolve_config(apply_overrides(run.load_config().to_yaml_dict(), items))
-        run.save_config(config)
     else:
         if not items or "=" in items[0]:
             raise NasError("nas search needs a config file first, e.g. nas search experiments/quickstart.yaml")

@@ -23,6 +23,8 @@ Factory conventions (the user options are always keyword-only parameters):
 from __future__ import annotations
 
 import importlib
+import inspect
+import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
@@ -52,6 +54,18 @@ def import_path(path: str) -> Any:
     return obj
 
 
+def _checked_factory(path: str, obj: Any) -> Callable[..., Any]:
+    """Refuse what a config must not call: private names, builtins and the standard library (a
+    plugin is a class or function of an installed package, never ``os:system`` or ``builtins:eval``)."""
+    module = getattr(obj, "__module__", None) or ""
+    private = any(part.startswith("_") for part in path.partition(":")[2].split("."))
+    if private or not (inspect.isclass(obj) or inspect.isfunction(obj)) \
+            or module.partition(".")[0] in sys.stdlib_module_names:
+        raise NasError(f"{path!r} is not a plugin factory (a public class or function of an installed "
+                       "package); name one, e.g. 'my_package.spaces:MySpace'")
+    return obj
+
+
 class Registry:
     """Names to lazily imported factories of one kind (spaces, strategies, ...)."""
 
@@ -78,7 +92,7 @@ class Registry:
     def get(self, name: str) -> Callable[..., Any]:
         """The factory registered as ``name``, or the one a ``module:attribute`` path names."""
         if ":" in name:
-            return import_path(name)
+            return _checked_factory(name, import_path(name))
         if name not in self._entries:
             self._scan_plugins()
         entry = self._entries.get(name, self._plugins.get(name))

@@ -9,14 +9,19 @@ import pandas as pd
 
 from nas.config import read_yaml
 from nas.errors import NasError
-from nas.run_folder import JOURNAL_FILE, STUDY_NAME, RunFolder
+from nas.run_folder import JOURNAL_FILE, RunFolder
 from nas.trials import rows_frame, trial_row
 
 
 def run_objectives(path: str | Path) -> dict[str, str]:
     """The objectives of a run (name -> direction), from its saved config."""
     run = RunFolder.open(path)
-    objectives = read_yaml(run.config_path).get("objectives") or {"val_accuracy": "maximize"}
+    raw = read_yaml(run.config_path)
+    missing = [key for key in ("name", "space", "strategy", "evaluator", "objectives") if key not in raw]
+    if missing:  # a run folder's config is the resolved one: every section is written out
+        raise NasError(f"{str(path)!r} is not a nas run folder (its {run.config_path.name} has no "
+                       f"{missing[0]!r}); pass results/<experiment>/<run-id>")
+    objectives = raw["objectives"]
     if not isinstance(objectives, dict):
         raise NasError(f"{str(run.config_path)!r} has malformed objectives; is this a nas run folder?")
     return objectives
@@ -32,9 +37,13 @@ def load_trials(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         return pd.DataFrame(), list(objectives)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.load_study(study_name=STUDY_NAME, storage=run.storage(storage_url))
+        study = optuna.load_study(study_name=run.study_name, storage=run.storage(storage_url))
     except KeyError:
         return pd.DataFrame(), list(objectives)
+    except ValueError as exc:
+        if storage_url:
+            raise NasError(f"cannot read the trials of {str(path)!r}: {exc}") from None
+        raise run.corrupt_journal_error(exc) from None
     except Exception as exc:
         raise NasError(f"cannot read the trials of {str(path)!r}: {exc}") from None
     rows = [trial_row(t, objectives) for t in study.get_trials(deepcopy=False)]

@@ -62,8 +62,10 @@ class RunFolder:
             raise NasError(f"cannot create a new run folder under {str(parent)!r}")
         run = cls(path)
         _write_atomic(run.config_path, yaml.safe_dump(config.to_yaml_dict(), sort_keys=False))
+        # a database may hold many runs' studies: each gets its own name there
+        study = f"{config.name}/{path.name}" if config.storage else STUDY_NAME
         meta = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "seed": config.seed, "device": device,
-                "versions": package_versions()}
+                "study_name": study, "versions": package_versions()}
         _write_atomic(path / META_FILE, json.dumps(meta, indent=2) + "\n")
         return run
 
@@ -97,7 +99,11 @@ class RunFolder:
         """The run's config, validated again."""
         from nas.config import read_yaml
 
-        return resolve_config(read_yaml(self.config_path))
+        try:
+            return resolve_config(read_yaml(self.config_path))
+        except NasError as exc:
+            raise NasError(f"{str(self.path)!r} is not a usable nas run folder: its {CONFIG_FILE} does not "
+                           f"validate ({exc}); pass results/<experiment>/<run-id>") from None
 
     def save_config(self, config: ExperimentConfig) -> None:
         """Replace the saved config (used when a resume extends the budget)."""
@@ -110,11 +116,55 @@ class RunFolder:
         except (OSError, json.JSONDecodeError) as exc:
             raise NasError(f"run metadata {str(self.path / META_FILE)!r} is unreadable ({exc})") from None
 
+    @property
+    def study_name(self) -> str:
+        """The run's study in its storage ('nas' in the run's own journal file)."""
+        return str(self.meta().get("study_name", STUDY_NAME))
+
     def storage(self, url: str | None) -> optuna.storages.BaseStorage:
         """The run's Optuna storage: a journal file in the folder, or the configured database URL."""
         if url:
             return optuna.storages.RDBStorage(url)
-        return optuna.storages.JournalStorage(_JournalFile(str(self.path / JOURNAL_FILE)))
+        return optuna.storages.JournalStorage(_JournalFile(str(self.journal)))
+
+    @property
+    def journal(self) -> Path:
+        """The run's Optuna journal (its study storage unless the config names a database)."""
+        return self.path / JOURNAL_FILE
+
+    def repair_journal(self) -> int:
+        """Set aside a last operation that a crash of the machine cut short (it has no line end,
+        so Optuna never applied it); the next append would otherwise glue onto it and corrupt
+        the file. The bytes go to ``study.journal.torn``; returns how many there were."""
+        if not self.journal.is_file():
+            return 0
+        with open(self.journal, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            start, tail = size, b""
+            while start > 0 and b"\n" not in tail:
+                start = max(0, start - 4096)
+                fh.seek(start)
+                tail = fh.read(size - start)
+            torn = tail[tail.rfind(b"\n") + 1:]
+            if torn:
+                with open(self.path / (JOURNAL_FILE + ".torn"), "ab") as out:
+                    out.write(torn + b"\n")
+                fh.truncate(size - len(torn))
+        return len(torn)
+
+    def corrupt_journal_error(self, exc: Exception) -> NasError:
+        """The one-line error for a journal that cannot be read, naming its first bad line."""
+        bad = None
+        with open(self.journal, "rb") as fh:
+            for number, line in enumerate(fh, start=1):
+                try:
+                    json.loads(line)
+                except ValueError:
+                    bad = number
+                    break
+        where = f"line {bad} is not a journal operation" if bad else str(exc)
+        return NasError(f"the study journal {str(self.journal)!r} is corrupt ({where}); restore it from a "
+                        "backup, or start a new run (the finished trials are also in trials.csv)")
 
     def lock(self) -> IO[str]:
         """Hold the run's lock for as long as the returned file is open (released if the process dies)."""

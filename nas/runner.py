@@ -267,6 +267,8 @@ def run_search(
 ) -> SearchResult:
     """Run (or resume) a search to its trial budget; returns the run folder and its trial table."""
     parts = build_components(config)
+    if config.dataset is not None:
+        parts.context.data  # noqa: B018 - load it now: a missing or corrupt data set creates no run folder
     run = resume or RunFolder.create(config, parts.device)
     parts.context.output = run.path
     if on_run is not None:
@@ -279,8 +281,17 @@ def run_search(
 
 
 def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progress: bool) -> SearchResult:
-    study = _study(config, parts, run.storage(config.storage))
-    _requeue_interrupted(study)
+    if not config.storage:
+        run.repair_journal()
+    try:
+        study = _study(config, parts, run.storage(config.storage), run.study_name)
+        _requeue_interrupted(study)
+    except ValueError as exc:  # a journal line that is not JSON (a database reports its own errors)
+        if config.storage:
+            raise
+        raise run.corrupt_journal_error(exc) from None
+    if config != run.load_config():  # a resume that changed what may change (the budget)
+        run.save_config(config)
     log = TrialLog(run.trials_csv, config.objectives)
     log.rewrite(study.get_trials(deepcopy=False))
     loop = _Loop(config, parts, study, log)
@@ -297,11 +308,12 @@ def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progres
     return SearchResult(run, frame, loop.evaluated, time.perf_counter() - start, stopped)
 
 
-def _study(config: ExperimentConfig, parts: Components, storage: optuna.storages.BaseStorage | None) -> optuna.Study:
+def _study(config: ExperimentConfig, parts: Components, storage: optuna.storages.BaseStorage | None,
+           name: str = STUDY_NAME) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     return optuna.create_study(
-        storage=storage, study_name=STUDY_NAME, sampler=parts.sampler,
+        storage=storage, study_name=name, sampler=parts.sampler,
         pruner=parts.pruner, directions=list(config.objectives.values()),
         load_if_exists=True,
     )

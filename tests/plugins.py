@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,17 +43,20 @@ class ToyEvaluator(Evaluator):
     chosen values of 'a'."""
 
     def __init__(self, context: EvalContext, *, fail_when_a: int = -1, nan_when_a: int = -1,
-                 oom_when_a: int = -1, hang_when_a: int = -1, sleep: float = 0.0) -> None:
+                 oom_when_a: int = -1, hang_when_a: int = -1, sleep: float = 0.0, hold_while: str = "") -> None:
         self.fail_when_a = fail_when_a
         self.nan_when_a = nan_when_a
         self.oom_when_a = oom_when_a
         self.hang_when_a = hang_when_a
         self.sleep = sleep
+        self.hold_while = hold_while  # a file: each evaluation waits for as long as it exists
 
     def evaluate(self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
                  report: Any = None) -> dict[str, Any]:
         """The toy score, or a failure."""
         time.sleep(self.sleep)
+        while self.hold_while and Path(self.hold_while).exists():
+            time.sleep(0.02)
         if arch["a"] == self.hang_when_a:
             time.sleep(3600)
         if arch["a"] == self.oom_when_a:

@@ -57,3 +57,10 @@ def test_entry_point_plugins_are_discovered(tmp_path: Path, monkeypatch: pytest.
     assert reg.get("gadget")() == 42
     assert reg.summary("gadget") == "A gadget from a plugin."
     sys.modules.pop("my_widgets", None)
+
+
+@pytest.mark.parametrize("path", ["os:system", "builtins:eval", "subprocess:run", "nas.registry:importlib.import_module",
+                                  "tests.plugins:time.sleep", "tests.plugins:ToySpace.__init__", "nas.registry:_checked_factory"])
+def test_a_config_cannot_name_the_standard_library_builtins_or_private_names(path: str) -> None:
+    with pytest.raises(NasError, match="is not a plugin factory"):
+        SPACES.get(path)

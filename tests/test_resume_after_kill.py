@@ -73,3 +73,29 @@ def test_sigkill_then_resume_keeps_every_finished_trial(tmp_path: Path, tiny_con
             again = frame[(frame["trial"] > dead["trial"]) & (frame["arch_id"] == dead["arch_id"])
                           & (frame["state"] == "complete")]
             assert not again.empty, f"interrupted trial {dead['trial']} was not run again"
+
+
+def test_two_processes_on_one_run_never_share_it(tmp_path: Path, tiny_config: dict) -> None:
+    """A second process resuming a run that is being searched is refused, and the first finishes
+    its budget with every architecture evaluated once."""
+    gate = tmp_path / "hold"
+    gate.touch()  # the first search waits in its first evaluation until the test removes this
+    config = {**tiny_config, "trials": 8, "strategy": {"name": "random"},
+              "space": {"name": "tests.plugins:ToySpace", "widths": 4, "depths": 5},
+              "evaluator": {"name": "tests.plugins:ToyEvaluator", "hold_while": str(gate)}}
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(config))
+    first = start(["search", "exp.yaml"], tmp_path)
+    runs = tmp_path / "results" / "tiny"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (runs.exists() and any(runs.glob("*/study.journal"))):
+        time.sleep(0.05)
+    run = next(runs.glob("*/study.journal")).parent
+    second = start(["search", "--resume", str(run), "trials=12"], tmp_path)
+    out, err = second.communicate(timeout=120)
+    gate.unlink()
+    assert second.returncode == 2 and "is being searched by another process" in err
+    assert first.wait(timeout=120) == 0
+    frame = pd.read_csv(run / "trials.csv")
+    evaluated = frame[frame["duplicate_of"].isna()]
+    assert len(evaluated) == 8 and evaluated["arch_id"].is_unique and (frame["state"] == "complete").all()
+    assert yaml.safe_load((run / "config.yaml").read_text())["trials"] == 8, "the refused resume changed nothing"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
+import json
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -172,3 +172,18 @@ def test_database_storage_from_the_config(tiny_config: dict, tmp_path: Path) -> 
     assert (tmp_path / "studies.db").is_file() and not (result.run.path / "study.journal").exists()
     frame, _ = load_trials(result.run.path)
     assert len(frame) == 2
+    other = run_search(resolve_config({**tiny_config, **TOY, "trials": 3, "storage": url}), progress=False)
+    assert len(load_trials(other.run.path)[0]) == 3, "two runs in one database keep their own studies"
+    assert len(load_trials(result.run.path)[0]) == 2
+
+
+def test_same_config_and_seed_give_the_same_search_on_cpu(tiny_config: dict, one_thread) -> None:
+    config = resolve_config({**tiny_config, "trials": 3})
+    first, second = (run_search(config, progress=False) for _ in range(2))
+    columns = ["trial", "arch_id", "val_accuracy", "val_loss", "params", "flops"]
+    a, b = (pd.read_csv(r.run.path / "trials.csv")[columns] for r in (first, second))
+    pd.testing.assert_frame_equal(a, b)
+    meta = json.loads((first.run.path / "run.json").read_text())
+    assert meta["seed"] == 0 and meta["device"] == "cpu"
+    assert {"python", "torch", "optuna", "numpy", "nas"} <= set(meta["versions"])
+    assert resolve_config(yaml.safe_load((first.run.path / "config.yaml").read_text())) == config

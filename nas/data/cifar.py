@@ -43,6 +43,10 @@ def _load_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     return data, labels
 
 
+#: The folder each archive extracts into; dataset.root may name it or the folder holding it.
+_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
+
+
 def _load(
     name: str, root: str, train_files: list[str], test_file: str, label_key: str,
     num_classes: int, validation_fraction: float, split_seed: int,
@@ -50,6 +54,9 @@ def _load(
     folder = Path(root).expanduser()
     if not folder.is_dir():
         raise NasError(f"{name} folder {root!r} does not exist; set dataset.root to the extracted python-pickle folder")
+    inner = folder / _FOLDERS[name]
+    if not (folder / test_file).exists() and inner.is_dir():  # the folder the archive extracts into
+        folder = inner
     parts = [_load_batch(folder / f, label_key) for f in train_files]
     x = np.concatenate([p[0] for p in parts])
     y = np.concatenate([p[1] for p in parts])

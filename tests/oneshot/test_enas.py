@@ -14,9 +14,9 @@ from nas import NasError, create_space
 from nas.data import subset
 from nas.data.digits import digits
 from nas.oneshot.base import SearchEnv
-from nas.strategies.lstm_controller import LSTMController
 from nas.oneshot.enas import Enas, batch_statistics
 from nas.space import SearchSpace
+from nas.strategies.lstm_controller import LSTMController
 from nas.supernet import HasSupernet
 from tests.oneshot.toy import ToyCellSpace, toy_data
 from tests.search_spaces.conftest import SMALL_OPTIONS

@@ -15,8 +15,8 @@ from optuna.trial import TrialState
 
 from nas import NasError
 from nas.config import resolve_config
-from nas.pareto import as_minimization
 from nas.oneshot import OneShot
+from nas.pareto import as_minimization
 from nas.registry import STRATEGIES
 from nas.runner import run_search, search_in_memory
 from nas.trials import pareto_front, rows_frame, trial_row
