@@ -99,9 +99,27 @@ def _float_module():
     return module
 
 
+def _recipe():
+    """The backend's default QConfigMapping with min/max activation observers (as nas quantized)."""
+    from torch.ao.quantization import HistogramObserver, MinMaxObserver, QConfig, get_default_qconfig_mapping
+
+    mapping = get_default_qconfig_mapping(BACKEND)
+
+    def fast(qconfig):
+        observer = getattr(qconfig.activation, "p", None)
+        if getattr(observer, "func", None) is not HistogramObserver:
+            return qconfig
+        return QConfig(activation=MinMaxObserver.with_args(**observer.keywords), weight=qconfig.weight)
+
+    mapping.set_global(fast(mapping.global_qconfig))
+    for kind, qconfig in list(mapping.object_type_qconfigs.items()):
+        if qconfig is not None:
+            mapping.set_object_type(kind, fast(qconfig))
+    return mapping
+
+
 def build_model() -> torch.nn.Module:
     """The int8 network (a torch.fx.GraphModule running quantized CPU kernels)."""
-    from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
     float_module = _float_module()
@@ -111,7 +129,7 @@ def build_model() -> torch.nn.Module:
     path = os.path.join(os.path.dirname(os.path.abspath(__file__)), WEIGHTS_FILE)
     with warnings.catch_warnings():  # torch deprecates torch.ao.quantization and quantized storages
         warnings.simplefilter("ignore")
-        prepared = prepare_fx(model, get_default_qconfig_mapping(BACKEND), (example,))
+        prepared = prepare_fx(model, _recipe(), (example,))
         prepared(example)  # placeholder statistics; the calibrated scales come with the weights
         quantized = convert_fx(prepared)
         quantized.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

@@ -15,8 +15,8 @@ from torch import nn
 
 from nas.augment import augment
 from nas.config import TrainingConfig
-from nas.distill import Distiller, distiller_for
 from nas.data import DataSplits, Split, iterate_batches
+from nas.distill import Distiller, distiller_for
 from nas.errors import NasError
 
 #: Called after each epoch with (epoch starting at 1, validation accuracy); may raise to stop.
