@@ -94,9 +94,13 @@ def quantize_int8(model: nn.Module, calibration: Iterable[torch.Tensor]) -> torc
 
 
 def serialized_bytes(model: nn.Module) -> int:
-    """Size in bytes of ``torch.save(model.state_dict())``, the model's file size on disk."""
+    """Size in bytes of ``torch.save(model.state_dict())``, the model's file size on disk, leaving
+    out training-only auxiliary heads (submodules named ``auxiliary*``, as params does), which the
+    int8 network, traced in inference mode, does not have either."""
+    state = {k: v for k, v in model.state_dict().items()
+             if not any(part.startswith("auxiliary") for part in k.split("."))}
     buffer = io.BytesIO()
-    torch.save(model.state_dict(), buffer)
+    torch.save(state, buffer)
     return buffer.tell()
 
 
