@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from nas import EVALUATORS, NasError, create_space
+from nas.cli import main
 from nas.config import Component, DistillConfig, TrainingConfig, resolve_config
 from nas.distill import classifier_of, hinton_loss, load_teacher, similarity_loss
 from nas.evaluators import EvalContext
@@ -108,3 +110,16 @@ def test_distill_section_is_validated(tiny_config: dict) -> None:
     assert config.training.distill == DistillConfig(teacher="t.py", temperature=4.0, alpha=0.9, features=0.0)
     with pytest.raises(NasError, match="alpha"):
         resolve_config({**tiny_config, "training": {"distill": {"teacher": "t.py", "alpha": 1.5}}})
+
+
+def test_nas_train_distils_from_the_command_line(teacher_module: Path, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("name: c\ntrials: 1\nspace: {name: nb201, channels: 4, cells_per_stage: 1}\n"
+                      "dataset: digits\nstrategy: random\nevaluator: partial\ntraining: {threads: 1}\n"
+                      f"output: {tmp_path / 'results'}\n")
+    arch = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|nor_conv_1x1~2|"
+    assert main(["train", arch, "--config", str(config), "epochs=1", f"training.distill.teacher={teacher_module}",
+                 "training.distill.alpha=0.5", "--name", "kd", "--quiet"]) == 0
+    summary = json.loads((tmp_path / "results" / "c" / "trained" / "kd.json").read_text())
+    assert summary["training"]["distill"]["teacher"] == str(teacher_module)
+    assert summary["training"]["distill"]["alpha"] == 0.5

@@ -38,7 +38,7 @@ from nas.evaluators import EvalContext
 from nas.evaluators.training import PartialTraining
 from nas.export import export_model
 from nas.registry import DATASETS
-from nas.training import train_model
+from nas.training import seeded, train_model
 
 TEACHER_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 WAYS = ("plain", "distill", "distill+features")
@@ -75,7 +75,8 @@ def _teacher(args: argparse.Namespace, folder: Path) -> tuple[Path, float, float
     space = create_space("nb201", channels=args.teacher_channels, cells_per_stage=args.teacher_cells)
     arch = space.parse(TEACHER_ARCH)
     data = DATASETS.get("digits")(**_dataset(args).options)
-    model = space.build(arch, num_classes=data.num_classes, input_shape=data.input_shape)
+    with seeded(args.seed):
+        model = space.build(arch, num_classes=data.num_classes, input_shape=data.input_shape)
     start = time.perf_counter()
     result = train_model(model, data, TrainingConfig(threads=args.threads), epochs=args.teacher_epochs,
                          seed=args.seed, device=torch.device("cpu"))
@@ -156,8 +157,8 @@ def _correlation_table(col: dict[str, list], title: str, suffix: str) -> list[st
         lines.append(f"| {way} | {tau_a:.3f} | {tau_b:.3f} | {rho_a:.3f} | {rho_b:.3f} | {seconds:.2f} |")
     tau, rho = _correlations(col[f"full/0{suffix}"], col[f"full/1{suffix}"])
     return lines + [
-        f"| *full training seed A vs seed B (the reference's own noise)* | {tau:.3f} | | {rho:.3f} | | "
-        f"{statistics.median(col['full/0/s'] + col['full/1/s']):.2f} |",
+        (f"| *full training seed A vs seed B (the reference's own noise)* | {tau:.3f} | | {rho:.3f} | | "
+         f"{statistics.median(col['full/0/s'] + col['full/1/s']):.2f} |"),
         "",
     ]
 

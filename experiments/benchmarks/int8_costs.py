@@ -29,7 +29,7 @@ from nas.config import TrainingConfig
 from nas.costs import count_params, measure_latency
 from nas.quantize import int8_metrics
 from nas.registry import DATASETS
-from nas.training import train_model
+from nas.training import seeded, train_model
 
 #: (space, options) measured; small enough to train in seconds on one thread.
 SPACES = [
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         rng = np.random.default_rng(args.seed)
         for _ in range(args.archs):
             arch = space.sample(rng)
-            model = space.build(arch, num_classes=data.num_classes, input_shape=data.input_shape)
+            with seeded(args.seed):
+                model = space.build(arch, num_classes=data.num_classes, input_shape=data.input_shape)
             train_model(model, data, TrainingConfig(threads=args.threads), epochs=args.epochs, seed=args.seed,
                         device=torch.device("cpu"))
             start = time.perf_counter()
@@ -90,8 +91,8 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], command: str) -
          "on the CPU; size is the serialized state dict; latency is batch 1, median of "
          f"{args.repeats}; 'quantize s' is the time the int8 metrics add to a trial."),
         "",
-        "| space | params | float acc % | int8 acc % | drop (points) | float bytes | int8 bytes | size ratio "
-        "| float ms | int8 ms | quantize s |",
+        ("| space | params | float acc % | int8 acc % | drop (points) | float bytes | int8 bytes | size ratio "
+         "| float ms | int8 ms | quantize s |"),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
