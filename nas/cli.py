@@ -100,6 +100,8 @@ def _export_parser(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--num-classes", type=int, metavar="N", help="classes, when no weights say (default: the data set's)")
     export.add_argument("--input-shape", metavar="CxHxW", help="input shape, when no weights say (default: the data set's)")
     export.add_argument("--onnx", action="store_true", help="also write NAME.onnx (needs the onnx package)")
+    export.add_argument("--int8", action="store_true", help="also write NAME_int8.py: the network quantized to "
+                        "int8 for CPUs, calibrated on the run's training data (needs trained weights)")
 
 
 def _train_parser(sub: argparse._SubParsersAction) -> None:

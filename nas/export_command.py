@@ -168,6 +168,23 @@ def export_onnx(module: Path, input_shape: tuple[int, int, int]) -> Path:
     return path
 
 
+def _export_int8(run_path: str | Path, modules: list[Path]) -> None:
+    """Write NAME_int8.py beside each exported module, calibrated on the run's data set."""
+    from nas.int8_export import export_int8
+    from nas.registry import DATASETS
+    from nas.run_folder import RunFolder
+
+    config = RunFolder.open(run_path).load_config()
+    if config.dataset is None:
+        raise NasError("--int8 calibrates on the run's data set, and the run has none")
+    data = DATASETS.get(config.dataset.name)(**config.dataset.options)
+    for module in modules:
+        path, m = export_int8(module, data, calibration=config.costs.int8_calibration_batches,
+                              batch_size=config.training.batch_size)
+        print(f"wrote {path} + {path.with_suffix('.pt').name}: val accuracy {m['int8_val_accuracy']:.2f}% "
+              f"(float {m['val_accuracy']:.2f}%), {m['int8_size_bytes']} bytes (float {m['size_bytes']})")
+
+
 def usage_hint(module: Path) -> str:
     """Two lines telling how to import an exported module."""
     above = module.resolve().parent.parent
@@ -188,6 +205,8 @@ def run_export(args: argparse.Namespace) -> int:
         print(f"wrote {path}{weights}")
         if args.onnx:
             print(f"wrote {path.with_suffix('.onnx')}")
+    if args.int8:
+        _export_int8(args.run, [path for path, _ in written])
     print("\n" + usage_hint(written[0][0]))
     if not any(w for _, w in written):
         print("to export trained weights, search with evaluator.save_weights=true, or train the architecture "

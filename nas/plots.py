@@ -20,7 +20,7 @@ from nas.errors import NasError
 from nas.pareto import non_dominated
 
 #: Metrics that are costs (minimised) and make good x axes against accuracy, in order of preference.
-COST_METRICS = ("params", "flops", "latency_ms", "activation_bytes")
+COST_METRICS = ("params", "flops", "latency_ms", "activation_bytes", "int8_size_bytes", "int8_latency_ms")
 #: Legends go below the plot: run labels are long.
 LEGEND = {"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0}
 #: Columns of the trial table that are not metrics.
@@ -68,7 +68,7 @@ def direction(metric: str, objectives: dict[str, str]) -> str:
     """'maximize' or 'minimize': the objective's direction, else maximise accuracies, minimise the rest."""
     if metric in objectives:
         return objectives[metric]
-    return "maximize" if "accuracy" in metric else "minimize"
+    return "maximize" if "accuracy" in metric and not metric.endswith("_drop") else "minimize"
 
 
 def completed(frame: pd.DataFrame, *metrics: str) -> pd.DataFrame:

@@ -124,8 +124,13 @@ def train_final(
     split = data.train
     if train_on == "train+val":
         split = Split(torch.cat([data.train.x, data.val.x]), torch.cat([data.train.y, data.val.y]))
+    teacher = None
+    if cfg.distill is not None:
+        from nas.distill import load_teacher
+
+        teacher = load_teacher(cfg.distill, setup.space, device)
     result = train_model(model, data, cfg, epochs=epochs, seed=setup.seed, device=device,
-                         train_split=split, report=report)
+                         train_split=split, report=report, teacher=teacher)
     test_accuracy, _ = evaluate_model(model, data.test, data, cfg, device)
     return Trained(model.cpu(), 100.0 * test_accuracy, 100.0 * result.val_accuracy,
                    [100.0 * a for a in result.history], params, flops, result.train_seconds)

@@ -16,6 +16,7 @@ from torch import nn
 from nas.augment import augment
 from nas.config import TrainingConfig
 from nas.data import DataSplits, Split, iterate_batches
+from nas.distill import Distiller, distiller_for
 from nas.errors import NasError
 from nas.time_limit import check_deadline
 
@@ -122,15 +123,17 @@ def evaluate_model(
 def train_model(
     model: nn.Module, data: DataSplits, cfg: TrainingConfig, *, epochs: int, seed: int,
     device: torch.device, train_split: Split | None = None, report: EpochReport | None = None,
+    teacher: nn.Module | None = None,
 ) -> TrainResult:
-    """Train with the configured optimiser and schedule; validate after every epoch.
+    """Train with the configured optimiser and schedule; validate after every epoch. With
+    ``cfg.distill`` the loss also follows ``teacher`` (see nas.distill.load_teacher).
 
     Raises CandidateError when the loss becomes NaN or infinite.
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     with seeded(seed, device):
-        return _train(model, data, cfg, epochs, seed, device, train_split, report)
+        return _train(model, data, cfg, epochs, seed, device, train_split, report, teacher)
 
 
 class WeightEMA:
@@ -168,11 +171,13 @@ class _Run:
     augment: torch.Generator
     ema: WeightEMA | None
     auxiliary: bool
+    distiller: Distiller | None = None
 
 
 def _start(model: nn.Module, cfg: TrainingConfig, steps: int, epochs: int, seed: int,
-           device: torch.device) -> _Run:
+           device: torch.device, teacher: nn.Module | None) -> _Run:
     optimizer = _optimizer(model, cfg)
+    ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay else None
     use_scaler = cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
     return _Run(
         model=model, optimizer=optimizer,
@@ -182,18 +187,30 @@ def _start(model: nn.Module, cfg: TrainingConfig, steps: int, epochs: int, seed:
         shuffle=torch.Generator().manual_seed(seed),
         # augmentation draws from its own generator, so turning it on keeps the batch order
         augment=torch.Generator().manual_seed(seed + 1),
-        ema=WeightEMA(model, cfg.ema_decay) if cfg.ema_decay else None,
+        ema=ema,
         auxiliary=isinstance(model, HasAuxiliaryHead),
+        # after the EMA copy, so that the copy carries no feature hook
+        distiller=distiller_for(model, teacher.to(device) if teacher is not None else None, cfg.distill),
     )
 
 
 def _train(
     model: nn.Module, data: DataSplits, cfg: TrainingConfig, epochs: int, seed: int,
-    device: torch.device, train_split: Split | None, report: EpochReport | None,
+    device: torch.device, train_split: Split | None, report: EpochReport | None, teacher: nn.Module | None,
 ) -> TrainResult:
     split = train_split if train_split is not None else data.train
     model.to(device)
-    run = _start(model, cfg, math.ceil(len(split) / cfg.batch_size), epochs, seed, device)
+    run = _start(model, cfg, math.ceil(len(split) / cfg.batch_size), epochs, seed, device, teacher)
+    try:
+        return _epochs(run, split, data, cfg, epochs, device, report)
+    finally:
+        if run.distiller is not None:
+            run.distiller.close()
+
+
+def _epochs(run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig, epochs: int, device: torch.device,
+            report: EpochReport | None) -> TrainResult:
+    model = run.model
     history: list[float] = []
     start = time.perf_counter()
     train_acc = train_loss = 0.0
@@ -236,6 +253,8 @@ def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, cfg: TrainingConfig, devi
     with _autocast(device, cfg.amp):
         logits, aux = run.model.forward_with_auxiliary(x) if run.auxiliary else (run.model(x), None)
         loss = run.criterion(logits.float(), y)
+        if run.distiller is not None:
+            loss = run.distiller.loss(logits, x, loss)
         if aux is not None:
             loss = loss + cfg.auxiliary_weight * run.criterion(aux.float(), y)
     if not torch.isfinite(loss):

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import optuna
+from torch import nn
 
 from nas.arch import Choice
 from nas.costs import cost_metrics
@@ -44,6 +45,16 @@ class PartialTraining(Evaluator):
         self.resolution = resolution
         self.save_weights = save_weights  # keep each trained network in the run folder (for nas export)
         self._resized: dict[int, DataSplits] = {}
+        self._teacher: nn.Module | None = None
+
+    def teacher(self, space: SearchSpace) -> nn.Module | None:
+        """The distillation teacher of ``training.distill`` (None without it); loaded once."""
+        distill = self.context.training.distill
+        if distill is not None and self._teacher is None:
+            from nas.distill import load_teacher
+
+            self._teacher = load_teacher(distill, space, self.context.device)
+        return self._teacher
 
     def data_at(self, resolution: int | None) -> DataSplits:
         """The data set with every split resized to ``resolution`` (None: as loaded); cached."""
@@ -88,6 +99,7 @@ class PartialTraining(Evaluator):
             result = train_model(
                 model, train_data, ctx.training, epochs=epochs, seed=seed, device=ctx.device,
                 train_split=subset(train_data.train, fraction, ctx.seed), report=relay,
+                teacher=self.teacher(space),
             )
         except optuna.TrialPruned as exc:
             pruned = exc if isinstance(exc, Pruned) else Pruned(reached.get("epochs", 0))
@@ -95,6 +107,12 @@ class PartialTraining(Evaluator):
             raise pruned from None
         if self.save_weights and ctx.output is not None:
             save_weights(ctx.output, arch, model, num_classes=data.num_classes, input_shape=train_data.input_shape)
+        if ctx.costs.int8:
+            from nas.quantize import int8_metrics
+
+            costs.update(int8_metrics(model, train_data, calibration=ctx.costs.int8_calibration_batches,
+                                      batch_size=ctx.training.batch_size, latency_repeats=ctx.costs.latency_repeats,
+                                      latency_warmup=ctx.costs.latency_warmup))
         return {
             "val_accuracy": 100.0 * result.val_accuracy,
             "val_loss": result.val_loss,
