@@ -99,9 +99,10 @@ def load_teacher(cfg: DistillConfig, space: SearchSpace | None, device: torch.de
         raise NasError(f"training.distill.teacher {cfg.teacher!r} does not exist; give an exported module "
                        "(.py, from nas export or nas train) or a weights file (.pt) with teacher_arch")
     if path.suffix == ".py" or path.is_dir():
-        from nas.export import load_model
+        from nas.export import rebuild_exported
 
-        return load_model(path).to(device).eval()
+        # rebuilt from the module's recorded architecture, never run: a config must not execute code
+        return rebuild_exported(path).to(device).eval()
     if cfg.teacher_arch is None or space is None:
         raise NasError(f"training.distill.teacher {cfg.teacher!r} holds weights only; set "
                        "training.distill.teacher_arch to its architecture in the experiment's space (or give the "

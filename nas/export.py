@@ -257,12 +257,8 @@ def _load_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor], what
         raise NasError(f"{what} do not fit the network ({first[1].strip() if len(first) > 1 else first[0]})") from None
 
 
-def load_model(path: str | Path, **kwargs: Any) -> nn.Module:
-    """Build the network of an exported module (``DIR/name.py``, or a folder holding one module)
-    with its weights when they were exported; keyword arguments go to its ``build_model``.
-
-    This runs the module's code, exactly as ``import`` would; load only modules you trust.
-    """
+def _exported_file(path: str | Path) -> Path:
+    """The module file: ``path`` itself, or the one module in the folder ``path``."""
     path = Path(path)
     if path.is_dir():
         modules = sorted(p for p in path.glob("*.py") if p.name != "__init__.py")
@@ -272,6 +268,16 @@ def load_model(path: str | Path, **kwargs: Any) -> nn.Module:
         path = modules[0]
     if path.suffix != ".py" or not path.is_file():
         raise NasError(f"{str(path)!r} is not an exported module; pass the .py file nas export wrote")
+    return path
+
+
+def load_model(path: str | Path, **kwargs: Any) -> nn.Module:
+    """Build the network of an exported module (``DIR/name.py``, or a folder holding one module)
+    with its weights when they were exported; keyword arguments go to its ``build_model``.
+
+    This runs the module's code, exactly as ``import`` would; load only modules you trust.
+    """
+    path = _exported_file(path)
     module_name = f"_nas_exported_{abs(hash(str(path.resolve())))}_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
@@ -283,3 +289,41 @@ def load_model(path: str | Path, **kwargs: Any) -> nn.Module:
     if not callable(getattr(module, "build_model", None)):
         raise NasError(f"{str(path)!r} has no build_model(); is it a module nas export wrote?")
     return module.build_model(**kwargs)
+
+
+def rebuild_exported(path: str | Path) -> nn.Module:
+    """The network of an exported module rebuilt without running the module: its recorded
+    ``SPACE``, ``SPACE_OPTIONS``, ``ARCH``, ``NUM_CLASSES`` and ``INPUT_SHAPE`` are read as
+    literals, the space (by its registered name) builds the network, and the weights beside it
+    load with ``weights_only=True``. For files named by a config, which must not execute code."""
+    from nas.registry import SPACES
+
+    path = _exported_file(path)
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise NasError(f"cannot read exported module {str(path)!r} ({exc})") from None
+    wanted = {"SPACE", "SPACE_OPTIONS", "ARCH", "NUM_CLASSES", "INPUT_SHAPE", "WEIGHTS_FILE"}
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id in wanted:
+            try:
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                raise NasError(f"{str(path)!r}: {node.targets[0].id} is not a plain literal; rebuild it "
+                               "with nas export") from None
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise NasError(f"{str(path)!r} is not a module nas export wrote (no {missing[0]})")
+    space = SPACES.get(found["SPACE"])(**found["SPACE_OPTIONS"])
+    model = space.build(space.validate(found["ARCH"]), num_classes=found["NUM_CLASSES"],
+                        input_shape=tuple(found["INPUT_SHAPE"]))
+    if found["WEIGHTS_FILE"] is not None:
+        weights = path.parent / Path(found["WEIGHTS_FILE"]).name
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line error
+            raise NasError(f"cannot read weights {str(weights)!r} ({type(exc).__name__}: {exc})") from None
+        _load_checked(model, state, str(weights))
+    return model

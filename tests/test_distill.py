@@ -80,6 +80,22 @@ def test_teacher_from_an_exported_module_and_from_a_weights_file_agree(
         load_teacher(DistillConfig(teacher=str(weights) + ".missing"), SPACE, CPU)
 
 
+def test_a_teacher_module_named_by_a_config_is_never_run(teacher_module: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from nas.export import load_model
+
+    folder = tmp_path / "teacher"
+    shutil.copytree(teacher_module.parent, folder)
+    module = folder / teacher_module.name
+    marker = tmp_path / "ran"
+    module.write_text(module.read_text() + f"\nopen({str(marker)!r}, 'w').write('code ran')\n")
+    teacher = load_teacher(DistillConfig(teacher=str(module)), SPACE, CPU)
+    assert not marker.exists()
+    x = torch.randn(4, 1, 8, 8)
+    assert torch.equal(teacher(x), load_model(teacher_module).eval()(x))  # same network, same weights
+
+
 def test_distillation_changes_training_and_alpha_zero_is_plain_training(teacher_module: Path) -> None:
     plain = _partial(None)
     no_soft = _partial(DistillConfig(teacher=str(teacher_module), alpha=0.0))
