@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nas.errors import NasError
 
-RESUME_OVERRIDABLE = {"trials", "max_consecutive_failures"}
+RESUME_OVERRIDABLE = {"trials", "max_consecutive_failures", "executor"}  # and executor.*
 #: Commands taking KEY=VALUE overrides, and the argument that collects them.
 OVERRIDE_FIELDS = {"search": "items", "train": "overrides", "scale": "overrides"}
 
@@ -201,7 +201,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         run = RunFolder.open(args.resume)
         for item in items:
             key = ".".join(parse_override(item)[0])
-            if key not in RESUME_OVERRIDABLE:
+            if key not in RESUME_OVERRIDABLE and not key.startswith("executor."):
                 raise NasError(f"cannot change {key!r} of an existing run (only {', '.join(sorted(RESUME_OVERRIDABLE))}); "
                                "start a new search instead")
         config = resolve_config(apply_overrides(run.load_config().to_yaml_dict(), items))
