@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("items", nargs="*", metavar="CONFIG [KEY=VALUE ...]",
                         help="experiment YAML file, then config overrides")
     search.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN "
-                        "(no CONFIG; only trials= and max_consecutive_failures= may be overridden)")
+                        "(no CONFIG; only trials=, max_consecutive_failures= and executor.* may be overridden)")
     search.add_argument("--output", metavar="DIR", help="parent folder for runs (default: the config's output, 'results')")
     search.add_argument("--quiet", action="store_true", help="no progress bar")
     search.add_argument("--top", type=int, default=10, metavar="N", help="rows of the final table (default 10)")

@@ -111,6 +111,14 @@ def _failure(message: str) -> Callable[[Any], dict[str, Any]]:
     return evaluate
 
 
+def _error_text(trial: Any) -> str | None:
+    """The failed Ray trial's error log (written by Tune in its trial folder)."""
+    path = trial.error_file
+    if path and Path(path).is_file():
+        return Path(path).read_text(errors="replace")
+    return trial.get_error()
+
+
 def _last_line(error: str | None, retries: int) -> str:
     lines = [line for line in (error or "").strip().splitlines() if line.strip()]
     last = lines[-1].strip() if lines else "the worker died"
@@ -289,7 +297,7 @@ def _callback(state: _State) -> Any:
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             retries = state.loop.config.executor.max_retries
-            state.finish(trial.trial_id, _failure(_last_line(trial.get_error(), retries)))
+            state.finish(trial.trial_id, _failure(_last_line(_error_text(trial), retries)))
 
     return Recorder()
 

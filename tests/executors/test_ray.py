@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,13 +12,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import ray
 import torch
+import yaml
 from torch import nn
 
 from nas.arch import Choice
 from nas.config import resolve_config
 from nas.evaluators import EvalContext, Evaluator
-from nas.executors.ddp import train_supernet_ddp
 from nas.registry import DATASETS
 from nas.runner import run_search
 from nas.space import SearchSpace
@@ -24,15 +28,22 @@ from nas.supernet_training import train_supernet
 from nas.training import seeded
 from tests.plugins import ToySpace
 
-ray = pytest.importorskip("ray")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
     """One local Ray instance for the module (starting one takes seconds)."""
+    # Ray Train polls its workers every 2 s by default: most of a tiny data-parallel run's time
+    before = os.environ.get("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S")
+    os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = "0.2"
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     yield
     ray.shutdown()
+    if before is None:
+        del os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"]
+    else:
+        os.environ["RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"] = before
 
 
 class CountingEvaluator(Evaluator):
@@ -86,6 +97,25 @@ def test_ray_search_writes_the_in_process_run_folder(tiny_config: dict) -> None:
     pd.testing.assert_frame_equal(a[same], b[same])
 
 
+def test_cli_switch_moves_a_local_run_onto_a_running_ray(tmp_path: Path) -> None:
+    config = resolve_config({
+        "name": "toy", "trials": 3, "space": {"name": "tests.plugins:ToySpace"}, "strategy": "random",
+        "evaluator": {"name": "tests.plugins:ToyEvaluator"}, "output": str(tmp_path / "results"),
+    })
+    run = run_search(config, progress=False).run.path  # in-process
+    address = ray.get_runtime_context().gcs_address  # this module's Ray, as a cluster to join
+    resumed = subprocess.run(
+        [sys.executable, "-m", "nas", "search", "--resume", str(run), "trials=5", "executor=ray",
+         f"executor.address={address}", "executor.max_concurrent=2", "--quiet"],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "(5 evaluated" in resumed.stdout and "Traceback" not in resumed.stderr
+    assert yaml.safe_load((run / "config.yaml").read_text())["executor"]["name"] == "ray"
+    frame = pd.read_csv(run / "trials.csv")
+    assert frame.loc[frame["duplicate_of"].isna(), "arch_id"].nunique() == 5 and (run / "ray").is_dir()
+
+
 def test_a_trial_that_raises_is_retried_then_recorded_as_failed(tmp_path: Path) -> None:
     attempts = tmp_path / "attempts.txt"
     config = resolve_config(_ray({
@@ -122,24 +152,29 @@ def test_asha_stops_poor_trials_early(tmp_path: Path) -> None:
 
 
 class ToyNet(Supernet):
-    """A two-layer supernet without BatchNorm, whose path picks the hidden activation."""
+    """The toy space's supernet: one hidden layer of 12 units, of which a path uses the first 4 (a + 1),
+    with the path's activation; no BatchNorm."""
 
     def __init__(self, inputs: int, num_classes: int) -> None:
         super().__init__()
-        self.hidden, self.out = nn.Linear(inputs, 16), nn.Linear(16, num_classes)
-        self.act: nn.Module = nn.ReLU()
+        self.hidden, self.out = nn.Linear(inputs, 12), nn.Linear(12, num_classes)
+        self.width, self.tanh = 12, False
 
     def set_arch(self, arch: Mapping[str, Choice]) -> None:
-        """Follow ``arch``'s activation."""
-        self.act = nn.Tanh() if arch["b"] == "tanh" else nn.ReLU()
+        """Follow ``arch``: its width and activation."""
+        self.width, self.tanh = 4 * (int(arch["a"]) + 1), arch["b"] == "tanh"
 
     def subnet_state_dict(self, arch: Mapping[str, Choice]) -> dict[str, torch.Tensor]:
-        """All weights are shared."""
-        return self.state_dict()
+        """The weights of ``arch``'s path, named as in ``ToySpace.build``."""
+        w = 4 * (int(arch["a"]) + 1)
+        return {"1.weight": self.hidden.weight[:w], "1.bias": self.hidden.bias[:w],
+                "3.weight": self.out.weight[:, :w], "3.bias": self.out.bias}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Flatten, hidden layer, activation, logits."""
-        return self.out(self.act(self.hidden(x.flatten(1))))
+        """The active path."""
+        h = self.hidden(x.flatten(1))[:, :self.width]
+        h = torch.tanh(h) if self.tanh else torch.relu(h)
+        return nn.functional.linear(h, self.out.weight[:, :self.width], self.out.bias)
 
 
 class ToySuperSpace(ToySpace):
@@ -154,19 +189,20 @@ class ToySuperSpace(ToySpace):
 def test_data_parallel_supernet_training_matches_one_process(tmp_path: Path) -> None:
     config = resolve_config({
         "name": "ddp", "seed": 3, "trials": 1, "space": {"name": "tests.executors.test_ray:ToySuperSpace"},
-        "dataset": {"name": "digits"}, "strategy": {"name": "random"},
-        "evaluator": {"name": "tests.plugins:ToyEvaluator"},
+        "dataset": {"name": "digits"}, "strategy": {"name": "random"}, "output": str(tmp_path / "results"),
+        "evaluator": {"name": "weight_sharing", "epochs": 2, "calibration_batches": 0},
         "training": {"batch_size": 96, "lr": 0.1, "threads": 1},
+        "executor": {"name": "ray", "train_workers": 2, "max_concurrent": 1},
     })
+    result = run_search(config, progress=False)  # the supernet trains on 2 CPU workers (gloo), then trials
+    assert set(pd.read_csv(result.run.path / "trials.csv")["state"]) == {"complete"}
+    saved = torch.load(result.run.path / "supernet.pt", weights_only=True)
+    assert saved["recipe"]["workers"] == 2
     space, data = ToySuperSpace(), DATASETS.get("digits")()
     with seeded(config.seed):
         single = space.supernet(num_classes=data.num_classes, input_shape=data.input_shape)
     before = {k: v.clone() for k, v in single.state_dict().items()}
     train_supernet(single, space, data, config.training, epochs=2, seed=config.seed, device=torch.device("cpu"))
-    out = tmp_path / "supernet.pt"
-    train_supernet_ddp(config.to_yaml_dict(), out, workers=2, use_gpu=False, epochs=2, sandwich=False,
-                       random_subnets=0, data_fraction=1.0, storage=tmp_path / "ray")
-    parallel = torch.load(out, weights_only=True)
     for name, weights in single.state_dict().items():
         assert not torch.equal(weights, before[name])  # it trained
-        torch.testing.assert_close(parallel[name], weights, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(saved["state_dict"][name], weights, rtol=1e-4, atol=1e-5)
