@@ -309,6 +309,10 @@ def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progres
     if parts.oneshot is not None:
         from nas.oneshot.run import drive_oneshot
 
+        if config.executor.name == "ray":  # the searches in parallel, then recorded in order as below
+            from nas.executors.ray import run_oneshot_searches
+
+            run_oneshot_searches(loop, run)
         drive_oneshot(loop, run, progress)
         stopped = None
     elif config.executor.name == "ray":

@@ -362,3 +362,55 @@ def _run_trial(params: dict[str, Any], *, config_data: dict[str, Any], output: s
         return
     metrics = {k: _plain(v) for k, v in metrics.items()}
     tune.report({**last, DONE: 1.0, METRICS: json.dumps(metrics)})
+
+
+def run_oneshot_searches(loop: _Loop, run: RunFolder) -> None:
+    """Run the one-shot searches (DARTS, ENAS seeds) the run still lacks as parallel Ray tasks.
+
+    Each saves its result in its folder, as an in-process search does; the runner's one-shot driver
+    then finds them there and evaluates and records their architectures in order.
+    """
+    import ray
+
+    from nas.oneshot.base import OneShotResult
+    from nas.oneshot.run import search_folder, search_seed
+
+    config, cfg = loop.config, loop.config.executor
+    missing = [k for k in range(config.trials) if OneShotResult.load(search_folder(run, k)) is None]
+    if not missing:
+        return
+    started = _connect(cfg)
+    try:
+        task = ray.remote(_oneshot_search).options(num_cpus=cfg.cpus_per_trial, num_gpus=cfg.gpus_per_trial,
+                                                   max_retries=cfg.max_retries, retry_exceptions=True)
+        threads = max(1, math.floor(cfg.cpus_per_trial))
+        refs = {task.remote(config.to_yaml_dict(), str(search_folder(run, k).resolve()),
+                            search_seed(config.seed, k), threads): k for k in missing}
+        for ref, k in refs.items():
+            error = ray.get(ref)
+            if error is not None:
+                raise NasError(f"one-shot search {k} failed: {error}; lower the strategy's lr or arch_lr, "
+                               f"or delete {str(search_folder(run, k))!r} and resume")
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _oneshot_search(config_data: dict[str, Any], folder: str, seed: int, threads: int) -> str | None:
+    """One one-shot search in a Ray worker; its result is saved in ``folder`` (None), or its error returned."""
+    import torch
+
+    from nas.oneshot.base import SearchEnv
+    from nas.training import CandidateError
+
+    torch.set_num_threads(threads)
+    parts = _worker_parts(config_data, str(Path(folder).parents[1]), threads)
+    ctx = parts.context
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    env = SearchEnv(ctx.data, Path(folder), seed, ctx.device, ctx.training.eval_batch_size, False)
+    try:
+        result = parts.oneshot.search(env)
+    except CandidateError as exc:  # a diverged search: retrying it would diverge again
+        return str(exc)
+    result.save(Path(folder))
+    return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -206,3 +207,16 @@ def test_data_parallel_supernet_training_matches_one_process(tmp_path: Path) -> 
     for name, weights in single.state_dict().items():
         assert not torch.equal(weights, before[name])  # it trained
         torch.testing.assert_close(saved["state_dict"][name], weights, rtol=1e-4, atol=1e-5)
+
+
+def test_darts_seeds_run_as_parallel_ray_tasks(tmp_path: Path) -> None:
+    from tests.oneshot.test_run import toy_config
+
+    config = {**toy_config(tmp_path, order=2), "executor": {"name": "ray", "cpus_per_trial": 1}}
+    result = run_search(resolve_config(config), progress=False)
+    frame = pd.read_csv(result.run.path / "trials.csv")
+    assert list(frame["search"]) == [0, 1] and set(frame["state"]) == {"complete"}
+    for k in (0, 1):  # each search kept its folder, as in-process (the same cell as there: see tests/oneshot)
+        folder = result.run.path / "oneshot" / f"search-{k}"
+        assert (folder / "alphas.csv").is_file()
+        assert json.loads((folder / "result.json").read_text())["arch"] == {"e0": "square", "e1": "square"}
