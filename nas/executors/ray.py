@@ -7,9 +7,9 @@ for the samplers), and the duplicate and failure bookkeeping of the one search l
 ``Searcher`` asks :class:`nas.runner._Loop` for architectures, and a Tune ``Callback`` hands each
 finished Ray trial back to ``_Loop.finish``, exactly where the in-process loop hands it its result.
 
-Workers rebuild space and evaluator from the config (registry names, never pickled models), run
-one architecture with ``training.threads`` = ``executor.cpus_per_trial``, and report the validation
-accuracy each epoch when a pruner is configured: ``successive_halving`` and ``hyperband`` become
+Workers (:mod:`nas.executors.workers`) rebuild space and evaluator from the config (registry
+names, never pickled models), run one architecture with ``training.threads`` =
+``executor.cpus_per_trial``, and report the validation accuracy each epoch when a pruner is configured: ``successive_halving`` and ``hyperband`` become
 Ray's ASHA scheduler, any other pruner decides in the driver from the study as in-process.
 """
 
@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from nas.errors import NasError
 from nas.evaluators.base import Pruned
+from nas.executors.workers import DONE, EPOCH, ERROR, FATAL, METRICS, oneshot_search, run_trial
 from nas.pruners import REPORTED_METRIC
 from nas.run_folder import RunFolder
 
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 #: Ray Tune's own files (experiment state, trial folders, error logs) live in RUN/ray/.
 RAY_DIR = "ray"
-EPOCH, DONE, METRICS, ERROR, FATAL = "epoch", "nas_done", "nas_metrics", "nas_error", "nas_fatal"
 _ASHA = ("successive_halving", "hyperband")
 
 
@@ -176,7 +176,7 @@ def _tune(loop: _Loop, run: RunFolder, progress: bool) -> str | None:
     state = _State(loop, bar)
     threads = max(1, math.floor(cfg.cpus_per_trial))
     trainable = tune.with_parameters(
-        _run_trial, config_data=config.to_yaml_dict(), output=str(run.path.resolve()),
+        run_trial, config_data=config.to_yaml_dict(), output=str(run.path.resolve()),
         threads=threads, report_epochs=config.pruner.name != "none",
     )
     resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
@@ -317,53 +317,6 @@ def _stopper(state: _State) -> Any:
     return StopWhenTold()
 
 
-_WORKER_PARTS: dict[str, Any] = {}
-
-
-def _worker_parts(config_data: dict[str, Any], output: str, threads: int) -> Any:
-    """Space and evaluator, rebuilt from the config once per worker process (data loaded once)."""
-    key = json.dumps([config_data, output, threads], sort_keys=True, default=str)
-    if key not in _WORKER_PARTS:
-        from nas.config import resolve_config
-        from nas.runner import build_components
-
-        data = {**config_data, "training": {**config_data.get("training", {}), "threads": threads}}
-        parts = build_components(resolve_config(data))
-        parts.context.output = Path(output)
-        _WORKER_PARTS.clear()
-        _WORKER_PARTS[key] = parts
-    return _WORKER_PARTS[key]
-
-
-def _run_trial(params: dict[str, Any], *, config_data: dict[str, Any], output: str, threads: int,
-               report_epochs: bool) -> None:
-    """One Ray trial: evaluate ``params['arch']`` in this worker and report the result."""
-    import torch
-    from ray import tune
-
-    from nas.runner import _plain
-    from nas.training import CandidateError
-
-    torch.set_num_threads(threads)
-    parts = _worker_parts(config_data, output, threads)
-    last: dict[str, Any] = {EPOCH: 0}
-
-    def report(epoch: int, value: float) -> None:
-        last.update({EPOCH: epoch, REPORTED_METRIC: value})
-        tune.report(dict(last))
-
-    try:
-        metrics = parts.evaluator.evaluate(params["arch"], parts.space, None, report if report_epochs else None)
-    except NasError as exc:
-        tune.report({**last, DONE: 1.0, FATAL: str(exc)})
-        return
-    except CandidateError as exc:  # a bad candidate (non-finite loss): failed at once, not retried
-        tune.report({**last, DONE: 1.0, ERROR: f"{type(exc).__name__}: {exc}"})
-        return
-    metrics = {k: _plain(v) for k, v in metrics.items()}
-    tune.report({**last, DONE: 1.0, METRICS: json.dumps(metrics)})
-
-
 def run_oneshot_searches(loop: _Loop, run: RunFolder) -> None:
     """Run the one-shot searches (DARTS, ENAS seeds) the run still lacks as parallel Ray tasks.
 
@@ -381,7 +334,7 @@ def run_oneshot_searches(loop: _Loop, run: RunFolder) -> None:
         return
     started = _connect(cfg)
     try:
-        task = ray.remote(_oneshot_search).options(num_cpus=cfg.cpus_per_trial, num_gpus=cfg.gpus_per_trial,
+        task = ray.remote(oneshot_search).options(num_cpus=cfg.cpus_per_trial, num_gpus=cfg.gpus_per_trial,
                                                    max_retries=cfg.max_retries, retry_exceptions=True)
         threads = max(1, math.floor(cfg.cpus_per_trial))
         refs = {task.remote(config.to_yaml_dict(), str(search_folder(run, k).resolve()),
@@ -394,23 +347,3 @@ def run_oneshot_searches(loop: _Loop, run: RunFolder) -> None:
     finally:
         if started:
             ray.shutdown()
-
-
-def _oneshot_search(config_data: dict[str, Any], folder: str, seed: int, threads: int) -> str | None:
-    """One one-shot search in a Ray worker; its result is saved in ``folder`` (None), or its error returned."""
-    import torch
-
-    from nas.oneshot.base import SearchEnv
-    from nas.training import CandidateError
-
-    torch.set_num_threads(threads)
-    parts = _worker_parts(config_data, str(Path(folder).parents[1]), threads)
-    ctx = parts.context
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    env = SearchEnv(ctx.data, Path(folder), seed, ctx.device, ctx.training.eval_batch_size, False)
-    try:
-        result = parts.oneshot.search(env)
-    except CandidateError as exc:  # a diverged search: retrying it would diverge again
-        return str(exc)
-    result.save(Path(folder))
-    return None
