@@ -9,7 +9,7 @@ from pathlib import Path
 
 from nas.errors import NasError
 
-RESUME_OVERRIDABLE = {"trials", "max_consecutive_failures", "trial_time_limit"}
+RESUME_OVERRIDABLE = {"trials", "max_consecutive_failures", "trial_time_limit", "executor"}  # and executor.*
 #: Commands taking KEY=VALUE overrides, and the argument that collects them.
 OVERRIDE_FIELDS = {"search": "items", "train": "overrides", "scale": "overrides"}
 
@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("items", nargs="*", metavar="CONFIG [KEY=VALUE ...]",
                         help="experiment YAML file, then config overrides")
     search.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN "
-                        "(no CONFIG; only trials= and max_consecutive_failures= may be overridden)")
+                        "(no CONFIG; only trials=, max_consecutive_failures= and executor.* may be overridden)")
     search.add_argument("--output", metavar="DIR", help="parent folder for runs (default: the config's output, 'results')")
     search.add_argument("--quiet", action="store_true", help="no progress bar")
     search.add_argument("--top", type=int, default=10, metavar="N", help="rows of the final table (default 10)")
@@ -203,7 +203,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
         run = RunFolder.open(args.resume)
         for item in items:
             key = ".".join(parse_override(item)[0])
-            if key not in RESUME_OVERRIDABLE:
+            if key not in RESUME_OVERRIDABLE and not key.startswith("executor."):
                 raise NasError(f"cannot change {key!r} of an existing run (only {', '.join(sorted(RESUME_OVERRIDABLE))}); "
                                "start a new search instead")
         config = resolve_config(apply_overrides(run.load_config().to_yaml_dict(), items))

@@ -74,6 +74,18 @@ class CostsConfig(_Strict):
     int8_calibration_batches: int = Field(4, ge=1)  # training batches the int8 calibration sees
 
 
+class ExecutorConfig(_Strict):
+    """Where trials run (config section ``executor``): in this process, or as Ray Tune trials."""
+
+    name: Literal["local", "ray"] = "local"
+    address: str | None = None  # ray: None starts a local instance; 'auto' or 'ray://host:port' joins a cluster
+    cpus_per_trial: float = Field(1.0, gt=0)  # also the torch threads of each trial (at least 1)
+    gpus_per_trial: float = Field(0.0, ge=0)  # a fraction shares a GPU among trials
+    max_concurrent: int | None = Field(None, ge=1)  # None: as many as the resources allow
+    max_retries: int = Field(2, ge=0)  # re-runs of a trial whose worker died or raised, before it is failed
+    train_workers: int = Field(1, ge=1)  # data-parallel workers (GPUs or CPU slots) for supernet training
+
+
 class Component(_Strict):
     """A registered plugin chosen by name, with its validated options."""
 
@@ -99,6 +111,7 @@ class ExperimentConfig(_Strict):
     max_consecutive_failures: int = Field(10, ge=1)
     #: seconds one candidate's evaluation may take before it is stopped and recorded as failed
     trial_time_limit: float | None = Field(None, gt=0)
+    executor: ExecutorConfig = ExecutorConfig()
     storage: str | None = None
     output: str = "results"
 
@@ -122,6 +135,8 @@ _COMPONENTS: dict[str, Registry] = {
     "space": SPACES, "dataset": DATASETS, "strategy": STRATEGIES, "evaluator": EVALUATORS,
     "pruner": PRUNERS,
 }
+#: sections that may be given by name alone (``executor: ray`` is ``executor: {name: ray}``)
+_NAMED = {*_COMPONENTS, "executor"}
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
@@ -147,7 +162,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
         node = data
         for part in path[:-1]:
             child = node.get(part)
-            if isinstance(child, str) and part in _COMPONENTS:
+            if isinstance(child, str) and part in _NAMED:
                 child = {"name": child}
             elif child is None:
                 child = {}
@@ -186,6 +201,8 @@ def resolve_config(data: Mapping[str, Any], default_name: str = "experiment") ->
     """Validate a raw config mapping and fill in every default, plugin options included."""
     data = dict(data)
     data.setdefault("name", default_name)
+    if isinstance(data.get("executor"), str):
+        data["executor"] = {"name": data["executor"]}
     for key, registry in _COMPONENTS.items():
         if key in data:
             data[key] = _resolve_component(key, data[key], registry)

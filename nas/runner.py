@@ -78,6 +78,20 @@ def build_components(config: ExperimentConfig) -> Components:
     return Components(space, sampler, evaluator, str(device), make_pruner(config), context, oneshot)
 
 
+class RemoteError(Exception):
+    """A trial that failed in another process; its message is the remote error, as recorded."""
+
+
+@dataclass
+class Pending:
+    """An asked trial whose (new) architecture awaits evaluation."""
+
+    trial: Trial
+    arch: dict[str, Any]
+    aid: str
+    extra: dict[str, Any]
+
+
 @dataclass
 class _Outcome:
     """What evaluating one architecture gave: objective values, or the error it failed with."""
@@ -135,29 +149,59 @@ class _Loop:
 
         ``extra``: metrics of this trial besides the evaluator's (a one-shot search's own figures).
         """
-        extra = extra or {}
+        asked = self.ask(extra)
+        if isinstance(asked, FrozenTrial):
+            return asked
+        evaluator, space = self.parts.evaluator, self.parts.space
+
+        def evaluate(report: Callable[[int, float], None] | None) -> dict:
+            with time_limit(self.config.trial_time_limit):
+                return evaluator.evaluate(asked.arch, space, None, report)
+
+        return self.finish(asked, evaluate)
+
+    def ask(self, extra: dict[str, Any] | None = None) -> Pending | FrozenTrial:
+        """Ask for one architecture: a new one is returned to be evaluated (then :meth:`finish`);
+        one evaluated before is told at once with its earlier outcome (its finished trial is returned)."""
         trial = self.study.ask()
         space = self.parts.space
         arch = space.validate({name: trial.suggest_categorical(name, c) for name, c in self.decisions.items()})
         aid = arch_id(arch)
         trial.set_user_attr("arch_id", aid)
         trial.set_user_attr("arch", space.format(arch))
+        pending = Pending(trial, arch, aid, extra or {})
         if aid in self.cache:
-            # an architecture evaluated before: its outcome (result or failure) is reused
-            known = self.cache[aid]
-            trial.set_user_attr("duplicate_of", known.number)
-            trial.set_user_attr("metrics", {**known.metrics, **extra})
-            self._record_violations(trial, known.metrics)
-            if known.error is not None:
-                trial.set_user_attr("error", known.error)
-                frozen = self.study.tell(trial, state=TrialState.FAIL)
-            else:
-                frozen = self.study.tell(trial, known.values)
-            self.duplicates_in_a_row += 1
+            return self.tell_known(pending)
+        self.duplicates_in_a_row = 0
+        return pending
+
+    def tell_known(self, pending: Pending) -> FrozenTrial:
+        """Tell a trial of an architecture evaluated before: its outcome (result or failure) is reused."""
+        trial, known = pending.trial, self.cache[pending.aid]
+        trial.set_user_attr("duplicate_of", known.number)
+        trial.set_user_attr("metrics", {**known.metrics, **pending.extra})
+        self._record_violations(trial, known.metrics)
+        if known.error is not None:
+            trial.set_user_attr("error", known.error)
+            frozen = self.study.tell(trial, state=TrialState.FAIL)
         else:
-            frozen = self._evaluate(trial, arch, aid, extra)
-            self.duplicates_in_a_row = 0
+            frozen = self.study.tell(trial, known.values)
+        self.duplicates_in_a_row += 1
+        return self._logged(frozen)
+
+    def finish(self, pending: Pending, evaluate: Callable[[Callable[[int, float], None] | None], dict]) -> FrozenTrial:
+        """Evaluate a pending architecture with ``evaluate(report)`` and tell the study its outcome.
+
+        ``evaluate`` returns the metrics, or raises ``optuna.TrialPruned`` (stopped early), a
+        ``NasError`` (a mistake in the config: the search stops) or any other error (the trial fails).
+        """
+        try:
+            frozen = self._evaluate(pending.trial, pending.aid, pending.extra, evaluate)
+        finally:
             self.evaluated += 1
+        return self._logged(frozen)
+
+    def _logged(self, frozen: FrozenTrial) -> FrozenTrial:
         if self.log is not None:
             self.log.append(frozen)
         return frozen
@@ -169,10 +213,9 @@ class _Loop:
             for constraint, value in zip(self.constraints, found):
                 trial.set_constraint(str(constraint), value)  # what Optuna's samplers read
 
-    def _evaluate(self, trial: Trial, arch: dict, aid: str, extra: dict[str, Any]) -> FrozenTrial:
+    def _evaluate(self, trial: Trial, aid: str, extra: dict[str, Any], evaluate: Callable) -> FrozenTrial:
         try:
-            with time_limit(self.config.trial_time_limit):
-                metrics = self.parts.evaluator.evaluate(arch, self.parts.space, None, self._reporter(trial))
+            metrics = evaluate(self._reporter(trial))
         except optuna.TrialPruned as exc:  # stopped early: recorded with the metrics it reached
             metrics = {k: _plain(v) for k, v in getattr(exc, "metrics", {}).items()}
             if metrics:
@@ -183,7 +226,7 @@ class _Loop:
             self.study.tell(trial, state=TrialState.FAIL)
             raise
         except Exception as exc:  # a candidate that crashes is recorded, and the search goes on
-            return self._fail(trial, aid, failure_reason(exc))
+            return self._fail(trial, aid, str(exc) if isinstance(exc, RemoteError) else failure_reason(exc))
         metrics = {k: _plain(v) for k, v in {**metrics, **extra}.items()}
         trial.set_user_attr("metrics", metrics)
         missing = [k for k in self.objectives if k not in metrics]
@@ -208,8 +251,7 @@ class _Loop:
         self.failures_in_a_row += 1
         frozen = self.study.tell(trial, state=TrialState.FAIL)
         if self.failures_in_a_row >= self.config.max_consecutive_failures:
-            if self.log is not None:
-                self.log.append(frozen)
+            self._logged(frozen)
             raise NasError(f"{self.failures_in_a_row} trials failed in a row (last: {reason[:200]}); "
                            "fix the cause (see the error column of trials.csv) and resume with --resume")
         return frozen
@@ -299,8 +341,16 @@ def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progres
     if parts.oneshot is not None:
         from nas.oneshot.run import drive_oneshot
 
+        if config.executor.name == "ray":  # the searches in parallel, then recorded in order as below
+            from nas.executors.ray import run_oneshot_searches
+
+            run_oneshot_searches(loop, run)
         drive_oneshot(loop, run, progress)
         stopped = None
+    elif config.executor.name == "ray":
+        from nas.executors.ray import drive_ray
+
+        stopped = drive_ray(loop, run, progress)
     else:
         stopped = _drive(loop, progress)
     frame = rows_frame(log.rows, config.objectives)

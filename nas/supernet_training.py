@@ -49,12 +49,16 @@ def _paths(space: SearchSpace, rng: np.random.Generator, sandwich: bool, random_
 def train_supernet(
     supernet: Supernet, space: SearchSpace, data: DataSplits, cfg: TrainingConfig, *, epochs: int,
     seed: int, device: torch.device, sandwich: bool = False, random_subnets: int = 2,
-    train_split: Split | None = None,
+    train_split: Split | None = None, shard: tuple[int, int] = (0, 1),
 ) -> float:
     """Train ``supernet`` in place with the configured optimiser, schedule and augmentation (not the
     weight EMA: an average of weights shared by many paths is not a network); returns the seconds taken.
 
-    Raises CandidateError when the loss becomes NaN or infinite.
+    ``shard`` = (rank, world) trains data-parallel in an initialised ``torch.distributed`` group:
+    every rank draws the same global batches and paths, trains on its slice of each batch, and
+    the gradients are averaged over ranks before the step; the same global batch therefore gives
+    the same weights as one process (exactly so for networks without BatchNorm, whose batch
+    statistics are per slice). Raises CandidateError when the loss becomes NaN or infinite.
     """
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -77,6 +81,11 @@ def train_supernet(
             for x, y in iterate_batches(split, cfg.batch_size, mean=data.mean, std=data.std,
                                         device=device, generator=generator):
                 x = augment(x, cfg.augment, augmentation)
+                part = 1.0  # this rank's share of the global batch, times the world size
+                if shard[1] > 1:
+                    size = len(y)
+                    x, y = x.tensor_split(shard[1])[shard[0]], y.tensor_split(shard[1])[shard[0]]
+                    part = len(y) * shard[1] / size  # so that the averaged gradient is the global batch's
                 optimizer.zero_grad(set_to_none=True)
                 for arch in _paths(space, rng, sandwich, random_subnets):
                     supernet.set_arch(arch)
@@ -87,7 +96,9 @@ def train_supernet(
                             loss = loss + cfg.auxiliary_weight * criterion(aux.float(), y)
                     if not torch.isfinite(loss):
                         raise CandidateError(f"supernet loss became {loss.item()} at epoch {epoch}")
-                    scaler.scale(loss).backward()  # gradients of the sandwich's paths add up
+                    scaler.scale(loss * part).backward()  # gradients of the sandwich's paths add up
+                if shard[1] > 1:
+                    average_gradients(supernet, shard[1])
                 if cfg.grad_clip:
                     scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(supernet.parameters(), cfg.grad_clip)
@@ -95,6 +106,27 @@ def train_supernet(
                 scaler.update()
                 scheduler.step()
     return time.perf_counter() - start
+
+
+def average_gradients(module: nn.Module, world: int) -> None:
+    """Average the gradients of ``module`` over the ranks of the default process group (one all-reduce).
+
+    By hand rather than through ``DistributedDataParallel``: a supernet follows a different path
+    each step and the sandwich rule runs several backward passes per step, so which parameters get
+    gradients changes from step to step (the same on every rank, as all draw the same paths).
+    """
+    import torch.distributed as dist
+
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
 
 
 def finetune(

@@ -105,3 +105,18 @@ def test_resolved_config_round_trips_through_yaml(tiny_config: dict) -> None:
     config = resolve_config(tiny_config)
     again = resolve_config(yaml.safe_load(yaml.safe_dump(config.to_yaml_dict())))
     assert again == config
+
+
+def test_executor_switch_and_its_options_as_overrides(tmp_path: Path, tiny_config: dict) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(yaml.safe_dump(tiny_config))
+    assert load_config(path).executor.name == "local"
+    config = load_config(path, ["executor=ray", "executor.address=auto", "executor.gpus_per_trial=0.5",
+                                "executor.max_concurrent=4"])
+    ex = config.executor
+    assert (ex.name, ex.address, ex.gpus_per_trial, ex.max_concurrent, ex.cpus_per_trial) == ("ray", "auto", 0.5, 4, 1.0)
+    assert resolve_config(yaml.safe_load(yaml.safe_dump(config.to_yaml_dict()))) == config
+    with pytest.raises(NasError, match="executor.name"):
+        load_config(path, ["executor=dask"])
+    with pytest.raises(NasError, match="gpus_per_trial"):
+        load_config(path, ["executor.gpus_per_trial=-1"])
