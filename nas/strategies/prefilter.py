@@ -201,7 +201,8 @@ def _ranking(where: str, **options: Any) -> ProxyRanking:
         ranking = ProxyRanking(**options)
     except pydantic.ValidationError as exc:
         raise NasError(pydantic_message(exc, where, ProxyRanking)) from None
-    get_proxy(ranking.proxy)
+    if ranking.scores is None:  # a score file may hold any column, registered proxy or not
+        get_proxy(ranking.proxy)
     return ranking
 
 
