@@ -17,9 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -90,22 +91,37 @@ def _grads_of(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> nn.Module:
     return net
 
 
+@contextlib.contextmanager
+def batchnorm_removed(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` with its batch-norm layers swapped for the identity inside the block (restored after)."""
+    swapped = []
+    for parent in list(model.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                swapped.append((parent, name, child))
+                setattr(parent, name, nn.Identity())
+    try:
+        yield model
+    finally:
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
+
+
 @register_proxy("synflow", needs_data=False)
 def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Synaptic flow (Tanaka et al. 2020): sum of |θ ⊙ ∂R/∂θ| with R the summed output of the network
     without batch norm, in float64 on |θ|, for an all-ones input of ``x``'s shape (batch of one)."""
-    net = without_batchnorm(model).double().train()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.abs_()
-    net.zero_grad()
-    ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)
-    net(ones).sum().backward()
-    total = 0.0
-    for layer in weighted_layers(net):
-        if layer.weight.grad is not None:
-            total += float((layer.weight * layer.weight.grad).abs().sum().detach())
-    return total
+    # functional_call on float64 copies of the tensors: no deep copy of the modules (the slow part)
+    with batchnorm_removed(model) as net:
+        params = {n: p.detach().double().abs().requires_grad_(True) for n, p in net.named_parameters()}
+        buffers = {n: b.double() if b.is_floating_point() else b for n, b in net.named_buffers()}
+        ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)
+        out = torch.func.functional_call(net, {**params, **buffers}, (ones,))
+        layers = set(weighted_layers(net))
+        names = [f"{prefix}.weight" if prefix else "weight" for prefix, m in net.named_modules() if m in layers]
+    wanted = [params[n] for n in names]
+    grads = torch.autograd.grad(out.sum(), wanted, allow_unused=True)
+    return float(sum((w * g).abs().sum().detach() for w, g in zip(wanted, grads) if g is not None))
 
 
 @register_proxy("grad_norm", needs_data=True)
