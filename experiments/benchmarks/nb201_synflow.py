@@ -73,6 +73,28 @@ def compute(args: argparse.Namespace, frame) -> None:
             fh.flush()
 
 
+def costs(arch_strs) -> tuple[list[int], list[int]]:
+    """Params and FLOPs of each architecture's CIFAR-10 network; both depend only on how many 1x1
+    and 3x3 convolutions the cell has, so one network per such count is built."""
+    import torch
+
+    from nas.costs import count_flops, count_params
+    from search_spaces.nb201 import NB201Space
+
+    torch.set_num_threads(1)
+    space = NB201Space()
+    cache: dict[tuple[int, int], tuple[int, int]] = {}
+    params, flops = [], []
+    for text in arch_strs:
+        key = (text.count("nor_conv_1x1"), text.count("nor_conv_3x3"))
+        if key not in cache:
+            model = space.build(space.parse(text), num_classes=10, input_shape=(3, 32, 32))
+            cache[key] = (count_params(model), count_flops(model, (3, 32, 32)))
+        params.append(cache[key][0])
+        flops.append(cache[key][1])
+    return params, flops
+
+
 def report(args: argparse.Namespace, frame) -> str:
     """Correlations, cost and the markdown report; writes the gzipped score file."""
     import numpy as np
@@ -81,6 +103,7 @@ def report(args: argparse.Namespace, frame) -> str:
 
     raw = pd.read_csv(args.scores_raw, names=["index", "synflow", "seconds"]).drop_duplicates("index")
     merged = frame.merge(raw, on="index").sort_values("index")
+    merged["params"], merged["flops"] = costs(merged["arch_str"])
     n = len(merged)
     acc = merged["cifar10_test_200ep"].to_numpy()
     syn = merged["synflow"].to_numpy()
@@ -90,6 +113,7 @@ def report(args: argparse.Namespace, frame) -> str:
     for name in ("params", "flops"):
         if name in merged:
             base[name] = (stats.spearmanr(merged[name], acc).statistic, stats.kendalltau(merged[name], acc).statistic)
+    syn_params = stats.spearmanr(syn, merged["params"]).statistic
     top = merged.nlargest(max(1, n // 100), "synflow")["cifar10_test_200ep"]
     buf = io.StringIO()
     pd.DataFrame({"arch": merged["arch_str"], "synflow": [f"{v:.9g}" for v in syn]}).to_csv(buf, index=False)
@@ -115,7 +139,8 @@ def report(args: argparse.Namespace, frame) -> str:
         f"{np.median(seconds):.3f} / {seconds.mean():.3f} |",
     ]
     for name, (r, t) in base.items():
-        lines.append(f"| baseline {name}: ρ / τ | {r:.3f} / {t:.3f} |")
+        lines.append(f"| baseline {name}: Spearman ρ / Kendall τ | {r:.3f} / {t:.3f} |")
+    lines.append(f"| Spearman ρ between synflow and params | {syn_params:.3f} |")
     lines += [
         "", f"Timings on a 2-core machine shared with other jobs (load average now "
         f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}); Python {platform.python_version()}, "

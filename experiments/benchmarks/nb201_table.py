@@ -174,7 +174,7 @@ def _cell(values: list[float]) -> str:
 def report(args: argparse.Namespace, results: dict, over: dict, wall: float) -> str:
     """The markdown report."""
     lines = [
-        "# NAS-Bench-201 by table lookup: the paper's table, and the toolkit's overhead", "",
+        f"# {args.title}", "",
         f"Command: `python experiments/benchmarks/nb201_table.py` (seeds={args.seeds}, budget={args.budget} "
         f"queried architectures, {args.workers} worker processes on a shared 2-core machine). Finished searches "
         f"are kept in `{Path(args.runs).name}`, and running the command again runs only the missing ones; the "
@@ -222,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(ROOT / "results/benchmarks/nb201_table.md"))
     parser.add_argument("--runs", default=str(ROOT / "results/benchmarks/nb201_table_runs.jsonl"),
                         help="one JSON line per finished search; reused when the benchmark is run again")
+    parser.add_argument("--title", default="NAS-Bench-201 by table lookup: the paper's table, and the toolkit's overhead")
     parser.add_argument("--fresh", action="store_true", help="discard the runs of earlier invocations")
     parser.add_argument("--report-only", action="store_true", help="write the report from --runs; run nothing new")
     args = parser.parse_args(argv)
