@@ -85,7 +85,7 @@ def read_scores(path: str, proxy: str) -> dict[str, float]:
 
 def rank_by_proxy(space: SearchSpace, seed: int, ranking: ProxyRanking) -> list[Arch]:
     """The pool drawn with ``seed``, best proxy score first (pool order breaks ties; NaN scores last)."""
-    pool = candidate_pool(space, ranking.pool, np.random.default_rng([seed, 20210401]))
+    pool = candidate_pool(space, ranking.pool, np.random.default_rng([seed, 20210401]))  # own stream
     if ranking.scores is not None:
         table = read_scores(ranking.scores, ranking.proxy)
         missing = [space.format(a) for a in pool if space.format(a) not in table]
