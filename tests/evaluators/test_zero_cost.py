@@ -51,3 +51,26 @@ def test_data_proxy_without_data_and_unknown_proxy_are_clear_errors() -> None:
         search_in_memory(resolve_config(config({"proxy": "synflow"}, "synflow")))
     with pytest.raises(NasError, match="unknown zero-cost proxy 'nwot'"):
         search_in_memory(resolve_config(config({"proxy": "nwot"}, "nwot")))
+
+
+@pytest.mark.parametrize("space", ["nb201", "darts", "mbconv"])
+def test_every_proxy_scores_every_space_from_the_command_line(space: str, tmp_path, capsys) -> None:
+    import pandas as pd
+    import yaml
+
+    from nas.cli import main
+    from nas.proxies import PROXIES
+    from tests.search_spaces.conftest import SMALL_OPTIONS
+
+    config = tmp_path / "zc.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "zc", "trials": 2, "space": {"name": space, **SMALL_OPTIONS[space]},
+        "dataset": {"name": "digits"}, "strategy": {"name": "random"}, "costs": {"memory": False},
+        "evaluator": {"name": "zero_cost", "batch_size": 8}, "output": str(tmp_path / "runs"),
+    }))
+    for proxy in sorted(PROXIES):
+        assert main(["search", str(config), f"evaluator.proxy={proxy}", f"objectives={{{proxy}: maximize}}",
+                     "--quiet"]) == 0, capsys.readouterr().err
+        run = capsys.readouterr().out.strip().splitlines()[-1].removeprefix("run folder: ")
+        frame = pd.read_csv(f"{run}/trials.csv")
+        assert len(frame) == 2 and frame[proxy].notna().all(), proxy
