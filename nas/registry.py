@@ -143,6 +143,7 @@ STRATEGIES = Registry(
         "evolution": "nas.strategies.evolution:regularized_evolution",
         "reinforce": "nas.strategies.reinforce:reinforce",
         "local_search": "nas.strategies.local_search:local_search",
+        "prefilter": "nas.strategies.prefilter:prefilter",
         "darts": "nas.oneshot.darts:Darts",
         "enas": "nas.oneshot.enas:Enas",
     },
@@ -155,6 +156,7 @@ EVALUATORS = Registry(
         "partial": "nas.evaluators.training:PartialTraining",
         "tabular": "nas.evaluators.tabular:TabularNB201",
         "weight_sharing": "nas.evaluators.weight_sharing:WeightSharing",
+        "zero_cost": "nas.evaluators.zero_cost:ZeroCost",
     },
 )
 DATASETS = Registry(

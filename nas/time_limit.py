@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+import torch
+
 _DEADLINE: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar("nas_deadline", default=None)
 _shield = threading.local()
 
@@ -69,6 +71,7 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         yield
         return
     token = _DEADLINE.set((time.monotonic() + seconds, seconds))
+    grad = torch.is_grad_enabled()  # an interrupt inside no_grad's __enter__ would leave it off
     alarm = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
     previous = None
     if alarm:
@@ -82,6 +85,7 @@ def time_limit(seconds: float | None) -> Iterator[None]:
             signal.signal(signal.SIGALRM, previous)
         _shield.pending = False
         _DEADLINE.reset(token)
+        torch.set_grad_enabled(grad)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ def test_load_fills_defaults_of_every_component(tmp_path: Path, tiny_config: dic
     del tiny_config["name"]
     config = load_config(write(tmp_path, tiny_config, "my_exp.yaml"))
     assert config.name == "my_exp"
-    assert config.strategy.options == {"population_size": 2, "sample_size": 2}
+    assert config.strategy.options == {"population_size": 2, "sample_size": 2, "warm_start": None}
     assert config.dataset.options["validation_fraction"] == 0.2
     assert config.training.lr == 0.05
     assert config.objectives == {"val_accuracy": "maximize"}

@@ -26,7 +26,7 @@ def test_search_writes_a_complete_run_folder(tiny_config: dict) -> None:
     run = result.run.path
     assert {p.name for p in run.iterdir()} >= {"config.yaml", "run.json", "study.journal", "trials.csv"}
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["strategy"] == {"name": "evolution", "population_size": 2, "sample_size": 2}
+    assert saved["strategy"] == {"name": "evolution", "population_size": 2, "sample_size": 2, "warm_start": None}
     frame = pd.read_csv(run / "trials.csv")
     assert len(frame) == result.evaluated == 4
     assert frame["val_accuracy"].dtype == float and frame["params"].dtype == int

@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Synflow of every architecture's CIFAR-10 network (experiments/benchmarks/nb201_synflow.py).
+SYNFLOW = str(ROOT / "results/benchmarks/nb201_synflow.csv.gz")
+_REA = {"population_size": 10, "sample_size": 3}
 DATASETS = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "imagenet16": "ImageNet16-120"}
 #: label -> (strategy config, seeds cap or None). Slow samplers get fewer seeds (stated in the table).
 STRATEGIES: dict[str, dict] = {
@@ -38,7 +41,20 @@ STRATEGIES: dict[str, dict] = {
     "Optuna QMC (Sobol)": {"name": "qmc"},
     "REINFORCE (LSTM controller, lr 0.001)": {"name": "reinforce", "controller": "lstm", "learning_rate": 0.001},
     "Optuna GP": {"name": "gp"},
+    # zero-cost pre-filtering by synflow (scores read from SYNFLOW; CIFAR-10 networks)
+    "Synflow pre-filter: top 100 of 1,000 random": {
+        "name": "prefilter", "base": "random", "proxy": "synflow", "pool": 1000, "top": 100, "scores": SYNFLOW},
+    "Synflow top 100 of all 15,625": {
+        "name": "prefilter", "base": "random", "proxy": "synflow", "pool": 15625, "top": 100, "scores": SYNFLOW},
+    "REA, synflow warm start (best 10 of 1,000)": {
+        "name": "evolution", **_REA, "warm_start": {"proxy": "synflow", "pool": 1000, "scores": SYNFLOW}},
+    "REA, synflow warm start (best 10 of 15,625)": {
+        "name": "evolution", **_REA, "warm_start": {"proxy": "synflow", "pool": 15625, "scores": SYNFLOW}},
+    "Local search after synflow pre-filter (best 10 of 1,000)": {
+        "name": "prefilter", "base": "local_search", "proxy": "synflow", "pool": 1000, "top": 10, "scores": SYNFLOW},
 }
+#: The zero-cost rows, reported on their own (results/benchmarks/nb201_prefilter.md).
+PROXY_ROWS = [label for label in STRATEGIES if "synflow" in label]
 PAPER_CIFAR10 = {"Random search": "93.70 ± 0.36", "REA (P=10, S=3)": "93.92 ± 0.30",
                  "REINFORCE": "93.85 ± 0.37"}
 #: Samplers too slow for --seeds on two cores (Optuna's GP takes about 1.5 s a trial at 100
@@ -158,7 +174,7 @@ def _cell(values: list[float]) -> str:
 def report(args: argparse.Namespace, results: dict, over: dict, wall: float) -> str:
     """The markdown report."""
     lines = [
-        "# NAS-Bench-201 by table lookup: the paper's table, and the toolkit's overhead", "",
+        f"# {args.title}", "",
         f"Command: `python experiments/benchmarks/nb201_table.py` (seeds={args.seeds}, budget={args.budget} "
         f"queried architectures, {args.workers} worker processes on a shared 2-core machine). Finished searches "
         f"are kept in `{Path(args.runs).name}`, and running the command again runs only the missing ones; the "
@@ -206,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", default=str(ROOT / "results/benchmarks/nb201_table.md"))
     parser.add_argument("--runs", default=str(ROOT / "results/benchmarks/nb201_table_runs.jsonl"),
                         help="one JSON line per finished search; reused when the benchmark is run again")
+    parser.add_argument("--title", default="NAS-Bench-201 by table lookup: the paper's table, and the toolkit's overhead")
     parser.add_argument("--fresh", action="store_true", help="discard the runs of earlier invocations")
     parser.add_argument("--report-only", action="store_true", help="write the report from --runs; run nothing new")
     args = parser.parse_args(argv)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from optuna.samplers import BaseSampler
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
@@ -75,10 +77,20 @@ def nsga_order(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> list
 
 def regularized_evolution(
     space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
-    population_size: int = 10, sample_size: int = 3,
-) -> RegularizedEvolutionSampler:
-    """Regularized (aging) evolution; Pareto-rank and crowding selection when there are several objectives."""
-    return RegularizedEvolutionSampler(
+    population_size: int = 10, sample_size: int = 3, warm_start: dict[str, Any] | None = None,
+) -> BaseSampler:
+    """Regularized (aging) evolution; Pareto-rank and crowding selection when there are several objectives.
+
+    ``warm_start`` (e.g. ``{proxy: synflow, pool: 500}``, the options of
+    :class:`nas.strategies.prefilter.ProxyRanking`) fills the first population with the
+    ``population_size`` best of a pool of random candidates by a zero-cost proxy, instead of random ones.
+    """
+    sampler = RegularizedEvolutionSampler(
         space, population_size=population_size, sample_size=sample_size,
         direction=list(objectives.values()), seed=seed,
     )
+    if warm_start is None:
+        return sampler
+    from nas.strategies.prefilter import warm_started
+
+    return warm_started(sampler, space, seed, warm_start, population_size)

@@ -161,6 +161,8 @@ def test_an_enas_search_interrupted_mid_epoch_resumes_to_the_same_result(tmp_pat
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+        # a crashed process starts afresh; this one may have been cut inside no_grad's __enter__
+        torch.set_grad_enabled(True)
     assert 1 <= torch.load(cut / "checkpoint.pt", weights_only=True)["epoch"] < 4
     resumed = search(cut)
     assert resumed.arch == reference.arch

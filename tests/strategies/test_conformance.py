@@ -31,6 +31,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "nsga3": {"population_size": 6},
     "evolution": {"population_size": 6, "sample_size": 3},
     "reinforce": {"learning_rate": 0.3},
+    # every toy network has the same parameter count: the pre-filtered six are a random six
+    "prefilter": {"base": "evolution", "base_options": {"population_size": 6, "sample_size": 3},
+                  "proxy": "params", "pool": 64, "top": 6, "num_classes": 2, "input_shape": [1, 2, 2]},
 }
 #: Strategies that do not learn from results get the whole of a 16-architecture space as their
 #: budget (they must still get through it); the others must find the optimum of the
