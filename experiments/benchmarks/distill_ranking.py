@@ -39,6 +39,7 @@ from nas.evaluators.training import PartialTraining
 from nas.export import export_model
 from nas.registry import DATASETS
 from nas.training import seeded, train_model
+from command_line import command_line  # a sibling script (this folder is on sys.path)
 
 TEACHER_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 WAYS = ("plain", "distill", "distill+features")
@@ -211,9 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its report."""
     args = _args(argv)
     result = run(args)
-    keys = [a for a in vars(args) if a != "output"]
-    command = "python experiments/benchmarks/distill_ranking.py " + " ".join(
-        f"--{k.replace('_', '-')} {getattr(args, k)}" for k in keys)
+    command = command_line("distill_ranking.py", args)
     text = report(args, result, command)
     if args.output == "-":
         print(text)

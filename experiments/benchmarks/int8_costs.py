@@ -30,6 +30,7 @@ from nas.costs import count_params, measure_latency
 from nas.quantize import int8_metrics
 from nas.registry import DATASETS
 from nas.training import seeded, train_model
+from command_line import command_line  # a sibling script (this folder is on sys.path)
 
 #: (space, options) measured; small enough to train in seconds on one thread.
 SPACES = [
@@ -111,9 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its report."""
     args = _args(argv)
     rows = run(args)
-    keys = [a for a in vars(args) if a != "output"]
-    command = "python experiments/benchmarks/int8_costs.py " + " ".join(
-        f"--{k.replace('_', '-')} {getattr(args, k)}" for k in keys)
+    command = command_line("int8_costs.py", args)
     text = report(args, rows, command)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(text)

@@ -36,6 +36,7 @@ from nas.config import Component, CostsConfig, TrainingConfig
 from nas.evaluators import EvalContext
 from nas.evaluators.training import PartialTraining
 from nas.evaluators.weight_sharing import WeightSharing
+from command_line import command_line  # a sibling script (this folder is on sys.path)
 
 NOTES = "## Notes"
 
@@ -210,8 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
     settings = ["archs", "channels", "cells", "seed", "validation_fraction", "test_fraction", "ref_epochs",
                 "supernet_epochs", "calibration_batches", "finetune_steps", "lr", "threads"]
-    command = "python experiments/benchmarks/supernet_ranking.py " + " ".join(
-        f"--{k.replace('_', '-')} {getattr(args, k)}" for k in settings)
+    command = command_line("supernet_ranking.py", args, settings)
     text = report(args, run(args), command)
     if args.output == "-":
         print(text)
