@@ -18,9 +18,9 @@ _LAZY = {
     "SearchSpace": "nas.space",
     "create_space": "nas.factories",
     "load_config": "nas.config",
-    "run_search": "nas.runner",
-    "load_trials": "nas.results",
-    "export_model": "nas.export", "load_model": "nas.export",
+    "run_search": "nas.search.runner",
+    "load_trials": "nas.results.reading",
+    "export_model": "nas.deploy.export", "load_model": "nas.deploy.export",
 }
 
 __all__ = [
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from nas.arch import Arch, arch_id, canonical_json
     from nas.config import load_config
     from nas.errors import NasError
-    from nas.export import export_model, load_model
+    from nas.deploy.export import export_model, load_model
     from nas.factories import create_space
     from nas.registry import (
         DATASETS,
@@ -61,8 +61,8 @@ if TYPE_CHECKING:
         register_space,
         register_strategy,
     )
-    from nas.results import load_trials
-    from nas.runner import run_search
+    from nas.results.reading import load_trials
+    from nas.search.runner import run_search
     from nas.space import SearchSpace
 
 

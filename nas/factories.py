@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from nas.options import validate_options
-from nas.registry import SPACES
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import optuna
+
+from nas.config.options import validate_options
+from nas.constraints import Constraint
+from nas.errors import NasError
+from nas.oneshot.base import OneShot
+from nas.registry import SPACES, STRATEGIES
 from nas.space import SearchSpace
 
 
@@ -11,3 +19,22 @@ def create_space(name: str, **options: object) -> SearchSpace:
     """Build a registered search space by name (or 'module:attribute' path) with its options."""
     factory = SPACES.get(name)
     return factory(**validate_options(factory, options, "space"))
+
+
+def create_strategy(
+    name: str, space: SearchSpace, seed: int, objectives: Mapping[str, str],
+    constraints: Sequence[Constraint] = (), options: Mapping[str, Any] | None = None, *, where: str = "strategy",
+) -> optuna.samplers.BaseSampler | OneShot:
+    """Build a registered strategy: an Optuna sampler, or a one-shot strategy (which takes no constraints).
+
+    Example:
+        >>> sampler = create_strategy("evolution", create_space("nb201"), 0, {"val_accuracy": "maximize"})
+    """
+    factory = STRATEGIES.get(name)
+    options = validate_options(factory, options or {}, where)
+    if isinstance(factory, type) and issubclass(factory, OneShot):
+        if constraints:
+            raise NasError(f"one-shot strategy {name!r} does not take constraints; "
+                           "remove the constraints section or use a black-box strategy")
+        return factory(space, seed, dict(objectives), **options)
+    return factory(space, seed, dict(objectives), tuple(constraints), **options)

@@ -1,9 +1,9 @@
-"""Name registries for spaces, strategies, evaluators, data sets and pruners.
+"""Name registries for spaces, strategies, evaluators, data sets, pruners and executors.
 
 Entries are factories, resolved lazily: a built-in is a ``module:attribute`` string until
 it is first used, third-party packages add theirs through entry points (group
 ``nas.search_spaces``, ``nas.strategies``, ``nas.evaluators``, ``nas.datasets``,
-``nas.pruners``), and a config may name any importable factory directly as
+``nas.pruners``, ``nas.executors``), and a config may name any importable factory directly as
 ``package.module:attribute``.
 Importing such a path runs that module's code, exactly as ``import`` would.
 
@@ -18,6 +18,7 @@ Factory conventions (the user options are always keyword-only parameters):
 - evaluator: ``factory(context, *, **options) -> Evaluator``
 - dataset: ``factory(*, **options) -> DataSplits``
 - pruner: ``factory(*, **options) -> optuna.pruners.BasePruner``
+- executor: ``factory(config, *, **options) -> nas.executors.base.Executor``
 """
 
 from __future__ import annotations
@@ -169,18 +170,27 @@ DATASETS = Registry(
         "image_folder": "nas.data.image_folder:image_folder",
     },
 )
+EXECUTORS = Registry(
+    "executor",
+    "nas.executors",
+    {
+        "local": "nas.executors.local:LocalExecutor",
+        "ray": "nas.executors.ray:RayExecutor",
+    },
+)
 PRUNERS = Registry(
     "pruner",
     "nas.pruners",
-    {name: f"nas.pruners:{name}" for name in
+    {name: f"nas.search.pruners:{name}" for name in
      ("none", "median", "percentile", "successive_halving", "hyperband", "threshold", "patient")},
 )
 REGISTRIES: dict[str, Registry] = {
     "spaces": SPACES, "strategies": STRATEGIES, "evaluators": EVALUATORS, "datasets": DATASETS,
-    "pruners": PRUNERS,
+    "pruners": PRUNERS, "executors": EXECUTORS,
 }
 
 register_space = SPACES.register
 register_strategy = STRATEGIES.register
 register_evaluator = EVALUATORS.register
 register_dataset = DATASETS.register
+register_executor = EXECUTORS.register

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nas.augment import augment, cutout, random_crop, random_flip
+from nas.training.augment import augment, cutout, random_crop, random_flip
 from nas.config import AugmentConfig, TrainingConfig
 from nas.data.digits import digits
-from nas.training import WeightEMA, evaluate_model, train_model
+from nas.training.loop import WeightEMA, evaluate_model, train_model
 
 
 def batch(n: int = 64) -> torch.Tensor:

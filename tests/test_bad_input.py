@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nas.cli import main
+from nas.cli.main import main
 
 ARCH_NOT_IN_SPACE = "|nor_conv_9x9~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 

@@ -21,7 +21,7 @@ def nas(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 def test_console_script_points_at_the_cli() -> None:
     (script,) = [ep for ep in entry_points(group="console_scripts") if ep.name == "nas"]
-    assert script.value == "nas.cli:main"
+    assert script.value == "nas.cli.main:main"
 
 
 @pytest.mark.parametrize("command", [[], ["search"], ["show"], ["list"]])
@@ -100,7 +100,7 @@ EVALUATOR_OVERRIDES = {
 def test_every_evaluator_scores_every_space_from_the_command_line(
     tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture, space: str, evaluator: str,
 ) -> None:
-    from nas.cli import main
+    from nas.cli.main import main
     from tests.search_spaces.conftest import SMALL_OPTIONS
 
     config = tmp_path / "tiny.yaml"

@@ -114,9 +114,12 @@ def test_executor_switch_and_its_options_as_overrides(tmp_path: Path, tiny_confi
     config = load_config(path, ["executor=ray", "executor.address=auto", "executor.gpus_per_trial=0.5",
                                 "executor.max_concurrent=4"])
     ex = config.executor
-    assert (ex.name, ex.address, ex.gpus_per_trial, ex.max_concurrent, ex.cpus_per_trial) == ("ray", "auto", 0.5, 4, 1.0)
+    assert (ex.name, ex.options["address"], ex.options["gpus_per_trial"], ex.options["max_concurrent"],
+            ex.options["cpus_per_trial"]) == ("ray", "auto", 0.5, 4, 1.0)
     assert resolve_config(yaml.safe_load(yaml.safe_dump(config.to_yaml_dict()))) == config
-    with pytest.raises(NasError, match="executor.name"):
+    with pytest.raises(NasError, match="unknown executor 'dask'"):
         load_config(path, ["executor=dask"])
-    with pytest.raises(NasError, match="gpus_per_trial"):
-        load_config(path, ["executor.gpus_per_trial=-1"])
+    with pytest.raises(NasError, match="executor.gpus_per_trial"):
+        load_config(path, ["executor=ray", "executor.gpus_per_trial=-1"])
+    with pytest.raises(NasError, match="unknown config key 'executor.address'"):
+        load_config(path, ["executor.address=auto"])  # the local executor takes no options

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from nas import NasError
-from nas.cli import main
+from nas.cli.main import main
 from nas.config import resolve_config
 from nas.constraints import Constraint, parse_constraints
-from nas.runner import run_search, search_in_memory
+from nas.search.runner import run_search, search_in_memory
 from tests.strategies.toy import cost, score
 
 OBJECTIVES = {"val_accuracy": "maximize", "params": "minimize"}

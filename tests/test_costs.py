@@ -3,7 +3,7 @@ from __future__ import annotations
 from torch import nn
 
 from nas.config import CostsConfig
-from nas.costs import (
+from nas.costs.measure import (
     cost_metrics,
     count_flops,
     count_params,

@@ -9,13 +9,13 @@ import torch
 from torch.nn import functional as F
 
 from nas import EVALUATORS, NasError, create_space
-from nas.cli import main
+from nas.cli.main import main
 from nas.config import Component, DistillConfig, TrainingConfig, resolve_config
-from nas.distill import classifier_of, hinton_loss, load_teacher, similarity_loss
+from nas.training.distill import classifier_of, hinton_loss, load_teacher, similarity_loss
 from nas.evaluators import EvalContext
-from nas.export_command import export_run
-from nas.results import load_trials
-from nas.weights import weights_path
+from nas.deploy.export_run import export_run
+from nas.results.reading import load_trials
+from nas.results.weights import weights_path
 
 SPACE = create_space("nb201", channels=4, cells_per_stage=1)
 CPU = torch.device("cpu")
@@ -83,7 +83,7 @@ def test_teacher_from_an_exported_module_and_from_a_weights_file_agree(
 def test_a_teacher_module_named_by_a_config_is_never_run(teacher_module: Path, tmp_path: Path) -> None:
     import shutil
 
-    from nas.export import load_model
+    from nas.deploy.export import load_model
 
     folder = tmp_path / "teacher"
     shutil.copytree(teacher_module.parent, folder)
@@ -106,7 +106,7 @@ def test_distillation_changes_training_and_alpha_zero_is_plain_training(teacher_
 
 def test_feature_matching_taps_the_classifier_and_removes_its_hooks(teacher_module: Path) -> None:
     from nas.registry import DATASETS
-    from nas.training import train_model
+    from nas.training.loop import train_model
 
     data = DATASETS.get("digits")()
     student = SPACE.build(SPACE.sample(np.random.default_rng(5)), num_classes=10, input_shape=(1, 8, 8))

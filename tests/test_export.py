@@ -17,12 +17,12 @@ from torch import nn
 
 from nas import SPACES, NasError, create_space, load_model
 from nas.arch import Choice
-from nas.export import check_literal, export_model, to_literal
-from nas.export_command import export_run
-from nas.inline import inline_module
+from nas.deploy.export import check_literal, export_model, to_literal
+from nas.deploy.export_run import export_run
+from nas.deploy.inline import inline_module
 from nas.space import Exportable, SearchSpace
-from nas.training import seeded
-from nas.weights import load_weights, weights_path
+from nas.training.loop import seeded
+from nas.results.weights import load_weights, weights_path
 from tests.search_spaces.conftest import DEFAULT_INPUT_SHAPE, INPUT_SHAPES, SMALL_OPTIONS
 
 EXPORTABLE = [n for n in SPACES.names() if isinstance(create_space(n, **SMALL_OPTIONS.get(n, {})), Exportable)]
@@ -122,7 +122,7 @@ MALICIOUS = [
 
 @pytest.mark.parametrize("text, message", MALICIOUS)
 def test_malicious_or_mistyped_architectures_are_refused(text: str, message: str, tmp_path: Path) -> None:
-    from nas.cli import main
+    from nas.cli.main import main
 
     arch_file = tmp_path / "arch.json"
     arch_file.write_text(text)
@@ -197,7 +197,7 @@ def test_inlining_keeps_torch_and_stdlib_and_orders_dependencies(tmp_path: Path,
 
 
 def test_export_a_run_with_the_weights_the_search_kept(searched_run: Path, tmp_path: Path) -> None:
-    from nas.results import load_trials
+    from nas.results.reading import load_trials
 
     frame, _ = load_trials(searched_run)
     best = frame[frame["state"] == "complete"].iloc[0]

@@ -11,8 +11,8 @@ import pytest
 
 from nas import NasError
 from nas.pareto import non_dominated
-from nas.plots import PlotOptions, load_run, write_plots
-from nas.results import load_trials
+from nas.results.plots import PlotOptions, load_run, write_plots
+from nas.results.reading import load_trials
 
 
 def figures_in(page: Path) -> list[dict]:
@@ -86,7 +86,7 @@ def test_default_axes_and_bad_metrics(searched_run: Path, tmp_path: Path) -> Non
 
 
 def test_nas_plot_command_writes_into_the_run_folder(searched_run: Path, tmp_path: Path, capsys) -> None:
-    from nas.cli import main
+    from nas.cli.main import main
 
     assert main(["plot", str(searched_run), "--out", str(tmp_path), "--kind", "progress"]) == 0
     out = capsys.readouterr().out

@@ -13,9 +13,9 @@ import torch
 import yaml
 
 from nas import SPACES, NasError, create_space
-from nas.cli import main
+from nas.cli.main import main
 from nas.config import apply_overrides, resolve_config
-from nas.runner import run_search
+from nas.search.runner import run_search
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 MODULE = "my_spaces"

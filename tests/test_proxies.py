@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nas import NasError
-from nas.proxies import PROXIES, get_proxy, register_proxy, score, without_batchnorm
+from nas.evaluators.proxies import PROXIES, get_proxy, register_proxy, score, without_batchnorm
 
 
 def two_layer(bn: bool = False) -> nn.Sequential:

@@ -9,9 +9,9 @@ import pytest
 
 from nas import NasError
 from nas.config import resolve_config
-from nas.pruners import make_pruner
+from nas.search.pruners import make_pruner
 from nas.registry import PRUNERS
-from nas.runner import run_search
+from nas.search.runner import run_search
 
 REQUIRED = {"threshold": {"lower": 20.0}}
 

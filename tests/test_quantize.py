@@ -12,16 +12,16 @@ import torch
 from torch import nn
 
 from nas import create_space
-from nas.cli import main
+from nas.cli.main import main
 from nas.config import TrainingConfig, resolve_config
 from nas.data import subset
-from nas.export import export_model, load_model
-from nas.int8_export import export_int8
-from nas.plots import PlotOptions, load_run, pareto_figures
-from nas.quantize import INT8_METRICS, calibration_batches, int8_metrics, quantize_int8
+from nas.deploy.export import export_model, load_model
+from nas.deploy.int8_export import export_int8
+from nas.results.plots import PlotOptions, load_run, pareto_figures
+from nas.costs.int8 import INT8_METRICS, calibration_batches, int8_metrics, quantize_int8
 from nas.registry import DATASETS
-from nas.runner import run_search
-from nas.training import train_model
+from nas.search.runner import run_search
+from nas.training.loop import train_model
 
 CPU = torch.device("cpu")
 #: The stated tolerance: int8 validation accuracy on digits within this many points of float.

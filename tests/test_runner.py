@@ -13,9 +13,9 @@ import yaml
 
 from nas import NasError
 from nas.config import resolve_config
-from nas.results import load_trials
-from nas.run_folder import STUDY_NAME, RunFolder
-from nas.runner import run_search
+from nas.results.reading import load_trials
+from nas.results.run_folder import STUDY_NAME, RunFolder
+from nas.search.runner import run_search
 
 TOY = {"space": {"name": "tests.plugins:ToySpace"}, "evaluator": {"name": "tests.plugins:ToyEvaluator"},
        "strategy": {"name": "random"}}
@@ -107,7 +107,7 @@ def test_the_time_limit_stops_training_in_a_worker_thread(tiny_config: dict) -> 
     from nas.evaluators import EvalContext
     from nas.evaluators.training import PartialTraining
     from nas.registry import SPACES
-    from nas.time_limit import TrialTimeout, time_limit
+    from nas.search.time_limit import TrialTimeout, time_limit
 
     config = resolve_config({**tiny_config, "training": {"batch_size": 8, "threads": 1}})
     space = SPACES.get("nb201")(channels=4, cells_per_stage=1)

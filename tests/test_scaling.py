@@ -9,10 +9,10 @@ import pytest
 import yaml
 
 from nas import NasError, create_space
-from nas.cli import main
+from nas.cli.main import main
 from nas.config import resolve_config
-from nas.runner import run_search
-from nas.scaling import coefficient_grid, compound, published
+from nas.search.runner import run_search
+from nas.deploy.scaling import coefficient_grid, compound, published
 from search_spaces.mbconv import B0_BLOCKS
 from tests.search_spaces.test_mbconv import REFERENCE_PARAMS
 

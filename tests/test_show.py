@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from nas import NasError
-from nas.cli import main
-from nas.results import load_trials
+from nas.cli.main import main
+from nas.results.reading import load_trials
 
 
 def show(capsys: pytest.CaptureFixture, *args: str) -> str:

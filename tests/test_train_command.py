@@ -10,11 +10,11 @@ import torch
 import yaml
 
 from nas import NasError, load_config, load_model, run_search
-from nas.cli import main
+from nas.cli.main import main
 from nas.config import TrainingConfig
 from nas.data.digits import digits
-from nas.train_command import load_recipe
-from nas.training import evaluate_model
+from nas.deploy.final_training import load_recipe
+from nas.training.loop import evaluate_model
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "experiments" / "recipes" / "digits.yaml"
@@ -77,7 +77,7 @@ def test_bad_recipes_are_refused_with_the_key(overrides: list[str], message: str
 
 
 def test_bad_recipe_sections_name_the_key(tmp_path: Path) -> None:
-    from nas.train_command import resolve
+    from nas.deploy.final_training import resolve
 
     config = load_config(ROOT / "experiments" / "quickstart.yaml")
     arch = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|nor_conv_1x1~2|"
@@ -89,7 +89,7 @@ def test_bad_recipe_sections_name_the_key(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "experiments" / "recipes").glob("*.yaml")), ids=lambda p: p.stem)
 def test_example_recipes_are_valid(recipe: Path) -> None:
-    from nas.train_command import resolve
+    from nas.deploy.final_training import resolve
 
     config = load_config(ROOT / "experiments" / "quickstart.yaml")
     setup = resolve(config, load_recipe(recipe), "|none~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|")

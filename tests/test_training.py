@@ -10,7 +10,8 @@ from nas import NasError
 from nas.config import TrainingConfig
 from nas.data import subset
 from nas.data.digits import digits
-from nas.training import CandidateError, _lr_lambda, evaluate_model, resolve_device, train_model
+from nas.training.loop import CandidateError, evaluate_model, resolve_device, train_model
+from nas.training.optim import lr_factor
 
 CPU = torch.device("cpu")
 
@@ -65,10 +66,10 @@ def test_adamw_and_constant_schedule_train_too() -> None:
 
 
 def test_cosine_schedule_with_warmup() -> None:
-    f = _lr_lambda(TrainingConfig(warmup_epochs=1), steps_per_epoch=10, epochs=5)
+    f = lr_factor(TrainingConfig(warmup_epochs=1), steps_per_epoch=10, epochs=5)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
     assert f(10) == pytest.approx(1.0) and f(30) == pytest.approx(0.5) and f(50) == pytest.approx(0.0)
-    assert _lr_lambda(TrainingConfig(schedule="constant"), 10, 5)(40) == 1.0
+    assert lr_factor(TrainingConfig(schedule="constant"), 10, 5)(40) == 1.0
 
 
 def test_device_resolution() -> None:

@@ -36,9 +36,9 @@ from nas.arch import arch_id
 from nas.config import Component, CostsConfig, DistillConfig, TrainingConfig
 from nas.evaluators import EvalContext
 from nas.evaluators.training import PartialTraining
-from nas.export import export_model
+from nas.deploy.export import export_model
 from nas.registry import DATASETS
-from nas.training import seeded, train_model
+from nas.training.loop import seeded, train_model
 from command_line import command_line  # a sibling script (this folder is on sys.path)
 
 TEACHER_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"

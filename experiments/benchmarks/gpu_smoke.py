@@ -17,8 +17,8 @@ import torch
 def main() -> int:
     """Check CUDA device resolution, AMP training and a 3-trial search on the GPU."""
     from nas.config import resolve_config
-    from nas.runner import run_search
-    from nas.training import resolve_device
+    from nas.search.runner import run_search
+    from nas.training.loop import resolve_device
 
     if not torch.cuda.is_available():
         print(json.dumps({"ok": False, "reason": "CUDA is not available"}))

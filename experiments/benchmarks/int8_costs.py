@@ -1,4 +1,4 @@
-"""Int8 benchmark: what post-training int8 quantization (nas/quantize.py) does to a few trained
+"""Int8 benchmark: what post-training int8 quantization (nas/costs/int8.py) does to a few trained
 architectures of each space on digits: accuracy drop, serialized size and CPU latency.
 
 Each architecture is trained from scratch (the shared loop), then measured exactly as a search
@@ -26,10 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from nas import create_space
 from nas.config import TrainingConfig
-from nas.costs import count_params, measure_latency
-from nas.quantize import int8_metrics
+from nas.costs.measure import count_params, measure_latency
+from nas.costs.int8 import int8_metrics
 from nas.registry import DATASETS
-from nas.training import seeded, train_model
+from nas.training.loop import seeded, train_model
 from command_line import command_line  # a sibling script (this folder is on sys.path)
 
 #: (space, options) measured; small enough to train in seconds on one thread.

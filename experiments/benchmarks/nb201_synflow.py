@@ -5,7 +5,7 @@
 
 Builds each architecture's benchmark network (C=16, N=5, 10 classes, 32x32 inputs: the CIFAR-10
 network), initialised with PyTorch's defaults from a per-architecture seed, scores it with the
-toolkit's ``synflow`` proxy (nas.proxies; float64, |weights|, all-ones input, no batch norm)
+toolkit's ``synflow`` proxy (nas.evaluators.proxies; float64, |weights|, all-ones input, no batch norm)
 and compares the scores with the table's CIFAR-10 200-epoch test accuracy (Spearman ρ, Kendall τ).
 Scores are appended to ``--scores-raw`` (CSV lines) as they are computed, so an interrupted run
 continues where it stopped; ``--workers`` processes (one thread each) share the work.
@@ -34,8 +34,8 @@ def score_chunk(job: tuple[list[tuple[int, str]], int]) -> list[tuple[int, str, 
     """Synflow of each (index, arch string); returns (index, arch, score, seconds)."""
     import torch
 
-    from nas.proxies import score
-    from nas.training import seeded
+    from nas.evaluators.proxies import score
+    from nas.training.loop import seeded
     from search_spaces.nb201 import NB201Space
 
     torch.set_num_threads(1)
@@ -77,7 +77,7 @@ def costs(arch_strs) -> tuple[list[int], list[int]]:
     and 3x3 convolutions the cell has, so one network per such count is built."""
     import torch
 
-    from nas.costs import count_flops, count_params
+    from nas.costs.measure import count_flops, count_params
     from search_spaces.nb201 import NB201Space
 
     torch.set_num_threads(1)
@@ -125,7 +125,7 @@ def report(args: argparse.Namespace, frame) -> str:
         f"(workers={args.workers}, one thread each, seed={args.seed}).", "",
         "Each architecture's benchmark network (C=16, N=5 cells per stage, 10 classes, 32×32 input) is built "
         "with PyTorch's default initialisation (seeded per architecture) and scored by the toolkit's "
-        "`synflow` proxy (`nas/proxies.py`: float64, |θ|, all-ones input, batch norm removed; "
+        "`synflow` proxy (`nas/evaluators/proxies.py`: float64, |θ|, all-ones input, batch norm removed; "
         "Σ|θ ⊙ ∂R/∂θ| over convolution and linear weights), as in SamsungLabs/zero-cost-nas.", "",
         "| | value |", "|---|---|",
         f"| architectures scored | {n} of {len(frame)} |",

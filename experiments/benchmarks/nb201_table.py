@@ -75,7 +75,7 @@ def one_search(job: tuple[str, str, int, int, str]) -> tuple[str, str, int, floa
     from optuna.trial import TrialState
 
     from nas.config import resolve_config
-    from nas.runner import search_in_memory
+    from nas.search.runner import search_in_memory
 
     torch.set_num_threads(1)
     label, dataset, seed, budget, table = job
@@ -133,7 +133,8 @@ def overhead(args: argparse.Namespace) -> dict:
     import optuna
 
     from nas.config import resolve_config
-    from nas.runner import build_components, run_search, search_in_memory
+    from nas.search.components import build_components
+from nas.search.runner import run_search, search_in_memory
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n = args.overhead_trials

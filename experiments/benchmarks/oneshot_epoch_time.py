@@ -38,7 +38,7 @@ from nas.factories import create_space
 from nas.oneshot.base import SearchEnv, batches, epoch_seed, split_train
 from nas.oneshot.darts import Darts
 from nas.oneshot.enas import Enas
-from nas.training import evaluate_model, seeded
+from nas.training.loop import evaluate_model, seeded
 
 PRESETS: dict[str, dict[str, Any]] = {
     # DARTS over NAS-Bench-201 cells on digits (experiments/darts_digits.yaml)

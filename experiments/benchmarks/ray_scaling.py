@@ -27,7 +27,7 @@ import pandas as pd
 import torch
 
 from nas.config import resolve_config
-from nas.runner import run_search
+from nas.search.runner import run_search
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,7 +90,7 @@ def _metrics(run: Path) -> list[str]:
     """Each complete trial's metrics, as stored in the study (train_seconds is not a trials.csv column)."""
     import optuna
 
-    from nas.run_folder import STUDY_NAME, RunFolder
+    from nas.results.run_folder import STUDY_NAME, RunFolder
 
     study = optuna.load_study(study_name=STUDY_NAME, storage=RunFolder(run).storage(None))
     return [json.dumps(t.user_attrs["metrics"]) for t in study.get_trials(deepcopy=False)

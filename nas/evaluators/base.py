@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 import torch
@@ -19,8 +19,9 @@ from nas.data import DataSplits
 from nas.errors import NasError
 from nas.registry import DATASETS
 from nas.space import SearchSpace
-from nas.time_limit import paused
-from nas.training import EpochReport
+from nas.search.time_limit import paused
+from nas.training.loop import EpochReport
+from nas.training.supernet import SupernetRecipe, TrainedSupernet
 
 
 @dataclass(frozen=True)
@@ -35,16 +36,13 @@ class Budget:
 @dataclass
 class EvalContext:
     """What the runner hands an evaluator factory: data (loaded on first use), training, seed,
-    device, which hardware costs to measure, and the run folder (None outside a run; the runner
-    fills it in once the folder exists, before the first evaluation)."""
+    device and which hardware costs to measure."""
 
     dataset: Component | None
     training: TrainingConfig
     seed: int
     device: torch.device
     costs: CostsConfig = field(default_factory=CostsConfig)
-    #: The run folder, set by the runner once it exists; evaluators keep artifacts (weights) there.
-    output: Path | None = None
 
     @cached_property
     def data(self) -> DataSplits:
@@ -76,11 +74,33 @@ class Pruned(optuna.TrialPruned):
         self.metrics: dict[str, Any] = dict(metrics or {})
 
 
+class ExecutorServices(Protocol):
+    """What an evaluator may ask of the executor that runs its trials (every
+    :class:`nas.executors.base.Executor` offers it)."""
+
+    def train_supernet(self, recipe: SupernetRecipe, run_dir: Path) -> TrainedSupernet | None:
+        """Train the run's supernet on the executor's workers, or None to have it trained in process."""
+        ...
+
+
 class Evaluator(ABC):
-    """Scores architectures. Implementations are built as ``factory(context, **options)``."""
+    """Scores architectures. Implementations are built as ``factory(context, **options)``.
+
+    The runner calls :meth:`check` when it builds the evaluator (before any file is written),
+    :meth:`prepare` once the run folder exists (in every process that evaluates: the driver and
+    each Ray worker), then :meth:`evaluate` for each new architecture.
+    """
+
+    #: The run folder, where an evaluator keeps artefacts (weights); None outside a run.
+    run_dir: Path | None = None
 
     def check(self, space: SearchSpace) -> None:
         """Raise NasError if this evaluator cannot score ``space``'s architectures (before a run starts)."""
+
+    def prepare(self, space: SearchSpace, run_dir: Path | None, executor: ExecutorServices) -> None:
+        """Get ready for a run in ``run_dir`` whose trials ``executor`` runs (one-time work such as
+        training a supernet belongs here). The default remembers the run folder."""
+        self.run_dir = run_dir
 
     @abstractmethod
     def evaluate(

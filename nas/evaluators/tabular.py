@@ -20,7 +20,7 @@ from nas.arch import Choice
 from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator
 from nas.space import SearchSpace
-from nas.training import EpochReport
+from nas.training.loop import EpochReport
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
 

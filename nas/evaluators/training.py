@@ -12,13 +12,13 @@ import optuna
 from torch import nn
 
 from nas.arch import Choice
-from nas.costs import cost_metrics
+from nas.costs.measure import cost_metrics
 from nas.data import DataSplits, resize, subset
 from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator, Pruned, candidate_seed
 from nas.space import SearchSpace
-from nas.training import EpochReport, seeded, train_model
-from nas.weights import save_weights
+from nas.training.loop import EpochReport, seeded, train_model
+from nas.results.weights import save_weights
 
 
 class PartialTraining(Evaluator):
@@ -51,7 +51,7 @@ class PartialTraining(Evaluator):
         """The distillation teacher of ``training.distill`` (None without it); loaded once."""
         distill = self.context.training.distill
         if distill is not None and self._teacher is None:
-            from nas.distill import load_teacher
+            from nas.training.distill import load_teacher
 
             self._teacher = load_teacher(distill, space, self.context.device)
         return self._teacher
@@ -105,10 +105,10 @@ class PartialTraining(Evaluator):
             pruned = exc if isinstance(exc, Pruned) else Pruned(reached.get("epochs", 0))
             pruned.metrics.update({**costs, **fidelity, **reached, "train_seconds": time.perf_counter() - start})
             raise pruned from None
-        if self.save_weights and ctx.output is not None:
-            save_weights(ctx.output, arch, model, num_classes=data.num_classes, input_shape=train_data.input_shape)
+        if self.save_weights and self.run_dir is not None:
+            save_weights(self.run_dir, arch, model, num_classes=data.num_classes, input_shape=train_data.input_shape)
         if ctx.costs.int8:
-            from nas.quantize import int8_metrics
+            from nas.costs.int8 import int8_metrics
 
             costs.update(int8_metrics(model, train_data, calibration=ctx.costs.int8_calibration_batches,
                                       batch_size=ctx.training.batch_size, latency_repeats=ctx.costs.latency_repeats,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import pickle
 import time
 from collections.abc import Mapping
@@ -12,24 +12,26 @@ from typing import Any
 import torch
 
 from nas.arch import Choice
-from nas.costs import cost_metrics
+from nas.costs.measure import cost_metrics
 from nas.data import subset
 from nas.errors import NasError
-from nas.evaluators.base import Budget, EvalContext, Evaluator, candidate_seed
+from nas.evaluators.base import Budget, EvalContext, Evaluator, ExecutorServices, candidate_seed
+from nas.io import save_torch_atomic
 from nas.space import SearchSpace
 from nas.supernet import HasSupernet, Supernet
-from nas.supernet_training import (
+from nas.training.supernet import (
     calibration_inputs,
     finetune,
     is_elastic,
     mismatches,
     recalibrate_bn,
+    SupernetRecipe,
     supernet_identity,
     train_supernet,
 )
-from nas.time_limit import paused
-from nas.training import CandidateError, EpochReport, evaluate_model, seeded
-from nas.weights import save_weights
+from nas.search.time_limit import paused
+from nas.training.loop import CandidateError, EpochReport, evaluate_model, seeded
+from nas.results.weights import save_weights
 
 #: The supernet checkpoint's file name in the run folder.
 CHECKPOINT_FILE = "supernet.pt"
@@ -81,10 +83,25 @@ class WeightSharing(Evaluator):
         """Where the supernet is saved and looked for (None: kept in memory only)."""
         if self.checkpoint is not None:
             return Path(self.checkpoint).expanduser()
-        output = self.context.output
-        return None if output is None else Path(output) / CHECKPOINT_FILE
+        return None if self.run_dir is None else Path(self.run_dir) / CHECKPOINT_FILE
 
-    def prepare(self, space: SearchSpace) -> Supernet:
+    def recipe(self, space: SearchSpace) -> SupernetRecipe:
+        """How this evaluator trains the supernet of ``space``."""
+        sandwich = is_elastic(space) if self.sandwich is None else self.sandwich
+        return SupernetRecipe(self.epochs, sandwich, self.random_subnets, self.data_fraction)
+
+    def prepare(self, space: SearchSpace, run_dir: Path | None, executor: ExecutorServices) -> None:
+        """Have the trained supernet ready: loaded from the checkpoint when there is one, else
+        trained (on the executor's data-parallel workers when it offers them) and saved."""
+        super().prepare(space, run_dir, executor)
+        path = self.checkpoint_path()
+        if path is not None and not path.is_file():
+            trained = executor.train_supernet(self.recipe(space), Path(run_dir or path.parent))
+            if trained is not None:
+                self._save(space, path, trained.state_dict, trained.train_seconds, trained.details)
+        self.trained_supernet(space)
+
+    def trained_supernet(self, space: SearchSpace) -> Supernet:
         """The trained supernet: loaded from the checkpoint when there is one, else trained (and saved)."""
         if self.supernet is not None:
             return self.supernet
@@ -98,27 +115,31 @@ class WeightSharing(Evaluator):
         data = ctx.data
         with seeded(ctx.seed):
             supernet = space.supernet(num_classes=data.num_classes, input_shape=data.input_shape)  # type: ignore[attr-defined]
-        identity = supernet_identity(space, data)
         path = self.checkpoint_path()
         if path is not None and path.is_file():
-            self._load(supernet, path, identity)
+            self._load(supernet, path, supernet_identity(space, data))
         else:
-            sandwich = is_elastic(space) if self.sandwich is None else self.sandwich
+            recipe = self.recipe(space)
             try:
                 seconds = train_supernet(
-                    supernet, space, data, ctx.training, epochs=self.epochs, seed=ctx.seed, device=ctx.device,
-                    sandwich=sandwich, random_subnets=self.random_subnets,
-                    train_split=subset(data.train, self.data_fraction, ctx.seed),
+                    supernet, space, data, ctx.training, epochs=recipe.epochs, seed=ctx.seed, device=ctx.device,
+                    sandwich=recipe.sandwich, random_subnets=recipe.random_subnets,
+                    train_split=subset(data.train, recipe.data_fraction, ctx.seed),
                 )
             except CandidateError as exc:  # not one candidate's fault: every score would depend on it
                 raise NasError(f"the supernet did not train ({exc}); lower training.lr or set "
                                "training.grad_clip") from None
             self.trained_here = True
             if path is not None:
-                recipe = {"epochs": self.epochs, "sandwich": sandwich, "random_subnets": self.random_subnets,
-                          "data_fraction": self.data_fraction, "seed": ctx.seed, "train_seconds": seconds}
-                _save_atomic({**identity, "recipe": recipe, "state_dict": supernet.state_dict()}, path)
+                self._save(space, path, supernet.state_dict(), seconds, {})
         return supernet.to(ctx.device).eval()
+
+    def _save(self, space: SearchSpace, path: Path, state: dict[str, torch.Tensor], seconds: float,
+              details: dict[str, Any]) -> None:
+        recipe = {**dataclasses.asdict(self.recipe(space)), "seed": self.context.seed, "train_seconds": seconds,
+                  **details}
+        identity = supernet_identity(space, self.context.data)
+        save_torch_atomic({**identity, "recipe": recipe, "state_dict": state}, path)
 
     def _load(self, supernet: Supernet, path: Path, identity: dict[str, Any]) -> None:
         try:
@@ -140,7 +161,7 @@ class WeightSharing(Evaluator):
         report: EpochReport | None = None,
     ) -> dict[str, Any]:
         """Validation accuracy (%) and loss of ``arch``'s subnet with inherited weights, plus its costs."""
-        supernet = self.prepare(space)
+        supernet = self.trained_supernet(space)
         ctx = self.context
         data = ctx.data
         start = time.perf_counter()
@@ -158,14 +179,8 @@ class WeightSharing(Evaluator):
             recalibrate_bn(model, calibration_inputs(data, images, ctx.training.eval_batch_size, seed=ctx.seed,
                                                      device=ctx.device))
         accuracy, loss = evaluate_model(model, data.val, data, ctx.training, ctx.device)
-        if self.save_weights and ctx.output is not None:
-            save_weights(ctx.output, arch, model, num_classes=data.num_classes, input_shape=data.input_shape)
+        if self.save_weights and self.run_dir is not None:
+            save_weights(self.run_dir, arch, model, num_classes=data.num_classes, input_shape=data.input_shape)
         return {"val_accuracy": 100.0 * accuracy, "val_loss": loss, **costs,
                 "score_seconds": time.perf_counter() - start}
 
-
-def _save_atomic(payload: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)

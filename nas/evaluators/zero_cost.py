@@ -1,4 +1,4 @@
-"""Zero-cost evaluator: score each candidate, untrained, with a proxy (nas.proxies)."""
+"""Zero-cost evaluator: score each candidate, untrained, with a proxy (nas.evaluators.proxies)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ from typing import Any
 import torch
 
 from nas.arch import Choice
-from nas.costs import cost_metrics
+from nas.costs.measure import cost_metrics
 from nas.data import DataSplits, iterate_batches
 from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator, candidate_seed
-from nas.proxies import get_proxy, score
+from nas.evaluators.proxies import get_proxy, score
 from nas.space import SearchSpace
-from nas.training import EpochReport, seeded
+from nas.training.loop import EpochReport, seeded
 
 
 def proxy_batch(data: DataSplits, batch_size: int, seed: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,7 +64,7 @@ class ProxyScorer:
 class ZeroCost(Evaluator):
     """Score each candidate untrained with a zero-cost proxy (one batch, one forward/backward pass).
 
-    ``proxy`` is one of nas.proxies.PROXIES (synflow, naswot, jacob_cov, grad_norm, snip, params,
+    ``proxy`` is one of nas.evaluators.proxies.PROXIES (synflow, naswot, jacob_cov, grad_norm, snip, params,
     flops); the metric of that name is the score (maximize it). Data-free proxies (synflow, params,
     flops) run without a data set when ``num_classes`` and ``input_shape`` are given.
     """

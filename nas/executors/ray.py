@@ -4,8 +4,9 @@ Why not Ray's ``OptunaSearch``: it can take our sampler and the run's storage, b
 study the raw reported value only. The run's layout needs more at tell time: the architecture
 and its id, every metric, the error of a failed trial, constraint values (set before the tell,
 for the samplers), and the duplicate and failure bookkeeping of the one search loop. So a small
-``Searcher`` asks :class:`nas.runner._Loop` for architectures, and a Tune ``Callback`` hands each
-finished Ray trial back to ``_Loop.finish``, exactly where the in-process loop hands it its result.
+``Searcher`` asks :class:`nas.search.loop.SearchLoop` for architectures, and a Tune ``Callback``
+hands each finished Ray trial back to ``SearchLoop.finish``, exactly where the in-process loop
+hands it its result.
 
 Workers (:mod:`nas.executors.workers`) rebuild space and evaluator from the config (registry
 names, never pickled models), run one architecture with ``training.threads`` =
@@ -19,22 +20,23 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Annotated, Any
 
 from optuna.trial import FrozenTrial
-from tqdm.auto import tqdm
+from pydantic import Field
 
+from nas.config import ExperimentConfig
 from nas.errors import NasError
 from nas.evaluators.base import Pruned
+from nas.executors.base import Executor
 from nas.executors.workers import DONE, EPOCH, ERROR, FATAL, METRICS, oneshot_search, run_trial
-from nas.pruners import REPORTED_METRIC
-from nas.run_folder import RunFolder
-
-if TYPE_CHECKING:
-    from nas.runner import Pending, _Loop
+from nas.oneshot.base import SearchJob
+from nas.search.loop import Pending, RemoteError, SearchLoop
+from nas.search.pruners import REPORTED_METRIC
+from nas.training.supernet import SupernetRecipe, TrainedSupernet
 
 #: Ray Tune's own files (experiment state, trial folders, error logs) live in RUN/ray/.
 RAY_DIR = "ray"
@@ -45,8 +47,9 @@ _ASHA = ("successive_halving", "hyperband")
 class _State:
     """What the driver's searcher, scheduler and callback share during one Tune run."""
 
-    loop: _Loop
+    loop: SearchLoop
     bar: Any
+    max_retries: int
     pending: dict[str, Pending] = field(default_factory=dict)  # by Tune trial id
     waiting: dict[str, list[Pending]] = field(default_factory=dict)  # same arch as a running trial
     ready: list[Pending] = field(default_factory=list)  # to run as new Ray trials
@@ -81,14 +84,11 @@ class _State:
                 loop.tell_known(w)
             else:  # the first was stopped early: evaluate this one (as a later proposal would be)
                 self.ready.append(w)
-        self.bar.n = min(loop.evaluated, self.bar.total)
-        self.bar.refresh()
+        self.bar.update()
 
 
 def _outcome(result: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
-    """``evaluate`` for ``_Loop.finish``: what a finished Ray trial's last result says."""
-    from nas.runner import RemoteError
-
+    """``evaluate`` for ``SearchLoop.finish``: what a finished Ray trial's last result says."""
     def evaluate(report: Any) -> dict[str, Any]:
         if FATAL in result:
             raise NasError(result[FATAL])
@@ -103,8 +103,6 @@ def _outcome(result: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
 
 
 def _failure(message: str) -> Callable[[Any], dict[str, Any]]:
-    from nas.runner import RemoteError
-
     def evaluate(report: Any) -> dict[str, Any]:
         raise RemoteError(message)
 
@@ -125,117 +123,155 @@ def _last_line(error: str | None, retries: int) -> str:
     return f"{last} (after {retries} retries)" if retries else last
 
 
-def drive_ray(loop: _Loop, run: RunFolder, progress: bool) -> str | None:
-    """Run the rest of the search's budget as Ray Tune trials; returns why it stopped early, if it did."""
-    import ray
+class RayExecutor(Executor):
+    """Runs trials as Ray Tune trials on this machine's CPUs and GPUs or on a Ray cluster.
 
-    started = _connect(loop.config.executor)
-    try:
-        return _tune(loop, run, progress)
-    finally:
-        if started:
-            ray.shutdown()
+    ``address``: None starts a local Ray instance, ``auto`` or ``ray://host:10001`` joins a cluster;
+    ``cpus_per_trial`` (also each trial's torch threads) and ``gpus_per_trial`` (a fraction shares a
+    GPU); ``max_concurrent`` trials at once (None: as the resources allow); ``max_retries`` re-runs of
+    a trial whose worker died or raised; ``train_workers`` data-parallel workers for a supernet.
+    """
+
+    def __init__(
+        self, config: ExperimentConfig, *, address: str | None = None,
+        cpus_per_trial: Annotated[float, Field(gt=0)] = 1.0, gpus_per_trial: Annotated[float, Field(ge=0)] = 0.0,
+        max_concurrent: Annotated[int, Field(ge=1)] | None = None, max_retries: Annotated[int, Field(ge=0)] = 2,
+        train_workers: Annotated[int, Field(ge=1)] = 1,
+    ) -> None:
+        super().__init__(config)
+        self.config: ExperimentConfig = config
+        self.address, self.cpus_per_trial, self.gpus_per_trial = address, cpus_per_trial, gpus_per_trial
+        self.max_concurrent, self.max_retries, self.train_workers = max_concurrent, max_retries, train_workers
+
+    @property
+    def threads(self) -> int:
+        """Torch threads of each trial: its CPUs, at least one."""
+        return max(1, math.floor(self.cpus_per_trial))
+
+    def run(self, loop: SearchLoop, run_dir: Path | None, progress: bool) -> str | None:
+        """Run the rest of the search's budget as Ray Tune trials; returns why it stopped early, if it did."""
+        import ray
+
+        if run_dir is None:
+            raise NasError("the ray executor needs a run folder (its workers read the run's files); "
+                           "use nas.run_search, or executor: local for an in-memory search")
+        started = self._connect()
+        try:
+            return self._tune(loop, run_dir, progress)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _connect(self) -> bool:
+        """Join the configured Ray cluster, or start a local instance; True when this call started Ray."""
+        import ray
+
+        # trial functions run in the driver's folder (relative paths in the config stay valid)
+        os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no TensorBoard/CSV logs per trial
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        if ray.is_initialized():
+            return False
+        try:
+            ray.init(address=self.address, include_dashboard=False, logging_level=logging.WARNING,
+                     log_to_driver=False, configure_logging=True,
+                     runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}})
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            where = "a local Ray instance" if self.address is None else f"the Ray cluster at {self.address!r}"
+            raise NasError(f"cannot start or reach {where} ({exc}); check executor.address "
+                           "('auto' for a cluster started with 'ray start', or 'ray://host:10001')") from None
+        return True
+
+    def _tune(self, loop: SearchLoop, run_dir: Path, progress: bool) -> str | None:
+        from ray import tune
+
+        config = loop.config
+        if loop.remaining() <= 0:
+            return loop.budget_note()
+        with loop.progress(progress) as bar:
+            state = _State(loop, bar, self.max_retries)
+            trainable = tune.with_parameters(
+                run_trial, config_data=config.to_yaml_dict(), output=str(run_dir.resolve()),
+                threads=self.threads, report_epochs=config.pruner.name != "none",
+            )
+            resources = {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial}
+            tuner = tune.Tuner(
+                tune.with_resources(trainable, resources),
+                tune_config=tune.TuneConfig(
+                    search_alg=_searcher(state), scheduler=_scheduler(state), num_samples=loop.remaining(),
+                    max_concurrent_trials=self.max_concurrent, reuse_actors=True,
+                ),
+                run_config=tune.RunConfig(
+                    name="tune", storage_path=str((run_dir / RAY_DIR).resolve()), verbose=0,
+                    failure_config=tune.FailureConfig(max_failures=self.max_retries),
+                    callbacks=[_callback(state)], stop=_stopper(state),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                ),
+            )
+            quiet = logging.getLogger("ray.tune")
+            level = quiet.level
+            quiet.setLevel(logging.CRITICAL)  # trial errors are recorded in trials.csv (and in RUN/ray/)
+            try:
+                tuner.fit()
+            finally:
+                quiet.setLevel(level)
+        if state.fatal is not None:
+            raise state.fatal
+        return state.stopped or loop.budget_note()
+
+    def run_searches(self, jobs: Sequence[SearchJob]) -> None:
+        """Run one-shot searches (DARTS, ENAS seeds) as parallel Ray tasks; each saves its result in
+        its folder, where the one-shot driver finds it and evaluates and records its architecture."""
+        import ray
+
+        if not jobs:
+            return
+        started = self._connect()
+        try:
+            task = ray.remote(oneshot_search).options(
+                num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial, max_retries=self.max_retries,
+                retry_exceptions=True)
+            data = self.config.to_yaml_dict()
+            refs = {task.remote(data, str(job.folder.resolve()), job.seed, self.threads): job for job in jobs}
+            for ref, job in refs.items():
+                error = ray.get(ref)
+                if error is not None:
+                    raise job.failed(error)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def train_supernet(self, recipe: SupernetRecipe, run_dir: Path) -> TrainedSupernet | None:
+        """With ``train_workers`` > 1: train the supernet data-parallel on that many Ray Train workers
+        (GPUs when ``gpus_per_trial`` > 0); otherwise None (trained in this process)."""
+        import ray
+
+        if self.train_workers <= 1:
+            return None
+        from nas.executors.ddp import train_supernet_ddp
+
+        started = self._connect()
+        try:
+            return train_supernet_ddp(self.config.to_yaml_dict(), recipe, workers=self.train_workers,
+                                      use_gpu=self.gpus_per_trial > 0, storage=run_dir / RAY_DIR)
+        finally:
+            if started:
+                ray.shutdown()
 
 
-def _connect(cfg: Any) -> bool:
-    """Join the configured Ray cluster, or start a local instance; True when this call started Ray."""
-    import ray
-
-    # trial functions run in the driver's folder (relative paths in the config stay valid)
-    os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
-    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no TensorBoard/CSV logs per trial
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    if ray.is_initialized():
-        return False
-    try:
-        ray.init(address=cfg.address, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False, configure_logging=True,
-                 runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}})
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = "a local Ray instance" if cfg.address is None else f"the Ray cluster at {cfg.address!r}"
-        raise NasError(f"cannot start or reach {where} ({exc}); check executor.address "
-                       "('auto' for a cluster started with 'ray start', or 'ray://host:10001')") from None
-    return True
-
-
-def _tune(loop: _Loop, run: RunFolder, progress: bool) -> str | None:
-    from ray import tune
-
-    from nas.runner import MAX_DUPLICATES_IN_A_ROW
-
-    config, cfg = loop.config, loop.config.executor
-    budget = min(config.trials, loop.parts.space.size())
-    remaining = budget - loop.evaluated
-    stopped = (f"the space holds only {budget} architectures, fewer than trials={config.trials}"
-               if budget < config.trials else None)
-    if remaining <= 0:
-        return stopped
-    _prepare(loop, run)
-    bar = tqdm(total=budget, initial=min(loop.evaluated, budget), unit="trial", disable=not progress,
-               dynamic_ncols=True, desc=config.name)
-    state = _State(loop, bar)
-    threads = max(1, math.floor(cfg.cpus_per_trial))
-    trainable = tune.with_parameters(
-        run_trial, config_data=config.to_yaml_dict(), output=str(run.path.resolve()),
-        threads=threads, report_epochs=config.pruner.name != "none",
-    )
-    resources = {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, resources),
-        tune_config=tune.TuneConfig(
-            search_alg=_searcher(state, MAX_DUPLICATES_IN_A_ROW), scheduler=_scheduler(state),
-            num_samples=remaining, max_concurrent_trials=cfg.max_concurrent, reuse_actors=True,
-        ),
-        run_config=tune.RunConfig(
-            name="tune", storage_path=str((run.path / RAY_DIR).resolve()), verbose=0,
-            failure_config=tune.FailureConfig(max_failures=cfg.max_retries),
-            callbacks=[_callback(state)], stop=_stopper(state),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        ),
-    )
-    quiet = logging.getLogger("ray.tune")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # trial errors are recorded in trials.csv (and in RUN/ray/)
-    try:
-        with bar:
-            tuner.fit()
-    finally:
-        quiet.setLevel(level)
-    if state.fatal is not None:
-        raise state.fatal
-    return state.stopped or stopped
-
-
-def _prepare(loop: _Loop, run: RunFolder) -> None:
-    """A weight-sharing evaluator's supernet: trained once (data-parallel on ``executor.train_workers``
-    Ray Train workers when more than one) and saved in the run folder, where every trial loads it."""
-    from nas.evaluators.weight_sharing import WeightSharing
-
-    evaluator = loop.parts.evaluator
-    if not isinstance(evaluator, WeightSharing):
-        return
-    if loop.config.executor.train_workers > 1:
-        from nas.executors.ddp import prepare_weight_sharing
-
-        prepare_weight_sharing(evaluator, loop.parts.space, loop.config, run.path / RAY_DIR)
-    evaluator.prepare(loop.parts.space)
-
-
-def _searcher(state: _State, max_duplicates: int) -> Any:
+def _searcher(state: _State) -> Any:
     """A Tune searcher that proposes what the run's loop asks the strategy for."""
     from ray.tune.search import Searcher
 
     class LoopSearcher(Searcher):
-        """Each suggestion is a new architecture from ``_Loop.ask``; known ones are told on the spot."""
+        """Each suggestion is a new architecture from ``SearchLoop.ask``; known ones are told on the spot."""
 
         def suggest(self, trial_id: str) -> dict[str, Any] | None:
             loop = state.loop
             while state.stopped is None:
                 asked = state.ready.pop(0) if state.ready else loop.ask()
                 if isinstance(asked, FrozenTrial):
-                    if loop.duplicates_in_a_row >= max_duplicates:
-                        state.stopped = (f"the strategy proposed {max_duplicates} already-evaluated "
-                                         "architectures in a row (is the space exhausted?)")
+                    state.stopped = loop.exhausted()
                     continue
                 if any(p.aid == asked.aid for p in state.pending.values()):
                     state.waiting.setdefault(asked.aid, []).append(asked)  # told when the first finishes
@@ -287,7 +323,7 @@ def _callback(state: _State) -> Any:
     from ray import tune
 
     class Recorder(tune.Callback):
-        """Tells the study each finished Ray trial's outcome (the driver's side of ``_Loop.step``)."""
+        """Tells the study each finished Ray trial's outcome (the driver's side of ``SearchLoop.step``)."""
 
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
             state.report(trial.trial_id, result)
@@ -296,8 +332,7 @@ def _callback(state: _State) -> Any:
             state.finish(trial.trial_id, _outcome(dict(trial.last_result or {})))
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            retries = state.loop.config.executor.max_retries
-            state.finish(trial.trial_id, _failure(_last_line(_error_text(trial), retries)))
+            state.finish(trial.trial_id, _failure(_last_line(_error_text(trial), state.max_retries)))
 
     return Recorder()
 
@@ -315,35 +350,3 @@ def _stopper(state: _State) -> Any:
             return state.fatal is not None
 
     return StopWhenTold()
-
-
-def run_oneshot_searches(loop: _Loop, run: RunFolder) -> None:
-    """Run the one-shot searches (DARTS, ENAS seeds) the run still lacks as parallel Ray tasks.
-
-    Each saves its result in its folder, as an in-process search does; the runner's one-shot driver
-    then finds them there and evaluates and records their architectures in order.
-    """
-    import ray
-
-    from nas.oneshot.base import OneShotResult
-    from nas.oneshot.run import search_folder, search_seed
-
-    config, cfg = loop.config, loop.config.executor
-    missing = [k for k in range(config.trials) if OneShotResult.load(search_folder(run, k)) is None]
-    if not missing:
-        return
-    started = _connect(cfg)
-    try:
-        task = ray.remote(oneshot_search).options(num_cpus=cfg.cpus_per_trial, num_gpus=cfg.gpus_per_trial,
-                                                   max_retries=cfg.max_retries, retry_exceptions=True)
-        threads = max(1, math.floor(cfg.cpus_per_trial))
-        refs = {task.remote(config.to_yaml_dict(), str(search_folder(run, k).resolve()),
-                            search_seed(config.seed, k), threads): k for k in missing}
-        for ref, k in refs.items():
-            error = ray.get(ref)
-            if error is not None:
-                raise NasError(f"one-shot search {k} failed: {error}; lower the strategy's lr or arch_lr, "
-                               f"or delete {str(search_folder(run, k))!r} and resume")
-    finally:
-        if started:
-            ray.shutdown()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import NasError
-from nas.pruners import REPORTED_METRIC
+from nas.search.pruners import REPORTED_METRIC
 
 #: Keys of the results a trial reports to Ray Tune.
 EPOCH, DONE, METRICS, ERROR, FATAL = "epoch", "nas_done", "nas_metrics", "nas_error", "nas_fatal"
@@ -15,19 +15,23 @@ EPOCH, DONE, METRICS, ERROR, FATAL = "epoch", "nas_done", "nas_metrics", "nas_er
 _WORKER_PARTS: dict[str, Any] = {}
 
 
-def _worker_parts(config_data: dict[str, Any], output: str, threads: int) -> Any:
-    """Space and evaluator, rebuilt from the config once per worker process (data loaded once)."""
+def _worker_parts(config_data: dict[str, Any], output: str, threads: int, *, prepared: bool = False) -> Any:
+    """Space and evaluator, rebuilt from the config once per worker process (data loaded once);
+    ``prepared``: the evaluator also prepared for the run folder, as in the driver (a supernet the
+    driver trained is loaded)."""
+    from nas.config import resolve_config
+    from nas.executors.local import LocalExecutor
+    from nas.search.components import build_components
+
     key = json.dumps([config_data, output, threads], sort_keys=True, default=str)
     if key not in _WORKER_PARTS:
-        from nas.config import resolve_config
-        from nas.runner import build_components
-
         data = {**config_data, "training": {**config_data.get("training", {}), "threads": threads}}
-        parts = build_components(resolve_config(data))
-        parts.context.output = Path(output)
         _WORKER_PARTS.clear()
-        _WORKER_PARTS[key] = parts
-    return _WORKER_PARTS[key]
+        _WORKER_PARTS[key] = build_components(resolve_config(data))
+    parts = _WORKER_PARTS[key]
+    if prepared and parts.evaluator.run_dir is None:
+        parts.evaluator.prepare(parts.space, Path(output), LocalExecutor())
+    return parts
 
 
 def run_trial(params: dict[str, Any], *, config_data: dict[str, Any], output: str, threads: int,
@@ -36,12 +40,12 @@ def run_trial(params: dict[str, Any], *, config_data: dict[str, Any], output: st
     import torch
     from ray import tune
 
-    from nas.runner import _plain
-    from nas.time_limit import TrialTimeout, time_limit
-    from nas.training import CandidateError
+    from nas.search.loop import plain_value
+    from nas.search.time_limit import TrialTimeout, time_limit
+    from nas.training.loop import CandidateError
 
     torch.set_num_threads(threads)
-    parts = _worker_parts(config_data, output, threads)
+    parts = _worker_parts(config_data, output, threads, prepared=True)
     last: dict[str, Any] = {EPOCH: 0}
 
     def report(epoch: int, value: float) -> None:
@@ -57,7 +61,7 @@ def run_trial(params: dict[str, Any], *, config_data: dict[str, Any], output: st
     except (CandidateError, TrialTimeout) as exc:  # the candidate's own fault: failed at once, not retried
         tune.report({**last, DONE: 1.0, ERROR: f"{type(exc).__name__}: {exc}"})
         return
-    metrics = {k: _plain(v) for k, v in metrics.items()}
+    metrics = {k: plain_value(v) for k, v in metrics.items()}
     tune.report({**last, DONE: 1.0, METRICS: json.dumps(metrics)})
 
 
@@ -66,7 +70,7 @@ def oneshot_search(config_data: dict[str, Any], folder: str, seed: int, threads:
     import torch
 
     from nas.oneshot.base import SearchEnv
-    from nas.training import CandidateError
+    from nas.training.loop import CandidateError
 
     torch.set_num_threads(threads)
     parts = _worker_parts(config_data, str(Path(folder).parents[1]), threads)

@@ -22,9 +22,25 @@ import torch
 from nas.arch import Arch
 from nas.data import DataSplits, Split, iterate_batches, stratified_split
 from nas.errors import NasError
+from nas.io import write_atomic
+from nas.seeds import derive_seed
 from nas.space import SearchSpace
 
 RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class SearchJob:
+    """The ``index``-th one-shot search of a run: its folder (checkpoint, history, result) and seed."""
+
+    index: int
+    folder: Path
+    seed: int
+
+    def failed(self, reason: str) -> NasError:
+        """The error that stops the run when this search fails (a diverged search would diverge again)."""
+        return NasError(f"one-shot search {self.index} failed: {reason}; lower the strategy's lr or "
+                        f"arch_lr, or delete {str(self.folder)!r} and resume")
 
 
 @dataclass(frozen=True)
@@ -77,13 +93,6 @@ class OneShot(ABC):
         """Train the supernet (resuming from ``env.folder``) and derive one architecture."""
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` so that readers see the old or the new file, never a torn one."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def split_train(train: Split, portion: float, seed: int) -> tuple[Split, Split]:
     """Split the training data in two, class-stratified: (weights part, architecture part)."""
     if not 0 < portion < 1:
@@ -99,11 +108,6 @@ def _take(split: Split, index: np.ndarray) -> Split:
     return Split(split.x[rows], split.y[rows])
 
 
-def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
-    """A seed for one epoch's batch order (or another random stream): resumed epochs replay exactly."""
-    return int(np.random.SeedSequence([seed, epoch, stream]).generate_state(1)[0])
-
-
 def batches(
     split: Split, data: DataSplits, batch_size: int, device: torch.device, seed: int,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -117,7 +121,7 @@ def cycle(
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Shuffled batches of ``split`` without end (a fresh order each pass), for the architecture step."""
     for rounds in range(1 << 30):
-        yield from batches(split, data, batch_size, device, epoch_seed(seed, rounds, stream=1))
+        yield from batches(split, data, batch_size, device, derive_seed(seed, rounds, 1))
 
 
 def steps_per_epoch(split: Split, batch_size: int) -> int:

@@ -25,14 +25,14 @@ from nas.oneshot.base import (
     SearchEnv,
     batches,
     cycle,
-    epoch_seed,
     split_train,
 )
 from nas.oneshot.history import weight_rows
 from nas.oneshot.loop import run_epochs, search_metrics
+from nas.seeds import derive_seed
 from nas.space import SearchSpace
 from nas.supernet import HasMixedSupernet, MixedSupernet
-from nas.training import CandidateError, evaluate_model, seeded
+from nas.training.loop import CandidateError, evaluate_model, seeded
 
 
 def beta_regularizer(alphas: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -124,9 +124,9 @@ class Darts(OneShot):
         model.train()
         weights = model.weight_parameters()
         regularizer = self._regularizer(epoch)
-        arch_batches = cycle(arch_split, env.data, self.batch_size, env.device, epoch_seed(env.seed, epoch, 1))
+        arch_batches = cycle(arch_split, env.data, self.batch_size, env.device, derive_seed(env.seed, epoch, 1))
         seen, correct, loss_sum, arch_loss_sum, steps = 0, 0, 0.0, 0.0, 0
-        for x, y in batches(weight_split, env.data, self.batch_size, env.device, epoch_seed(env.seed, epoch)):
+        for x, y in batches(weight_split, env.data, self.batch_size, env.device, derive_seed(env.seed, epoch)):
             arch_loss_sum += architect.step((x, y), next(arch_batches), lr, regularizer)
             logits = model(x)
             loss = architect.criterion(logits, y)

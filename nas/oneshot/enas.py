@@ -28,15 +28,15 @@ from nas.oneshot.base import (
     SearchEnv,
     batches,
     cycle,
-    epoch_seed,
     split_train,
 )
 from nas.oneshot.history import weight_rows
 from nas.oneshot.loop import run_epochs, search_metrics
+from nas.seeds import derive_seed
 from nas.space import SearchSpace
 from nas.strategies.lstm_controller import LSTMController
 from nas.supernet import HasSupernet, Supernet
-from nas.training import CandidateError, seeded
+from nas.training.loop import CandidateError, seeded
 
 
 @contextlib.contextmanager
@@ -143,7 +143,7 @@ class Enas(OneShot):
         baseline = MovingAverage(self.baseline_decay)
 
         def epoch_fn(epoch: int) -> tuple[dict[str, float], list[dict[str, Any]], bool]:
-            rng = np.random.default_rng(epoch_seed(env.seed, epoch, 2))
+            rng = np.random.default_rng(derive_seed(env.seed, epoch, 2))
             lr = scheduler.get_last_lr()[0]
             stats = self._train_weights(model, w_opt, controller, rng, weight_split, env, epoch)
             scheduler.step()
@@ -151,7 +151,7 @@ class Enas(OneShot):
             stats.update(lr=lr, reward=100.0 * reward, baseline=100.0 * baseline.value, entropy=entropy)
             return stats, self._frequencies(epoch + 1, picks), False
 
-        first_rng = np.random.default_rng(epoch_seed(env.seed, 0, 3))
+        first_rng = np.random.default_rng(derive_seed(env.seed, 0, 3))
         first = [controller.sample(first_rng) for _ in range(self.controller_steps)]
         state = run_epochs(
             env, epochs=self.epochs, epoch_fn=epoch_fn, first_rows=self._frequencies(0, first),
@@ -179,7 +179,7 @@ class Enas(OneShot):
         model.train()
         criterion = nn.CrossEntropyLoss()
         seen, correct, loss_sum = 0, 0, 0.0
-        for x, y in batches(split, env.data, self.batch_size, env.device, epoch_seed(env.seed, epoch)):
+        for x, y in batches(split, env.data, self.batch_size, env.device, derive_seed(env.seed, epoch)):
             model.set_arch(self.to_arch(controller.sample(rng)))
             logits = model(x)
             loss = criterion(logits, y)
@@ -199,7 +199,7 @@ class Enas(OneShot):
         split: Split, env: SearchEnv, epoch: int,
     ) -> tuple[float, float, list[list[int]]]:
         """REINFORCE steps rewarded by accuracy on one held-out batch each; (mean reward, entropy, samples)."""
-        held_out = cycle(split, env.data, self.batch_size, env.device, epoch_seed(env.seed, epoch, 1))
+        held_out = cycle(split, env.data, self.batch_size, env.device, derive_seed(env.seed, epoch, 1))
         rewards, entropies, samples = [], [], []
         for _ in range(self.controller_steps):
             picks, entropy = controller.sample_with_entropy(rng)
@@ -222,8 +222,8 @@ class Enas(OneShot):
 
     def _derive(self, model: Supernet, controller: LSTMController, env: SearchEnv, split: Split) -> Arch:
         """The best of ``derive_samples`` controller samples on one held-out batch (the first on ties)."""
-        rng = np.random.default_rng(epoch_seed(env.seed, self.epochs, 4))
-        x, y = next(batches(split, env.data, env.eval_batch_size, env.device, epoch_seed(env.seed, self.epochs, 5)))
+        rng = np.random.default_rng(derive_seed(env.seed, self.epochs, 4))
+        x, y = next(batches(split, env.data, env.eval_batch_size, env.device, derive_seed(env.seed, self.epochs, 5)))
         best, best_acc = None, -1.0
         for _ in range(self.derive_samples):
             arch = self.to_arch(controller.sample(rng))

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.oneshot.base import write_atomic
+from nas.io import write_atomic
 
 ALPHAS_FILE = "alphas.csv"
 EPOCHS_FILE = "epochs.csv"
@@ -49,6 +49,6 @@ def write_plot(folder: Path, alphas: Sequence[Mapping[str, Any]], title: str) ->
     """Write ``alphas.html``: the weights' history as a self-contained plotly page (plotly.js inside)."""
     import pandas as pd
 
-    from nas.plots import alpha_history_figure, write_page
+    from nas.results.plots import alpha_history_figure, write_page
 
     return write_page([alpha_history_figure(pd.DataFrame(list(alphas)), title)], folder / PLOT_FILE, title)

@@ -12,10 +12,12 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from nas.io import save_torch_atomic
 from nas.errors import NasError
-from nas.oneshot.base import SearchEnv, epoch_seed
+from nas.oneshot.base import SearchEnv
 from nas.oneshot.history import write_history, write_plot
-from nas.training import seeded
+from nas.seeds import derive_seed
+from nas.training.loop import seeded
 
 CHECKPOINT_FILE = "checkpoint.pt"
 #: Seconds between redraws of a running search's alpha plot.
@@ -24,9 +26,7 @@ PLOT_INTERVAL_S = 60.0
 
 def save_checkpoint(folder: Path, state: dict[str, Any]) -> None:
     """``torch.save`` the search state to ``checkpoint.pt`` atomically."""
-    tmp = folder / (CHECKPOINT_FILE + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, folder / CHECKPOINT_FILE)
+    save_torch_atomic(state, folder / CHECKPOINT_FILE)
 
 
 def load_checkpoint(folder: Path, device: torch.device) -> dict[str, Any] | None:
@@ -70,7 +70,7 @@ def run_epochs(
         while state["epoch"] < epochs and not state["stopped"]:
             start = time.perf_counter()
             # torch's own random draws (dropout, drop path) are seeded per epoch, so a resumed epoch replays
-            with seeded(epoch_seed(env.seed, state["epoch"], stream=9), env.device):
+            with seeded(derive_seed(env.seed, state["epoch"], 9), env.device):
                 stats, rows, stop = epoch_fn(state["epoch"])
             state["epoch"] += 1
             state["epochs"].append({"epoch": state["epoch"], **stats, "seconds": time.perf_counter() - start})

@@ -17,11 +17,6 @@ from nas.constraints import VIOLATIONS_ATTR
 from nas.space import SearchSpace
 
 
-def trial_seed(seed: int, number: int) -> int:
-    """A 32-bit seed for trial ``number`` of a search seeded with ``seed``."""
-    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
-
-
 def decision_distributions(space: SearchSpace) -> dict[str, CategoricalDistribution]:
     """One Optuna categorical distribution per decision of the space."""
     return {name: CategoricalDistribution(choices) for name, choices in space.decisions().items()}

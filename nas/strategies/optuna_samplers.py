@@ -23,7 +23,8 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.arch import Arch
 from nas.constraints import Constraint
 from nas.space import SearchSpace
-from nas.strategies.base import SpaceSampler, trial_seed
+from nas.seeds import derive_seed
+from nas.strategies.base import SpaceSampler
 
 
 class SpaceRandomSampler(SpaceSampler):
@@ -45,7 +46,7 @@ class PerTrialSeeded(optuna.samplers.BaseSampler):
     def _for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
         sampler = self._by_trial.get(trial.number)
         if sampler is None:
-            sampler = self._by_trial[trial.number] = self._make(trial_seed(self.seed, trial.number))
+            sampler = self._by_trial[trial.number] = self._make(derive_seed(self.seed, trial.number))
         return sampler
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:

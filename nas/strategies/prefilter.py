@@ -3,7 +3,7 @@ top ones evaluated for real first, then let the wrapped strategy continue from t
 
 Used as the ``prefilter`` strategy, and by evolution's ``warm_start`` option (the first
 population is then the top of the pool). Proxy scores come from computing the proxy on each
-pool member's untrained network (nas.proxies), or from a precomputed score file.
+pool member's untrained network (nas.evaluators.proxies), or from a precomputed score file.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nas.arch import Arch, arch_id
 from nas.constraints import Constraint
 from nas.errors import NasError
-from nas.proxies import get_proxy
+from nas.evaluators.proxies import get_proxy
 from nas.registry import DATASETS, STRATEGIES
 from nas.space import SearchSpace
 from nas.strategies.base import decision_distributions
@@ -177,7 +177,7 @@ def prefilter(
 ) -> ProxyFirst:
     """Zero-cost pre-filter: evaluate the ``top`` of ``pool`` random candidates by proxy first, then run ``base``."""
     from nas.oneshot import OneShot
-    from nas.options import validate_options
+    from nas.config.options import validate_options
 
     if top < 1:
         raise NasError(f"config key 'strategy.top' must be at least 1, got {top}")
@@ -195,7 +195,7 @@ def prefilter(
 def _ranking(where: str, **options: Any) -> ProxyRanking:
     import pydantic
 
-    from nas.options import pydantic_message
+    from nas.config.options import pydantic_message
 
     try:
         ranking = ProxyRanking(**options)

@@ -11,7 +11,8 @@ from nas import NasError
 from nas.config import resolve_config
 from nas.evaluators import EvalContext
 from nas.evaluators.tabular import TabularNB201
-from nas.runner import build_components, run_search, search_in_memory
+from nas.search.components import build_components
+from nas.search.runner import run_search, search_in_memory
 from search_spaces.nb201 import NB201Space
 
 TABLE = Path(__file__).resolve().parents[2].parent / "shared/data/nb201/nb201.csv.gz"

@@ -10,10 +10,13 @@ import torch
 from nas import EVALUATORS, NasError, create_space
 from nas.config import Component, TrainingConfig, resolve_config
 from nas.evaluators import EvalContext
+from nas.evaluators.weight_sharing import WeightSharing
+from nas.executors.local import LocalExecutor
 from nas.registry import SPACES
-from nas.runner import run_search
+from nas.search.runner import run_search
+from nas.space import SearchSpace
 from nas.supernet import HasSupernet
-from nas.weights import load_weights, weights_path
+from nas.results.weights import load_weights, weights_path
 from tests.plugins import ToySpace
 from tests.search_spaces.conftest import SMALL_OPTIONS
 
@@ -22,16 +25,22 @@ TINY = {"epochs": 1, "data_fraction": 0.1, "random_subnets": 0, "calibration_bat
 SUPERNET_SPACES = [n for n in SPACES.names() if isinstance(create_space(n, **SMALL_OPTIONS.get(n, {})), HasSupernet)]
 
 
-def context(output: Path | None = None, seed: int = 0) -> EvalContext:
-    return EvalContext(Component(name="digits"), TrainingConfig(batch_size=32), seed, torch.device("cpu"),
-                       output=output)
+def context(seed: int = 0) -> EvalContext:
+    return EvalContext(Component(name="digits"), TrainingConfig(batch_size=32), seed, torch.device("cpu"))
+
+
+def weight_sharing(space: SearchSpace, run_dir: Path | None = None, **options: object) -> WeightSharing:
+    """A weight-sharing evaluator prepared for a run in ``run_dir`` (its supernet trained or loaded)."""
+    evaluator = EVALUATORS.get("weight_sharing")(context(), **options)
+    evaluator.prepare(space, run_dir, LocalExecutor())
+    return evaluator
 
 
 @pytest.mark.parametrize("name", SUPERNET_SPACES)
 def test_scores_subnets_and_reuses_the_saved_supernet(tmp_path: Path, name: str) -> None:
     space = create_space(name, **SMALL_OPTIONS.get(name, {}))
     archs = [space.sample(np.random.default_rng(i)) for i in range(2)]
-    first = EVALUATORS.get("weight_sharing")(context(tmp_path), **TINY, finetune_steps=1)
+    first = weight_sharing(space, tmp_path, **TINY, finetune_steps=1)
     scores = [first.evaluate(a, space) for a in archs]
     for metrics in scores:
         assert set(metrics) >= {"val_accuracy", "val_loss", "params", "flops", "activation_bytes", "score_seconds"}
@@ -40,7 +49,7 @@ def test_scores_subnets_and_reuses_the_saved_supernet(tmp_path: Path, name: str)
     assert first.trained_here and checkpoint.is_file()
     stamp = checkpoint.stat().st_mtime_ns
 
-    again = EVALUATORS.get("weight_sharing")(context(tmp_path), **TINY, finetune_steps=1, save_weights=True)
+    again = weight_sharing(space, tmp_path, **TINY, finetune_steps=1, save_weights=True)
     assert [again.evaluate(a, space)["val_accuracy"] for a in archs] == [m["val_accuracy"] for m in scores]
     assert not again.trained_here and checkpoint.stat().st_mtime_ns == stamp
     saved = load_weights(weights_path(tmp_path, archs[0]))  # the scored subnet, ready for nas export
@@ -49,7 +58,7 @@ def test_scores_subnets_and_reuses_the_saved_supernet(tmp_path: Path, name: str)
 
 def test_sandwich_rule_is_chosen_for_elastic_spaces_and_trains_the_largest_path(tmp_path: Path) -> None:
     from nas.data import Split
-    from nas.supernet_training import extremes, is_elastic, train_supernet
+    from nas.training.supernet import extremes, is_elastic, train_supernet
 
     assert [is_elastic(create_space(n, **SMALL_OPTIONS[n])) for n in ("nb201", "darts", "mbconv")] == [
         False, False, True]
@@ -70,7 +79,7 @@ def test_sandwich_rule_is_chosen_for_elastic_spaces_and_trains_the_largest_path(
 
 
 def test_bn_recalibration_sets_the_exact_statistics_of_the_calibration_batches() -> None:
-    from nas.supernet_training import recalibrate_bn
+    from nas.training.supernet import recalibrate_bn
 
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 3, 1), torch.nn.BatchNorm2d(3), torch.nn.Dropout(0.5))
     model[1].running_mean.fill_(7.0)
@@ -85,16 +94,15 @@ def test_bn_recalibration_sets_the_exact_statistics_of_the_calibration_batches()
 def test_a_checkpoint_of_another_space_is_refused(tmp_path: Path) -> None:
     space = create_space("nb201", channels=4, cells_per_stage=1)
     arch = space.sample(np.random.default_rng(0))
-    EVALUATORS.get("weight_sharing")(context(tmp_path), **TINY).evaluate(arch, space)
+    weight_sharing(space, tmp_path, **TINY).evaluate(arch, space)
     wider = create_space("nb201", channels=8, cells_per_stage=1)
-    evaluator = EVALUATORS.get("weight_sharing")(context(), **TINY, checkpoint=str(tmp_path / "supernet.pt"))
     with pytest.raises(NasError, match=r"was trained for something else \(space: 'NB201Space\(channels=4"):
-        evaluator.evaluate(arch, wider)
+        weight_sharing(wider, **TINY, checkpoint=str(tmp_path / "supernet.pt"))
     (tmp_path / "garbage.pt").write_text("not a checkpoint")
     torch.save([1, 2], tmp_path / "list.pt")
     for name, message in [("garbage.pt", "cannot read supernet checkpoint"), ("list.pt", "is not a nas supernet")]:
         with pytest.raises(NasError, match=message):
-            EVALUATORS.get("weight_sharing")(context(), checkpoint=str(tmp_path / name)).prepare(space)
+            weight_sharing(space, checkpoint=str(tmp_path / name))
 
 
 def test_a_space_without_supernet_is_refused_before_the_run_starts(tiny_config: dict) -> None:

@@ -8,9 +8,9 @@ import torch
 from nas import NasError
 from nas.config import resolve_config
 from nas.evaluators.base import candidate_seed
-from nas.proxies import score
-from nas.runner import search_in_memory
-from nas.training import seeded
+from nas.evaluators.proxies import score
+from nas.search.runner import search_in_memory
+from nas.training.loop import seeded
 from search_spaces.nb201 import NB201Space
 
 SPACE = {"name": "nb201", "channels": 4, "cells_per_stage": 1}
@@ -58,8 +58,8 @@ def test_every_proxy_scores_every_space_from_the_command_line(space: str, tmp_pa
     import pandas as pd
     import yaml
 
-    from nas.cli import main
-    from nas.proxies import PROXIES
+    from nas.cli.main import main
+    from nas.evaluators.proxies import PROXIES
     from tests.search_spaces.conftest import SMALL_OPTIONS
 
     config = tmp_path / "zc.yaml"

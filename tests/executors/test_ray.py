@@ -22,11 +22,11 @@ from nas.arch import Choice
 from nas.config import resolve_config
 from nas.evaluators import EvalContext, Evaluator
 from nas.registry import DATASETS
-from nas.runner import run_search
+from nas.search.runner import run_search
 from nas.space import SearchSpace
 from nas.supernet import Supernet
-from nas.supernet_training import train_supernet
-from nas.training import seeded
+from nas.training.supernet import train_supernet
+from nas.training.loop import seeded
 from tests.plugins import ToySpace
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ import torch
 
 from nas.oneshot.architect import Architect
 from nas.oneshot.darts import beta_regularizer
-from nas.training import seeded
+from nas.training.loop import seeded
 from search_spaces.nb201 import NB201Space
 
 LR = 0.2

@@ -16,12 +16,13 @@ import torch
 import yaml
 
 from nas import NasError
-from nas.cli import main
+from nas.cli.main import main
 from nas.config import resolve_config
 from nas.oneshot.base import OneShotResult, SearchEnv
 from nas.oneshot.enas import Enas
-from nas.results import load_trials
-from nas.runner import build_components, run_search
+from nas.results.reading import load_trials
+from nas.search.components import build_components
+from nas.search.runner import run_search
 from tests.oneshot.toy import ToyCellSpace, toy_data
 from tests.test_plots import figures_in
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from nas import NasError, create_space
-from nas.costs import count_params
-from nas.training import HasAuxiliaryHead
+from nas.costs.measure import count_params
+from nas.training.loop import HasAuxiliaryHead
 from search_spaces.darts import (
     DARTS_V2,
     GENOTYPES,

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from nas import NasError, create_space
-from nas.costs import count_flops, count_params
-from nas.scaling import PUBLISHED
+from nas.costs.measure import count_flops, count_params
+from nas.deploy.scaling import PUBLISHED
 from search_spaces.mbconv import B0_BLOCKS, decode, encode, round_filters, round_repeats
 from search_spaces.mbconv.blocks import drop_path
 from search_spaces.mbconv.plan import reductions_for

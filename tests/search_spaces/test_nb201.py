@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nas import NasError, create_space
-from nas.costs import count_flops, count_params
+from nas.costs.measure import count_flops, count_params
 from search_spaces.nb201 import EDGES, OPS, arch_to_str, str_to_arch
 
 

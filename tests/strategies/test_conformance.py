@@ -18,8 +18,8 @@ from nas.config import resolve_config
 from nas.oneshot import OneShot
 from nas.pareto import as_minimization
 from nas.registry import STRATEGIES
-from nas.runner import run_search, search_in_memory
-from nas.trials import pareto_front, rows_frame, trial_row
+from nas.search.runner import run_search, search_in_memory
+from nas.results.trials import pareto_front, rows_frame, trial_row
 from tests.strategies.toy import optimum
 
 N = 3  # decisions of the toy space: 64 architectures (2 for the unguided and the slow: 16)

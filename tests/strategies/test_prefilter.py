@@ -11,7 +11,7 @@ import pytest
 
 from nas import NasError
 from nas.config import resolve_config
-from nas.runner import search_in_memory
+from nas.search.runner import search_in_memory
 from tests.strategies.toy import GridSpace
 
 SPACE = GridSpace(n=3)  # 64 architectures

@@ -1,0 +1,322 @@
+"""Export architectures as standalone Python modules that depend only on torch.
+
+An exported module holds the network's source (inlined from the space's own modules), the
+architecture and the constructor arguments as Python literals, and ``build_model()``; the
+weights, when there are any, lie beside it as a ``torch.save`` state dict that
+``build_model`` loads with ``torch.load(..., weights_only=True)``.
+
+Nothing read from a config, a run folder or an architecture file is executed or pasted in as
+code: architectures are validated against their space, and every value written into the module
+is generated from plain Python values (numbers, strings via ``repr``, containers, dataclasses
+defined in the inlined source), then checked again by parsing the generated literal.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib.util
+import keyword
+import math
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas.results.weights import load_state_checked
+from nas.arch import Choice, arch_id
+from nas.costs.measure import count_params
+from nas.errors import NasError
+from nas.deploy.inline import inline_module
+from nas.space import Exportable, NetworkSpec, SearchSpace, instantiate
+
+#: Names the generated part of an exported module defines (the inlined source may not).
+GENERATED_NAMES = frozenset({
+    "SPACE", "SPACE_OPTIONS", "ARCH", "ARCH_TEXT", "ARCH_ID", "TRIAL", "NUM_CLASSES", "INPUT_SHAPE",
+    "NETWORK_KWARGS", "METRICS", "WEIGHTS_FILE", "build_model", "os", "torch",
+})
+PACKAGE_INIT = '"""Networks exported by nas: import one module each and call its build_model()."""\n'
+
+
+def to_literal(value: Any, classes: Mapping[str, type], indent: int = 0, width: int = 100) -> str:
+    """Python source for ``value``: None, bool, int, float, str, list, tuple, dict, or a
+    dataclass / named tuple whose class is one of ``classes`` (name -> class); else NasError.
+
+    Containers longer than ``width`` characters are written one item per line.
+    """
+    kind = type(value)
+    if value is None or kind in (bool, int, str):
+        return repr(value)
+    if kind is float:
+        return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
+    open_, items, close = _parts(value, kind, classes, indent + 4, width)
+    flat = open_ + ", ".join(items) + ("," if kind is tuple and len(items) == 1 else "") + close
+    if len(flat) <= width or not items:
+        return flat
+    pad = " " * (indent + 4)
+    return open_ + "\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + close
+
+
+def _parts(value: Any, kind: type, classes: Mapping[str, type], indent: int, width: int,
+           ) -> tuple[str, list[str], str]:
+    """Opening text, item texts and closing text of a container literal."""
+    def lit(item: Any) -> str:
+        return to_literal(item, classes, indent, width)
+
+    if kind is list:
+        return "[", [lit(v) for v in value], "]"
+    if kind is tuple:
+        return "(", [lit(v) for v in value], ")"
+    if kind is dict:
+        for key in value:
+            if type(key) not in (str, int, bool, float) and key is not None:
+                raise NasError(f"cannot write a dict key of type {type(key).__name__} into an exported module")
+        return "{", [f"{lit(k)}: {lit(v)}" for k, v in value.items()], "}"
+    if classes.get(kind.__name__) is kind:
+        if dataclasses.is_dataclass(value):
+            names = [f.name for f in dataclasses.fields(value) if f.init]
+            return f"{kind.__name__}(", [f"{n}={lit(getattr(value, n))}" for n in names], ")"
+        if isinstance(value, tuple) and hasattr(kind, "_fields"):
+            return f"{kind.__name__}(", [f"{n}={lit(getattr(value, n))}" for n in kind._fields], ")"
+    raise NasError(f"cannot write a {kind.__module__}.{kind.__qualname__} into an exported module; network "
+                   "arguments must be numbers, strings, booleans, None, lists, tuples, dicts or dataclasses "
+                   "defined beside the network")
+
+
+def check_literal(text: str, class_names: set[str]) -> None:
+    """Parse generated literal source and refuse anything but literals and the allowed constructors."""
+    allowed = (ast.Expression, ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.Load, ast.keyword,
+               ast.Call, ast.Name, ast.UnaryOp, ast.USub)
+    tree = ast.parse(text, mode="eval")
+    for node in ast.walk(tree):
+        if not isinstance(node, allowed):
+            raise NasError(f"generated literal contains a {type(node).__name__}; refusing to export")
+        if isinstance(node, ast.Call):
+            ok_float = (isinstance(node.func, ast.Name) and node.func.id == "float" and len(node.args) == 1
+                        and isinstance(node.args[0], ast.Constant) and node.args[0].value in ("inf", "-inf", "nan"))
+            if not ok_float and not (isinstance(node.func, ast.Name) and node.func.id in class_names
+                                     and not node.args):
+                raise NasError("generated literal calls something other than a known dataclass; refusing to export")
+        if isinstance(node, ast.Name) and node.id not in class_names | {"float"}:
+            raise NasError(f"generated literal names {node.id!r}; refusing to export")
+
+
+def _classes_of(modules: list[str], defined: set[str]) -> dict[str, type]:
+    """The classes the inlined modules define (looked up in the imported modules)."""
+    out: dict[str, type] = {}
+    for module in modules:
+        mod = sys.modules.get(module) or importlib.import_module(module)
+        for name in defined:
+            obj = getattr(mod, name, None)
+            if isinstance(obj, type) and obj.__module__ == module:
+                out[name] = obj
+    return out
+
+
+def _plain_or_str(value: Any, classes: Mapping[str, type]) -> Any:
+    try:
+        to_literal(value, classes)
+    except NasError:
+        return str(value)
+    return value
+
+
+def check_module_name(name: str) -> str:
+    """``name`` if it can be an importable module name, else NasError."""
+    if not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
+        raise NasError(f"{name!r} cannot be a module name; use letters, digits and underscores "
+                       "(not starting with a digit)")
+    return name
+
+
+def render_module(
+    spec: NetworkSpec, *, name: str, space: str, space_options: Mapping[str, Any],
+    arch: Mapping[str, Choice], arch_text: str, input_shape: tuple[int, int, int],
+    metrics: Mapping[str, Any], weights_file: str | None, trial: int | None = None,
+) -> str:
+    """The source of the standalone module for one network."""
+    inlined = inline_module(spec.module)
+    taken = sorted(inlined.defined & GENERATED_NAMES)
+    if taken:
+        raise NasError(f"cannot export: {spec.module} defines {taken[0]!r}, a name exported modules reserve")
+    if spec.cls not in inlined.defined:
+        raise NasError(f"network class {spec.cls!r} is not defined at the top of {spec.module}")
+    kwargs = dict(spec.kwargs)
+    if type(kwargs.get("num_classes")) is not int:
+        raise NasError(f"the network spec of space {space!r} must pass num_classes as an int")
+    num_classes = kwargs.pop("num_classes")
+    classes = _classes_of(inlined.modules, inlined.defined)
+    names = set(classes)
+    plain: dict[str, Any] = {k: v for k, v in metrics.items() if type(v) in (int, float, bool, str)}
+    constants = {
+        "SPACE": space, "SPACE_OPTIONS": dict(space_options), "ARCH": dict(arch), "ARCH_TEXT": arch_text,
+        "ARCH_ID": arch_id(arch), "TRIAL": trial, "NUM_CLASSES": num_classes,
+        "INPUT_SHAPE": tuple(input_shape), "NETWORK_KWARGS": kwargs, "METRICS": plain,
+        "WEIGHTS_FILE": weights_file,
+    }
+    # provenance only: an option that is not a plain value is recorded as its string
+    constants["SPACE_OPTIONS"] = {k: _plain_or_str(v, classes) for k, v in constants["SPACE_OPTIONS"].items()}
+    lines = []
+    for key, value in constants.items():
+        text = to_literal(value, classes)
+        check_literal(text, names)
+        lines.append(f"{key} = {text}")
+    imports = list(dict.fromkeys(["import os", "import torch", *inlined.imports]))
+    return _TEMPLATE.format(
+        name=name, aid=arch_id(arch), imports="\n".join(imports), code=inlined.code(),
+        constants="\n".join(lines), cls=spec.cls, weights_name=f"{name}.pt",
+    )
+
+
+_TEMPLATE = '''"""{name}: a network found by nas, exported as a standalone module that needs only torch.
+
+Architecture {aid}. ``build_model()`` builds it and, when ``{weights_name}`` lies beside this
+file, loads its trained weights (``torch.load(..., weights_only=True)``). ``ARCH`` and
+``ARCH_TEXT`` record the architecture, ``METRICS`` what the search or training measured.
+"""
+
+from __future__ import annotations
+
+{imports}
+
+
+{code}
+
+
+# -------------------- the exported architecture --------------------
+
+{constants}
+
+
+def build_model(num_classes: int = NUM_CLASSES, *, pretrained: bool = True) -> torch.nn.Module:
+    """The network; with ``pretrained`` and a weights file beside this module, with its weights."""
+    model = {cls}(**NETWORK_KWARGS, num_classes=num_classes)
+    if pretrained and WEIGHTS_FILE is not None:
+        if num_classes != NUM_CLASSES:
+            raise ValueError(f"the weights are for {{NUM_CLASSES}} classes; pass pretrained=False "
+                             f"to build the network for {{num_classes}}")
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), WEIGHTS_FILE)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model
+'''
+
+
+def network_spec_of(space: SearchSpace, arch: Mapping[str, Choice], *, num_classes: int,
+                    input_shape: tuple[int, int, int]) -> NetworkSpec:
+    """The space's network spec for ``arch``, or a clear NasError when the space cannot export."""
+    if not isinstance(space, Exportable):
+        raise NasError(f"space {space.name or type(space).__name__!r} cannot be exported: it has no "
+                       "network_spec(arch, *, num_classes, input_shape) method (see nas.space.Exportable)")
+    return space.network_spec(space.validate(arch), num_classes=num_classes, input_shape=tuple(input_shape))
+
+
+def export_model(
+    space: SearchSpace, arch: Mapping[str, Choice], out_dir: str | Path, name: str, *,
+    num_classes: int, input_shape: tuple[int, int, int], space_name: str | None = None,
+    space_options: Mapping[str, Any] | None = None, state_dict: Mapping[str, torch.Tensor] | None = None,
+    metrics: Mapping[str, Any] | None = None, trial: int | None = None,
+) -> Path:
+    """Write ``out_dir/name.py`` (and ``name.pt`` with ``state_dict``); returns the module's path."""
+    arch = space.validate(arch)
+    name = check_module_name(name)
+    spec = network_spec_of(space, arch, num_classes=num_classes, input_shape=input_shape)
+    reference = instantiate(spec)
+    if state_dict is not None:
+        load_state_checked(reference, state_dict, f"the weights of architecture {arch_id(arch)}")
+    options = dict(space_options or {})
+    text = render_module(
+        spec, name=name, space=space_name or space.name, space_options=options, arch=arch,
+        arch_text=space.format(arch), input_shape=input_shape, metrics=metrics or {},
+        weights_file=f"{name}.pt" if state_dict is not None else None, trial=trial,
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "__init__.py").exists():
+        (out / "__init__.py").write_text(PACKAGE_INIT)
+    weights = out / f"{name}.pt"
+    if state_dict is not None:
+        torch.save({k: v.detach().cpu().clone() for k, v in state_dict.items()}, weights)
+    elif weights.exists():
+        weights.unlink()  # an older export's weights would not belong to this network
+    path = out / f"{name}.py"
+    path.write_text(text)
+    built = load_model(path, pretrained=state_dict is not None)
+    if count_params(built) != count_params(reference):
+        raise NasError(f"exported module {str(path)!r} builds a different network than the space; "
+                       "this is a bug in the space's network_spec")
+    return path
+
+
+def _exported_file(path: str | Path) -> Path:
+    """The module file: ``path`` itself, or the one module in the folder ``path``."""
+    path = Path(path)
+    if path.is_dir():
+        modules = sorted(p for p in path.glob("*.py") if p.name != "__init__.py")
+        if len(modules) != 1:
+            listed = ", ".join(p.name for p in modules) or "none"
+            raise NasError(f"{str(path)!r} holds {len(modules)} exported modules ({listed}); pass one .py file")
+        path = modules[0]
+    if path.suffix != ".py" or not path.is_file():
+        raise NasError(f"{str(path)!r} is not an exported module; pass the .py file nas export wrote")
+    return path
+
+
+def load_model(path: str | Path, **kwargs: Any) -> nn.Module:
+    """Build the network of an exported module (``DIR/name.py``, or a folder holding one module)
+    with its weights when they were exported; keyword arguments go to its ``build_model``.
+
+    This runs the module's code, exactly as ``import`` would; load only modules you trust.
+    """
+    path = _exported_file(path)
+    module_name = f"_nas_exported_{abs(hash(str(path.resolve())))}_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules[module_name] = module  # dataclasses look their module up while the file runs
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    finally:
+        sys.modules.pop(module_name, None)
+    if not callable(getattr(module, "build_model", None)):
+        raise NasError(f"{str(path)!r} has no build_model(); is it a module nas export wrote?")
+    return module.build_model(**kwargs)
+
+
+def rebuild_exported(path: str | Path) -> nn.Module:
+    """The network of an exported module rebuilt without running the module: its recorded
+    ``SPACE``, ``SPACE_OPTIONS``, ``ARCH``, ``NUM_CLASSES`` and ``INPUT_SHAPE`` are read as
+    literals, the space (by its registered name) builds the network, and the weights beside it
+    load with ``weights_only=True``. For files named by a config, which must not execute code."""
+    from nas.registry import SPACES
+
+    path = _exported_file(path)
+    try:
+        tree = ast.parse(path.read_text(), filename=str(path))
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise NasError(f"cannot read exported module {str(path)!r} ({exc})") from None
+    wanted = {"SPACE", "SPACE_OPTIONS", "ARCH", "NUM_CLASSES", "INPUT_SHAPE", "WEIGHTS_FILE"}
+    found: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
+                and node.targets[0].id in wanted:
+            try:
+                found[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                raise NasError(f"{str(path)!r}: {node.targets[0].id} is not a plain literal; rebuild it "
+                               "with nas export") from None
+    missing = sorted(wanted - set(found))
+    if missing:
+        raise NasError(f"{str(path)!r} is not a module nas export wrote (no {missing[0]})")
+    space = SPACES.get(found["SPACE"])(**found["SPACE_OPTIONS"])
+    model = space.build(space.validate(found["ARCH"]), num_classes=found["NUM_CLASSES"],
+                        input_shape=tuple(found["INPUT_SHAPE"]))
+    if found["WEIGHTS_FILE"] is not None:
+        weights = path.parent / Path(found["WEIGHTS_FILE"]).name
+        try:
+            state = torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line error
+            raise NasError(f"cannot read weights {str(weights)!r} ({type(exc).__name__}: {exc})") from None
+        load_state_checked(model, state, str(weights))
+    return model

@@ -1,0 +1,48 @@
+"""What a config builds: space, strategy (sampler or one-shot), evaluator, pruner, device and executor,
+all before any file is written, so that a bad config leaves nothing behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+
+from nas.config import ExperimentConfig
+from nas.evaluators import EvalContext, Evaluator
+from nas.executors.base import Executor
+from nas.factories import create_strategy
+from nas.oneshot.base import OneShot
+from nas.registry import EVALUATORS, EXECUTORS, SPACES
+from nas.search.pruners import make_pruner
+from nas.space import SearchSpace
+from nas.training.loop import resolve_device
+
+
+@dataclass
+class Components:
+    """Everything a search needs, built from the config before any file is written."""
+
+    space: SearchSpace
+    sampler: optuna.samplers.BaseSampler
+    evaluator: Evaluator
+    device: str
+    pruner: optuna.pruners.BasePruner
+    context: EvalContext
+    executor: Executor
+    #: a one-shot strategy; the sampler is then never consulted (its trials are enqueued)
+    oneshot: OneShot | None = None
+
+
+def build_components(config: ExperimentConfig) -> Components:
+    """Build space, strategy, evaluator and executor from a validated config (errors before any file is written)."""
+    space = SPACES.get(config.space.name)(**config.space.options)
+    strategy = create_strategy(config.strategy.name, space, config.seed, config.objectives,
+                               config.constraint_list(), config.strategy.options)
+    oneshot = strategy if isinstance(strategy, OneShot) else None
+    sampler = optuna.samplers.RandomSampler(seed=config.seed) if oneshot else strategy
+    device = resolve_device(config.training.device)
+    context = EvalContext(config.dataset, config.training, config.seed, device, config.costs)
+    evaluator = EVALUATORS.get(config.evaluator.name)(context, **config.evaluator.options)
+    evaluator.check(space)
+    executor = EXECUTORS.get(config.executor.name)(config, **config.executor.options)
+    return Components(space, sampler, evaluator, str(device), make_pruner(config), context, executor, oneshot)

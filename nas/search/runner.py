@@ -1,0 +1,96 @@
+"""Running a search: build what the config names, open the run folder and its study, then let the
+configured executor drive the search loop to the trial budget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+import pandas as pd
+
+from nas.config import ExperimentConfig
+from nas.executors.local import LocalExecutor
+from nas.oneshot.run import run_oneshot
+from nas.results.run_folder import STUDY_NAME, RunFolder
+from nas.results.trials import TrialLog, rows_frame, write_pareto
+from nas.search.components import Components, build_components
+from nas.search.loop import SearchLoop
+from nas.search.study import open_study, requeue_interrupted
+
+
+@dataclass
+class SearchResult:
+    """A finished search: its folder, its trials best first, and how long it took."""
+
+    run: RunFolder
+    frame: pd.DataFrame
+    evaluated: int
+    wall_seconds: float
+    stopped_early: str | None = None
+
+
+def run_search(
+    config: ExperimentConfig, *, resume: RunFolder | None = None, progress: bool = True,
+    on_run: Callable[[RunFolder], None] | None = None,
+) -> SearchResult:
+    """Run (or resume) a search to its trial budget; returns the run folder and its trial table."""
+    parts = build_components(config)
+    if config.dataset is not None:
+        parts.context.data  # noqa: B018 - load it now: a missing or corrupt data set creates no run folder
+    run = resume or RunFolder.create(config, parts.device)
+    if on_run is not None:
+        on_run(run)
+    lock = run.lock()
+    try:
+        return _search(config, parts, run, progress)
+    finally:
+        lock.close()
+
+
+def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progress: bool) -> SearchResult:
+    if not config.storage:
+        run.repair_journal()
+    try:
+        study = _study(config, parts, run.storage(config.storage), run.study_name)
+        requeue_interrupted(study)
+    except ValueError as exc:  # a journal line that is not JSON (a database reports its own errors)
+        if config.storage:
+            raise
+        raise run.corrupt_journal_error(exc) from None
+    if config != run.load_config():  # a resume that changed what may change (the budget)
+        run.save_config(config)
+    log = TrialLog(run.trials_csv, config.objectives)
+    log.rewrite(study.get_trials(deepcopy=False))
+    loop = SearchLoop(config, parts.space, parts.evaluator, study, log)
+    start = time.perf_counter()
+    parts.evaluator.prepare(parts.space, run.path, parts.executor)
+    if parts.oneshot is not None:
+        run_oneshot(loop, parts.oneshot, parts.context, run.path, parts.executor, progress)
+        stopped = None
+    else:
+        stopped = parts.executor.run(loop, run.path, progress)
+    frame = rows_frame(log.rows, config.objectives)
+    write_pareto(run.pareto_csv, frame, config.objectives)
+    return SearchResult(run, frame, loop.evaluated, time.perf_counter() - start, stopped)
+
+
+def _study(config: ExperimentConfig, parts: Components, storage: optuna.storages.BaseStorage | None,
+           name: str = STUDY_NAME) -> optuna.Study:
+    return open_study(storage, name, parts.sampler, parts.pruner, list(config.objectives.values()))
+
+
+def search_in_memory(config: ExperimentConfig, parts: Components | None = None) -> optuna.Study:
+    """Run a search in an in-memory study (no run folder, no files), one trial after another in this
+    process; for benchmarks and notebooks.
+
+    The loop is the one :func:`run_search` runs: the same duplicate handling, budget and
+    constraint records; only the storage, the trial log and the executor differ.
+    """
+    parts = parts or build_components(config)
+    loop = SearchLoop(config, parts.space, parts.evaluator, _study(config, parts, None), None)
+    local = LocalExecutor()
+    parts.evaluator.prepare(parts.space, None, local)
+    local.run(loop, None, progress=False)
+    return loop.study

@@ -1,0 +1,241 @@
+"""The one training loop every training-based evaluator shares."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from nas.training.augment import augment
+from nas.config import TrainingConfig
+from nas.data import DataSplits, Split, iterate_batches
+from nas.training.distill import Distiller, distiller_for
+from nas.training.optim import autocast, lr_factor, make_optimizer
+from nas.errors import NasError
+from nas.search.time_limit import check_deadline
+
+#: Called after each epoch with (epoch starting at 1, validation accuracy); may raise to stop.
+EpochReport = Callable[[int, float], None]
+
+
+@runtime_checkable
+class HasAuxiliaryHead(Protocol):
+    """A network with a training-only auxiliary classifier (DARTS); training adds its weighted loss."""
+
+    def forward_with_auxiliary(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits, auxiliary logits or None)."""
+        ...
+
+
+class CandidateError(RuntimeError):
+    """A candidate network failed to train (non-finite loss, ...); the search records it and goes on."""
+
+
+def resolve_device(spec: str) -> torch.device:
+    """'auto' picks CUDA when present, else CPU; otherwise a torch device string such as 'cuda:1'."""
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise NasError(f"training.device {spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise NasError(f"training.device is {spec!r} but CUDA is not available here; use auto or cpu")
+    return device
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
+    """Seed torch's generators for the block (weight init, dropout) and restore them after it."""
+    devices = [device] if device is not None and device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@dataclass
+class TrainResult:
+    """What one training run measured."""
+
+    val_accuracy: float
+    val_loss: float
+    train_accuracy: float
+    train_loss: float
+    epochs: int
+    train_seconds: float
+    history: list[float] = field(default_factory=list)
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: nn.Module, split: Split, data: DataSplits, cfg: TrainingConfig, device: torch.device
+) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy loss) of ``model`` on ``split``."""
+    model.eval()
+    correct, loss_sum = 0, 0.0
+    for x, y in iterate_batches(split, cfg.eval_batch_size, mean=data.mean, std=data.std, device=device):
+        with autocast(device, cfg.amp):
+            logits = model(x)
+        loss_sum += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+    n = max(1, len(split))
+    return correct / n, loss_sum / n
+
+
+def train_model(
+    model: nn.Module, data: DataSplits, cfg: TrainingConfig, *, epochs: int, seed: int,
+    device: torch.device, train_split: Split | None = None, report: EpochReport | None = None,
+    teacher: nn.Module | None = None,
+) -> TrainResult:
+    """Train with the configured optimiser and schedule; validate after every epoch. With
+    ``cfg.distill`` the loss also follows ``teacher`` (see nas.training.distill.load_teacher).
+
+    Raises CandidateError when the loss becomes NaN or infinite.
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    with seeded(seed, device):
+        return _train(model, data, cfg, epochs, seed, device, train_split, report, teacher)
+
+
+class WeightEMA:
+    """An exponential moving average of a model's weights and buffers. The decay warms up as in
+    TensorFlow's ExponentialMovingAverage, min(decay, (1 + n) / (10 + n)) after n updates, so
+    that short trainings are not dominated by the initial weights."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.updates = 0
+        self.module = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Move the average towards ``model``'s current weights."""
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        for avg, now in zip(self.module.state_dict().values(), model.state_dict().values()):
+            if avg.dtype.is_floating_point:
+                avg.lerp_(now, 1.0 - decay)
+            else:
+                avg.copy_(now)
+
+
+@dataclass
+class _Run:
+    """What one training run updates step by step."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    criterion: nn.Module
+    shuffle: torch.Generator
+    augment: torch.Generator
+    ema: WeightEMA | None
+    auxiliary: bool
+    distiller: Distiller | None = None
+
+
+def _start(model: nn.Module, cfg: TrainingConfig, steps: int, epochs: int, seed: int,
+           device: torch.device, teacher: nn.Module | None) -> _Run:
+    optimizer = make_optimizer(model, cfg)
+    ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay else None
+    use_scaler = cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    return _Run(
+        model=model, optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, steps, epochs)),
+        scaler=torch.amp.GradScaler("cuda", enabled=use_scaler),
+        criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        shuffle=torch.Generator().manual_seed(seed),
+        # augmentation draws from its own generator, so turning it on keeps the batch order
+        augment=torch.Generator().manual_seed(seed + 1),
+        ema=ema,
+        auxiliary=isinstance(model, HasAuxiliaryHead),
+        # after the EMA copy, so that the copy carries no feature hook
+        distiller=distiller_for(model, teacher.to(device) if teacher is not None else None, cfg.distill),
+    )
+
+
+def _train(
+    model: nn.Module, data: DataSplits, cfg: TrainingConfig, epochs: int, seed: int,
+    device: torch.device, train_split: Split | None, report: EpochReport | None, teacher: nn.Module | None,
+) -> TrainResult:
+    split = train_split if train_split is not None else data.train
+    model.to(device)
+    run = _start(model, cfg, math.ceil(len(split) / cfg.batch_size), epochs, seed, device, teacher)
+    try:
+        return _epochs(run, split, data, cfg, epochs, device, report)
+    finally:
+        if run.distiller is not None:
+            run.distiller.close()
+
+
+def _epochs(run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig, epochs: int, device: torch.device,
+            report: EpochReport | None) -> TrainResult:
+    model = run.model
+    history: list[float] = []
+    start = time.perf_counter()
+    train_acc = train_loss = 0.0
+    val_loss = math.nan
+    for epoch in range(1, epochs + 1):
+        train_acc, train_loss = _train_epoch(run, split, data, cfg, device, epoch)
+        scored = run.ema.module if run.ema is not None else model
+        val_acc, val_loss = evaluate_model(scored, data.val, data, cfg, device)
+        history.append(val_acc)
+        if report is not None:
+            report(epoch, val_acc)
+    if run.ema is not None:  # the averaged weights are the ones validated: hand those back
+        model.load_state_dict(run.ema.module.state_dict())
+    return TrainResult(
+        val_accuracy=history[-1] if history else 0.0, val_loss=val_loss,
+        train_accuracy=train_acc, train_loss=train_loss, epochs=epochs,
+        train_seconds=time.perf_counter() - start, history=history,
+    )
+
+
+def _train_epoch(run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig, device: torch.device,
+                 epoch: int) -> tuple[float, float]:
+    """One pass over ``split``; returns (training accuracy, mean training loss)."""
+    run.model.train()
+    seen, correct, loss_sum = 0, 0, 0.0
+    for x, y in iterate_batches(split, cfg.batch_size, mean=data.mean, std=data.std,
+                                device=device, generator=run.shuffle):
+        x = augment(x, cfg.augment, run.augment)
+        logits, loss = _step(run, x, y, cfg, device, epoch)
+        check_deadline()
+        seen += len(y)
+        loss_sum += loss * len(y)
+        correct += (logits.argmax(1) == y).sum().item()
+    return correct / max(1, seen), loss_sum / max(1, seen)
+
+
+def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, cfg: TrainingConfig, device: torch.device,
+          epoch: int) -> tuple[torch.Tensor, float]:
+    """Forward, backward and update on one batch; returns the logits and the loss."""
+    with autocast(device, cfg.amp):
+        logits, aux = run.model.forward_with_auxiliary(x) if run.auxiliary else (run.model(x), None)
+        loss = run.criterion(logits.float(), y)
+        if run.distiller is not None:
+            loss = run.distiller.loss(logits, x, loss)
+        if aux is not None:
+            loss = loss + cfg.auxiliary_weight * run.criterion(aux.float(), y)
+    if not torch.isfinite(loss):
+        raise CandidateError(f"loss became {loss.item()} at epoch {epoch}")
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    if cfg.grad_clip:
+        run.scaler.unscale_(run.optimizer)
+        nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    run.scheduler.step()
+    if run.ema is not None:
+        run.ema.update(run.model)
+    return logits.detach(), loss.item()
