@@ -20,8 +20,10 @@ import yaml
 
 from nas import SPACES, NasError, create_space
 from nas.cli import main
-from nas.config import apply_overrides, resolve_config
+from nas.config import DistillConfig, apply_overrides, resolve_config
+from nas.distill import load_teacher
 from nas.runner import run_search
+from nas.strategies.prefilter import prefilter
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "plugins.md"
@@ -153,3 +155,20 @@ def test_a_registered_function_factory_runs_a_real_search_by_module_path(tmp_pat
     frame = pd.read_csv(trials)
     assert list(frame["state"]) == ["complete", "complete"]
     assert {json.loads(text)["width"] for text in frame["arch"]} <= {4, 8}  # built by the registered function
+
+
+def test_names_inside_files_and_options_are_checked_the_same_way(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'victim.db'}"
+    optuna.create_study(study_name="victim", storage=storage)
+    # a distillation teacher: an exported module whose recorded space is not a space
+    teacher = tmp_path / "teacher.py"
+    teacher.write_text(f"SPACE = 'optuna:delete_study'\nSPACE_OPTIONS = {{'study_name': 'victim', 'storage': "
+                       f"{storage!r}}}\nARCH = {{}}\nNUM_CLASSES = 10\nINPUT_SHAPE = (1, 8, 8)\nWEIGHTS_FILE = None\n")
+    with pytest.raises(NasError, match="^'optuna:delete_study' is not a search space plugin"):
+        load_teacher(DistillConfig(teacher=str(teacher)), None, torch.device("cpu"))
+    # the base strategy that prefilter wraps
+    with pytest.raises(NasError, match="^'optuna:delete_study' is not a strategy plugin"):
+        prefilter(create_space("tests.plugins:ToySpace"), 0, {"val_accuracy": "maximize"},
+                  base="optuna:delete_study", base_options={"study_name": "victim", "storage": storage},
+                  proxy="params", pool=2, top=1)
+    assert optuna.study.get_all_study_names(storage) == ["victim"]
