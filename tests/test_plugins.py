@@ -149,11 +149,11 @@ def test_a_registered_function_factory_runs_a_real_search_by_module_path(tmp_pat
     (folder / "my_factories.py").write_text(my_factories)
     raw = {**yaml.safe_load(_blocks("yaml")[0]), "space": {"name": "my_factories:narrow_convchain", "max_depth": 2}}
     (tmp_path / "narrow.yaml").write_text(yaml.safe_dump(raw))
-    out = _nas("search", "narrow.yaml", *_overrides(tmp_path), "trials=2", "--quiet", cwd=tmp_path, pythonpath=folder)
+    out = _nas("search", "narrow.yaml", *_overrides(tmp_path), "trials=1", "--quiet", cwd=tmp_path, pythonpath=folder)
     assert out.returncode == 0, out.stderr
     (trials,) = (tmp_path / "results" / "convchain-digits").glob("*/trials.csv")
     frame = pd.read_csv(trials)
-    assert list(frame["state"]) == ["complete", "complete"]
+    assert list(frame["state"]) == ["complete"]
     assert {json.loads(text)["width"] for text in frame["arch"]} <= {4, 8}  # built by the registered function
 
 
