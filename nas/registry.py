@@ -5,8 +5,8 @@ it is first used, third-party packages add theirs through entry points (group
 ``nas.search_spaces``, ``nas.strategies``, ``nas.evaluators``, ``nas.datasets``,
 ``nas.pruners``) or the ``register_*`` decorators. A config may also name a plugin directly as
 ``package.module:attribute``, but only a plugin: a class that subclasses its registry's base
-(``SearchSpace``, ``Evaluator``, Optuna's ``BaseSampler`` or ``OneShot``, ``BasePruner``; data
-sets have none) or a factory registered in that same registry, checked before anything is
+(``SearchSpace``, ``Evaluator``, ``OneShot`` or Optuna's ``BaseSampler``, Optuna's
+``BasePruner``; data sets have none) or a factory registered in that same registry, checked before anything is
 called. Naming a module imports it, which runs its top-level code (and looking the attribute up
 runs a module-level ``__getattr__``, if it has one), exactly as ``from module import attribute``
 would.
@@ -140,7 +140,7 @@ class Registry:
         if not self.bases:
             return registered
         classes = " or ".join(base.replace(":", ".") for base in self.bases)
-        return f"a {classes} subclass, or {registered}"
+        return f"a subclass of {classes}, or {registered}"
 
     def _problem(self, path: str, obj: Any) -> str | None:
         """Why ``obj`` (named by ``path``) is not a plugin of this kind; None when it is one."""

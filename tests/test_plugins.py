@@ -118,7 +118,7 @@ def test_a_config_naming_optuna_delete_study_is_refused_and_the_study_survives(t
     assert out.returncode == 2
     assert out.stdout == ""
     assert out.stderr.splitlines() == [
-        "error: 'optuna:delete_study' is not a search space plugin (a nas.space.SearchSpace subclass, or a "
+        "error: 'optuna:delete_study' is not a search space plugin (a subclass of nas.space.SearchSpace, or a "
         "factory registered with @nas.register_space or the nas.search_spaces entry point); it is a function that "
         "is not registered: register it, or name a registered search space (nas list shows them)"]
     assert optuna.study.get_all_study_names(storage) == ["victim"]

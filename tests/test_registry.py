@@ -79,7 +79,7 @@ def test_a_config_names_only_plugins_of_the_kind(path: str, why: str) -> None:
     with pytest.raises(NasError) as caught:
         SPACES.get(path)
     assert str(caught.value) == (
-        f"{path!r} is not a search space plugin (a nas.space.SearchSpace subclass, or a factory registered "
+        f"{path!r} is not a search space plugin (a subclass of nas.space.SearchSpace, or a factory registered "
         f"with @nas.register_space or the nas.search_spaces entry point); it is {why}: register it, or name a "
         "registered search space (nas list shows them)")
 
