@@ -3,9 +3,13 @@
 Entries are factories, resolved lazily: a built-in is a ``module:attribute`` string until
 it is first used, third-party packages add theirs through entry points (group
 ``nas.search_spaces``, ``nas.strategies``, ``nas.evaluators``, ``nas.datasets``,
-``nas.pruners``, ``nas.executors``), and a config may name any importable factory directly as
-``package.module:attribute``.
-Importing such a path runs that module's code, exactly as ``import`` would.
+``nas.pruners``, ``nas.executors``) or the ``register_*`` decorators. A config may also name a plugin directly as
+``package.module:attribute``, but only a plugin: a class that subclasses its registry's base
+(``SearchSpace``, ``Evaluator``, ``OneShot`` or Optuna's ``BaseSampler``, Optuna's
+``BasePruner``, ``Executor``; data sets have none) or a factory registered in that same registry, checked before anything is
+called. Naming a module imports it, which runs its top-level code (and looking the attribute up
+runs a module-level ``__getattr__``, if it has one), exactly as ``from module import attribute``
+would.
 
 Factory conventions (the user options are always keyword-only parameters):
 
@@ -55,24 +59,32 @@ def import_path(path: str) -> Any:
     return obj
 
 
-def _checked_factory(path: str, obj: Any) -> Callable[..., Any]:
-    """Refuse what a config must not call: private names, builtins and the standard library (a
-    plugin is a class or function of an installed package, never ``os:system`` or ``builtins:eval``)."""
-    module = getattr(obj, "__module__", None) or ""
-    private = any(part.startswith("_") for part in path.partition(":")[2].split("."))
-    if private or not (inspect.isclass(obj) or inspect.isfunction(obj)) \
-            or module.partition(".")[0] in sys.stdlib_module_names:
-        raise NasError(f"{path!r} is not a plugin factory (a public class or function of an installed "
-                       "package); name one, e.g. 'my_package.spaces:MySpace'")
+_MISSING = object()
+
+
+def _loaded(entry: str | Callable[..., Any]) -> Any:
+    """The object a registry entry stands for, without importing anything (a sentinel if its
+    module was never imported: then it is not what a config's path just imported)."""
+    if not isinstance(entry, str):
+        return entry
+    module, _, attr = entry.partition(":")
+    obj: Any = sys.modules.get(module, _MISSING)
+    for part in attr.split("."):
+        obj = getattr(obj, part, _MISSING)
     return obj
 
 
 class Registry:
     """Names to lazily imported factories of one kind (spaces, strategies, ...)."""
 
-    def __init__(self, kind: str, group: str, builtins: dict[str, str]) -> None:
+    def __init__(self, kind: str, group: str, builtins: dict[str, str], *, bases: tuple[str, ...] = (),
+                 decorator: str = "this registry's register() decorator") -> None:
         self.kind = kind
         self.group = group
+        #: ``module:Class`` of the base classes whose subclasses a config may name by path
+        self.bases = bases
+        #: how a factory is registered from Python, for messages (``@nas.register_space``)
+        self.decorator = decorator
         self._entries: dict[str, str | Callable[..., Any]] = dict(builtins)
         self._plugins: dict[str, str] = {}
 
@@ -91,9 +103,10 @@ class Registry:
         return sorted({**self._plugins, **self._entries})
 
     def get(self, name: str) -> Callable[..., Any]:
-        """The factory registered as ``name``, or the one a ``module:attribute`` path names."""
+        """The factory registered as ``name``, or the plugin a ``module:attribute`` path names
+        (see :meth:`plugin`)."""
         if ":" in name:
-            return _checked_factory(name, import_path(name))
+            return self.plugin(name)
         if name not in self._entries:
             self._scan_plugins()
         entry = self._entries.get(name, self._plugins.get(name))
@@ -109,6 +122,51 @@ class Registry:
                 self._entries[name] = entry
         return entry
 
+    def plugin(self, path: str) -> Callable[..., Any]:
+        """The plugin a config's ``module:attribute`` path names, or NasError; nothing is called.
+
+        A plugin is a concrete class that subclasses one of :attr:`bases`, or a factory registered
+        in this registry (decorator, entry point or built-in). Importing the module runs its code.
+        """
+        obj = import_path(path)
+        problem = self._problem(path, obj)
+        if problem:
+            raise NasError(f"{path!r} is not a {self.kind} plugin ({self.accepts()}); it is {problem}: "
+                           f"register it, or name a registered {self.kind} (nas list shows them)")
+        return obj
+
+    def accepts(self) -> str:
+        """What a ``module:attribute`` path may name, in words."""
+        registered = f"a factory registered with {self.decorator} or the {self.group} entry point"
+        if not self.bases:
+            return registered
+        classes = " or ".join(base.replace(":", ".") for base in self.bases)
+        return f"a subclass of {classes}, or {registered}"
+
+    def _problem(self, path: str, obj: Any) -> str | None:
+        """Why ``obj`` (named by ``path``) is not a plugin of this kind; None when it is one."""
+        if any(part.startswith("_") for part in path.partition(":")[2].split(".")):
+            return "a private name"
+        if self._is_registered(path, obj):
+            return None
+        if inspect.isroutine(obj):
+            return "a function that is not registered"
+        if not inspect.isclass(obj):
+            return f"a {type(obj).__name__} object, not a class or a registered factory"
+        bases = [import_path(base) for base in self.bases]
+        # the class's own MRO, not issubclass: a virtual subclass (ABC.register) is no plugin
+        if not any(base in obj.__mro__ for base in bases):
+            return "a class of another kind" if bases else "a class that is not registered"
+        if inspect.isabstract(obj):
+            return "an abstract class"  # the bases themselves among them
+        return None
+
+    def _is_registered(self, path: str, obj: Any) -> bool:
+        """Whether ``obj`` is one of this registry's factories (by path, or as the same object)."""
+        self._scan_plugins()
+        return any(entry == path or _loaded(entry) is obj
+                   for entry in [*self._entries.values(), *self._plugins.values()])
+
     def summary(self, name: str) -> str:
         """The first line of the factory's docstring."""
         doc = (self.get(name).__doc__ or "").strip()
@@ -117,7 +175,7 @@ class Registry:
     def _scan_plugins(self) -> None:
         # Read afresh each time: a plugin installed (or removed) after the first look counts too.
         # Built-in and decorator-registered names take precedence over entry points.
-        self._plugins = {ep.name: ep.value for ep in entry_points(group=self.group)}
+        self._plugins = {ep.name: f"{ep.module}:{ep.attr}" for ep in entry_points(group=self.group)}
 
 
 SPACES = Registry(
@@ -128,6 +186,8 @@ SPACES = Registry(
         "darts": "search_spaces.darts:DartsSpace",
         "mbconv": "search_spaces.mbconv:MBConvSpace",
     },
+    bases=("nas.space:SearchSpace",),
+    decorator="@nas.register_space",
 )
 STRATEGIES = Registry(
     "strategy",
@@ -148,6 +208,8 @@ STRATEGIES = Registry(
         "darts": "nas.oneshot.darts:Darts",
         "enas": "nas.oneshot.enas:Enas",
     },
+    bases=("optuna.samplers:BaseSampler", "nas.oneshot:OneShot"),
+    decorator="@nas.register_strategy",
 )
 EVALUATORS = Registry(
     "evaluator",
@@ -159,6 +221,8 @@ EVALUATORS = Registry(
         "weight_sharing": "nas.evaluators.weight_sharing:WeightSharing",
         "zero_cost": "nas.evaluators.zero_cost:ZeroCost",
     },
+    bases=("nas.evaluators:Evaluator",),
+    decorator="@nas.register_evaluator",
 )
 DATASETS = Registry(
     "dataset",
@@ -169,6 +233,7 @@ DATASETS = Registry(
         "cifar100": "nas.data.cifar:cifar100",
         "image_folder": "nas.data.image_folder:image_folder",
     },
+    decorator="@nas.register_dataset",
 )
 EXECUTORS = Registry(
     "executor",
@@ -177,12 +242,16 @@ EXECUTORS = Registry(
         "local": "nas.executors.local:LocalExecutor",
         "ray": "nas.executors.ray:RayExecutor",
     },
+    bases=("nas.executors.base:Executor",),
+    decorator="@nas.registry.register_executor",
 )
 PRUNERS = Registry(
     "pruner",
     "nas.pruners",
     {name: f"nas.search.pruners:{name}" for name in
      ("none", "median", "percentile", "successive_halving", "hyperband", "threshold", "patient")},
+    bases=("optuna.pruners:BasePruner",),
+    decorator="@nas.registry.register_pruner",
 )
 REGISTRIES: dict[str, Registry] = {
     "spaces": SPACES, "strategies": STRATEGIES, "evaluators": EVALUATORS, "datasets": DATASETS,
@@ -193,4 +262,5 @@ register_space = SPACES.register
 register_strategy = STRATEGIES.register
 register_evaluator = EVALUATORS.register
 register_dataset = DATASETS.register
+register_pruner = PRUNERS.register
 register_executor = EXECUTORS.register

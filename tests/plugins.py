@@ -1,4 +1,5 @@
-"""A toy space and evaluator used by the runner tests through 'module:attribute' paths."""
+"""A toy space and evaluator used by the runner tests through 'module:attribute' paths, and a
+factory function that is not registered (so that a config may not name it)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,8 @@ class ToyEvaluator(Evaluator):
             raise RuntimeError(f"candidate a={arch['a']} crashed")
         value = float("nan") if arch["a"] == self.nan_when_a else float(arch["a"]) + (arch["b"] == "tanh") + arch["c"] / 10
         return {"val_accuracy": value, "params": 10 * (int(arch["a"]) + 1)}
+
+
+def unregistered_toy_space(*, widths: int = 3) -> ToySpace:
+    """A ToySpace built by a plain function that no registry knows: a config naming it is refused."""
+    return ToySpace(widths=widths)

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from nas import SPACES, NasError
-from nas.registry import Registry, import_path
+from nas import DATASETS, SPACES, STRATEGIES, NasError
+from nas.registry import PRUNERS, REGISTRIES, Registry, import_path
 from search_spaces.nb201 import NB201Space
 
 
@@ -46,7 +46,8 @@ def test_register_decorator() -> None:
 
 def test_entry_point_plugins_are_discovered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # a real installed-distribution layout: a module plus a dist-info with entry_points.txt
-    (tmp_path / "my_widgets.py").write_text('def gadget():\n    """A gadget from a plugin."""\n    return 42\n')
+    (tmp_path / "my_widgets.py").write_text(
+        'def gadget():\n    """A gadget from a plugin."""\n    return 42\n\n\ndef gizmo():\n    return 0\n')
     dist = tmp_path / "my_widgets-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: my-widgets\nVersion: 1.0\n")
@@ -56,11 +57,83 @@ def test_entry_point_plugins_are_discovered(tmp_path: Path, monkeypatch: pytest.
     assert reg.names() == ["gadget"]
     assert reg.get("gadget")() == 42
     assert reg.summary("gadget") == "A gadget from a plugin."
+    assert reg.get("my_widgets:gadget")() == 42  # an entry point's factory may be named by path as well
+    with pytest.raises(NasError, match="^'my_widgets:gizmo' is not a widget plugin"):
+        reg.get("my_widgets:gizmo")
     sys.modules.pop("my_widgets", None)
 
 
-@pytest.mark.parametrize("path", ["os:system", "builtins:eval", "subprocess:run", "nas.registry:importlib.import_module",
-                                  "tests.plugins:time.sleep", "tests.plugins:ToySpace.__init__", "nas.registry:_checked_factory"])
-def test_a_config_cannot_name_the_standard_library_builtins_or_private_names(path: str) -> None:
-    with pytest.raises(NasError, match="is not a plugin factory"):
+@pytest.mark.parametrize(("path", "why"), [
+    ("os:system", "a function that is not registered"), ("builtins:eval", "a function that is not registered"),
+    ("subprocess:run", "a function that is not registered"), ("optuna:delete_study", "a function that is not registered"),
+    ("nas.registry:importlib.import_module", "a function that is not registered"),
+    ("tests.plugins:time.sleep", "a function that is not registered"),
+    ("tests.plugins:unregistered_toy_space", "a function that is not registered"),
+    ("tests.plugins:ToySpace.__init__", "a private name"), ("nas.registry:_loaded", "a private name"),
+    ("search_spaces.nb201.space:OPS", "a tuple object, not a class or a registered factory"),
+    ("subprocess:Popen", "a class of another kind"), ("tests.plugins:ToyEvaluator", "a class of another kind"),
+    ("nas.space:SearchSpace", "an abstract class"),
+    ("nas.data.digits:digits", "a function that is not registered"),  # registered, but as a data set
+])
+def test_a_config_names_only_plugins_of_the_kind(path: str, why: str) -> None:
+    with pytest.raises(NasError) as caught:
         SPACES.get(path)
+    assert str(caught.value) == (
+        f"{path!r} is not a search space plugin (a subclass of nas.space.SearchSpace, or a factory registered "
+        f"with @nas.register_space or the nas.search_spaces entry point); it is {why}: register it, or name a "
+        "registered search space (nas list shows them)")
+
+
+# (registry, a class of its own kind, a class of another kind)
+KINDS = [("spaces", "tests.plugins:ToySpace", "tests.plugins:ToyEvaluator"),
+         ("evaluators", "tests.plugins:ToyEvaluator", "tests.plugins:ToySpace"),
+         ("strategies", "optuna.samplers:TPESampler", "optuna.pruners:MedianPruner"),
+         ("strategies", "nas.oneshot.darts:Darts", "tests.plugins:ToyEvaluator"),
+         ("pruners", "optuna.pruners:MedianPruner", "optuna.samplers:TPESampler"),
+         ("datasets", None, "tests.plugins:ToySpace")]
+
+
+@pytest.mark.parametrize(("key", "own", "other"), KINDS)
+def test_each_registry_takes_subclasses_of_its_base_and_refuses_other_classes(key: str, own: str | None,
+                                                                             other: str) -> None:
+    registry = REGISTRIES[key]
+    if own is not None:
+        assert registry.get(own) is import_path(own)
+    with pytest.raises(NasError) as caught:
+        registry.get(other)
+    why = "a class of another kind" if registry.bases else "a class that is not registered"
+    assert str(caught.value).startswith(f"{other!r} is not a {registry.kind} plugin (")
+    assert f"); it is {why}: register it" in str(caught.value)
+
+
+def test_registered_factories_are_named_by_path_only_in_their_own_registry() -> None:
+    assert DATASETS.get("nas.data.digits:digits") is import_path("nas.data.digits:digits")  # a built-in
+    assert PRUNERS.get("nas.search.pruners:median") is import_path("nas.search.pruners:median")
+    with pytest.raises(NasError, match="^'nas.search.pruners:median' is not a strategy plugin"):
+        STRATEGIES.get("nas.search.pruners:median")
+    with pytest.raises(NasError, match=r"a factory registered with @nas.register_dataset or the nas.datasets "
+                                       r"entry point\); it is a function that is not registered"):
+        DATASETS.get("tests.plugins:unregistered_toy_space")
+
+
+def test_a_function_is_a_plugin_once_registered_by_decorator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "deco_widgets.py").write_text(
+        'def gadget():\n    """A gadget."""\n    return 42\n\n\ndef gizmo():\n    return 0\n')
+    (tmp_path / "deco_alias.py").write_text("from deco_widgets import gadget\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = Registry("widget", "nas.test_widgets", {}, decorator="@register_widget")
+    try:
+        with pytest.raises(NasError, match=r"^'deco_widgets:gadget' is not a widget plugin \(a factory registered "
+                                           r"with @register_widget or the nas.test_widgets entry point\); it is a "
+                                           r"function that is not registered"):
+            reg.get("deco_widgets:gadget")
+        import deco_widgets
+
+        reg.register("g")(deco_widgets.gadget)
+        assert reg.get("deco_widgets:gadget")() == 42
+        assert reg.get("deco_alias:gadget") is deco_widgets.gadget  # the same function under another path
+        with pytest.raises(NasError, match="is not a widget plugin"):
+            reg.get("deco_widgets:gizmo")
+    finally:
+        sys.modules.pop("deco_widgets", None)
+        sys.modules.pop("deco_alias", None)

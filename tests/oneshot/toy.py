@@ -18,6 +18,7 @@ from torch import nn
 
 from nas.arch import Arch, Choice
 from nas.data.splits import DataSplits, make_splits
+from nas.registry import register_dataset
 from nas.space import SearchSpace
 from nas.supernet import MixedSupernet, Supernet
 
@@ -115,6 +116,7 @@ class ToyCellSpace(SearchSpace):
         return ToyMixedSupernet(self, num_classes, generator)
 
 
+@register_dataset("oneshot_toy")  # registered, so that a config may name it by path
 def toy_data(*, task: str = "circles", size: int = 800, split_seed: int = 0) -> DataSplits:
     """Points in [-1.5, 1.5]^4 with 4 classes: (first pair positive) + 2 * (second pair positive)."""
     rng = np.random.default_rng(split_seed)
