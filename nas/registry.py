@@ -243,7 +243,7 @@ EXECUTORS = Registry(
         "ray": "nas.executors.ray:RayExecutor",
     },
     bases=("nas.executors.base:Executor",),
-    decorator="@nas.registry.register_executor",
+    decorator="@nas.register_executor",
 )
 PRUNERS = Registry(
     "pruner",
@@ -251,7 +251,7 @@ PRUNERS = Registry(
     {name: f"nas.search.pruners:{name}" for name in
      ("none", "median", "percentile", "successive_halving", "hyperband", "threshold", "patient")},
     bases=("optuna.pruners:BasePruner",),
-    decorator="@nas.registry.register_pruner",
+    decorator="@nas.register_pruner",
 )
 REGISTRIES: dict[str, Registry] = {
     "spaces": SPACES, "strategies": STRATEGIES, "evaluators": EVALUATORS, "datasets": DATASETS,
