@@ -9,7 +9,14 @@ from nas.errors import NasError
 from nas.space import NetworkSpec, SpecSearchSpace
 from search_spaces.mbconv.blocks import EfficientNet
 from search_spaces.mbconv.notation import BlockArgs, decode, encode
-from search_spaces.mbconv.plan import B0_STAGES, NUM_STAGES, STEM_CHANNELS, NetworkPlan, StageChoice, round_filters
+from search_spaces.mbconv.plan import (
+    B0_STAGES,
+    NUM_STAGES,
+    STEM_CHANNELS,
+    NetworkPlan,
+    StageChoice,
+    round_filters,
+)
 from search_spaces.mbconv.planner import FIELDS, Planner, stage_choices
 from search_spaces.mbconv.supernet import MBConvSupernet
 
