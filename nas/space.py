@@ -18,7 +18,7 @@ from nas.errors import NasError, did_you_mean
 def validate_arch(
     arch: Mapping[str, Choice], decisions: Mapping[str, Sequence[Choice]], space_name: str
 ) -> Arch:
-    """A copy of ``arch`` if it makes exactly one of its choices per decision, else a clear NasError.
+    """A copy of ``arch`` if it makes one of its choices per decision, else a clear NasError.
 
     What ``SearchSpace.validate`` does; a supernet given the space's decisions (plain values, not
     the space) validates with it exactly as its space does.

@@ -67,5 +67,6 @@ class HasMixedSupernet(Protocol):
         self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32),
         generator: torch.Generator | None = None,
     ) -> MixedSupernet:
-        """The continuous relaxation of the space: alphas uniform (zero), or at 1e-3 * N(0, 1) from ``generator``."""
+        """The continuous relaxation of the space; alphas start uniform (zero), or at
+        1e-3 * N(0, 1) from ``generator``."""
         ...

@@ -84,9 +84,10 @@ class DartsSpace(SpecSearchSpace):
         """Single-path weight sharing with the geometry of ``build`` (one module per edge and operation)."""
         self._check_input(input_shape, self.layers)
         return DartsSupernet(
-            operations=self.operations, channels=self.channels, layers=self.layers, auxiliary=self.auxiliary,
-            drop_path_prob=self.drop_path_prob, decisions=self.decisions(), space_name=self.name,
-            num_classes=num_classes, input_shape=input_shape,
+            operations=self.operations, channels=self.channels, layers=self.layers,
+            auxiliary=self.auxiliary, drop_path_prob=self.drop_path_prob,
+            decisions=self.decisions(), space_name=self.name, num_classes=num_classes,
+            input_shape=input_shape,
         )
 
     def mixed_supernet(

@@ -65,9 +65,9 @@ class DartsSupernet(Skeleton, Supernet):
     """
 
     def __init__(
-        self, *, operations: Sequence[str], channels: int, layers: int, auxiliary: bool, drop_path_prob: float,
-        decisions: Mapping[str, Sequence[Choice]], space_name: str, num_classes: int,
-        input_shape: tuple[int, int, int],
+        self, *, operations: Sequence[str], channels: int, layers: int, auxiliary: bool,
+        drop_path_prob: float, decisions: Mapping[str, Sequence[Choice]], space_name: str,
+        num_classes: int, input_shape: tuple[int, int, int],
     ) -> None:
         super().__init__(
             lambda spec: SuperCell(spec, operations), channels=channels, layers=layers,
@@ -135,7 +135,7 @@ class SearchCell(nn.Module):
 
 
 class DartsMixedSupernet(Skeleton, MixedSupernet):
-    """The DARTS search network (DartsSpace's defaults: 8 cells, 16 channels) with alphas per edge and op.
+    """The DARTS search network (8 cells of 16 channels in the space's defaults), alphas per edge.
 
     ``decisions`` and ``space_name`` are the space's, so that ``derive`` validates as it does.
     """

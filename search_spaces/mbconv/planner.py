@@ -41,7 +41,7 @@ class Planner:
     bn_momentum: float
 
     def plan(self, arch: Mapping[str, Choice], input_shape: tuple[int, int, int]) -> NetworkPlan:
-        """The concrete, scaled blocks of a validated ``arch`` for inputs of a checked ``input_shape``."""
+        """The concrete, scaled blocks of a validated ``arch`` for a checked ``input_shape``."""
         return make_plan(
             stage_choices(arch), input_shape=input_shape, width=self.width, depth=self.depth,
             resolution=self.resolution, se_ratio=self.se_ratio, dropout=self.dropout,

@@ -106,7 +106,7 @@ class MBConvSpace(SpecSearchSpace):
         return stage_choices(self.validate(arch))
 
     def planner(self) -> Planner:
-        """The space's scaling values, which with an architecture and an input shape fix the blocks."""
+        """The space's values that, with an architecture and an input shape, fix the blocks."""
         return Planner(
             width=self.width_coefficient, depth=self.depth_coefficient, resolution=self.resolution,
             se_ratio=self.se_ratio, dropout=self.dropout, drop_path_rate=self.drop_path_rate,
@@ -131,7 +131,9 @@ class MBConvSpace(SpecSearchSpace):
         return NetworkSpec(EfficientNet.__module__, EfficientNet.__name__,
                            {"plan": plan, "num_classes": num_classes})
 
-    def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> MBConvSupernet:
+    def supernet(
+        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)
+    ) -> MBConvSupernet:
         """An OFA-style weight-sharing supernet over kernel, expansion, depth, width and SE."""
         self._check_input(input_shape)
         return MBConvSupernet(

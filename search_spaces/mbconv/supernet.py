@@ -108,7 +108,8 @@ class MBConvSupernet(Supernet):
 
     def plan(self, arch: Mapping[str, Choice]) -> NetworkPlan:
         """The blocks of ``arch`` (validated as the space does) for the supernet's input shape."""
-        return self.planner.plan(validate_arch(arch, self.decisions, self.space_name), self.input_shape)
+        valid = validate_arch(arch, self.decisions, self.space_name)
+        return self.planner.plan(valid, self.input_shape)
 
     def set_arch(self, arch: Mapping[str, Choice]) -> None:
         """Make ``arch`` the path that ``forward`` follows."""

@@ -41,7 +41,9 @@ class NB201Supernet(Skeleton, Supernet):
         self, *, channels: int, cells_per_stage: int, decisions: Mapping[str, Sequence[Choice]],
         space_name: str, num_classes: int, in_channels: int,
     ) -> None:
-        super().__init__(lambda width: SuperCell(width, OPS), channels, cells_per_stage, num_classes, in_channels)
+        super().__init__(
+            lambda width: SuperCell(width, OPS), channels, cells_per_stage, num_classes, in_channels
+        )
         self.decisions = dict(decisions)
         self.space_name = space_name
 
@@ -106,9 +108,13 @@ class NB201MixedSupernet(Skeleton, MixedSupernet):
 
     def __init__(
         self, *, channels: int, cells_per_stage: int, decisions: Mapping[str, Sequence[Choice]],
-        space_name: str, num_classes: int, in_channels: int, generator: torch.Generator | None = None,
+        space_name: str, num_classes: int, in_channels: int,
+        generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(lambda width: SearchCell(width, OPS), channels, cells_per_stage, num_classes, in_channels)
+        super().__init__(
+            lambda width: SearchCell(width, OPS), channels, cells_per_stage, num_classes,
+            in_channels,
+        )
         shape = (len(EDGE_NODES), len(OPS))
         init = torch.zeros(shape) if generator is None else 1e-3 * torch.randn(shape, generator=generator)
         self.alphas_cell = nn.Parameter(init)

@@ -132,7 +132,8 @@ def test_supernet_restricted_to_an_arch_computes_the_standalone_network(name: st
 @pytest.mark.parametrize("name", _supernet_spaces())
 def test_supernet_refuses_an_architecture_outside_the_space_as_the_space_does(name: str) -> None:
     space = make(name)
-    supernet = space.supernet(num_classes=7, input_shape=INPUT_SHAPES.get(name, DEFAULT_INPUT_SHAPE))
+    shape = INPUT_SHAPES.get(name, DEFAULT_INPUT_SHAPE)
+    supernet = space.supernet(num_classes=7, input_shape=shape)
     arch = space.sample(np.random.default_rng(3))
     key = next(iter(arch))
     for bad in ({**arch, "no_such_decision": 1}, {k: v for k, v in arch.items() if k != key},
