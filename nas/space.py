@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -13,6 +13,36 @@ from torch import nn
 
 from nas.arch import Arch, Choice, arch_from_json, canonical_json
 from nas.errors import NasError, did_you_mean
+
+
+def validate_arch(
+    arch: Mapping[str, Choice], decisions: Mapping[str, Sequence[Choice]], space_name: str
+) -> Arch:
+    """A copy of ``arch`` if it makes one of its choices per decision, else a clear NasError.
+
+    What ``SearchSpace.validate`` does; a supernet given the space's decisions (plain values, not
+    the space) validates with it exactly as its space does.
+    """
+    if not isinstance(arch, Mapping):
+        raise NasError(f"an architecture must be a mapping of decisions, got {type(arch).__name__}")
+    for key in arch:
+        if key not in decisions:
+            raise NasError(
+                f"architecture has unknown decision {key!r} for space {space_name!r}"
+                f"{did_you_mean(str(key), decisions)}"
+            )
+    out: Arch = {}
+    for key, choices in decisions.items():
+        if key not in arch:
+            raise NasError(f"architecture lacks decision {key!r} of space {space_name!r}")
+        value = arch[key]
+        # exact type too, so that True is not taken for 1, nor 1 for 1.0
+        if not any(c == value and type(c) is type(value) for c in choices):
+            raise NasError(
+                f"architecture decision {key!r} = {value!r} is not one of {list(choices)}"
+            )
+        out[key] = value
+    return out
 
 
 class SearchSpace(ABC):
@@ -67,27 +97,7 @@ class SearchSpace(ABC):
 
     def validate(self, arch: Mapping[str, Choice]) -> Arch:
         """Return a copy of ``arch`` if it belongs to this space, else raise a clear NasError."""
-        if not isinstance(arch, Mapping):
-            raise NasError(f"an architecture must be a mapping of decisions, got {type(arch).__name__}")
-        decisions = self.decisions()
-        for key in arch:
-            if key not in decisions:
-                raise NasError(
-                    f"architecture has unknown decision {key!r} for space {self.name!r}"
-                    f"{did_you_mean(str(key), decisions)}"
-                )
-        out: Arch = {}
-        for key, choices in decisions.items():
-            if key not in arch:
-                raise NasError(f"architecture lacks decision {key!r} of space {self.name!r}")
-            value = arch[key]
-            # exact type too, so that True is not taken for 1, nor 1 for 1.0
-            if not any(c == value and type(c) is type(value) for c in choices):
-                raise NasError(
-                    f"architecture decision {key!r} = {value!r} is not one of {list(choices)}"
-                )
-            out[key] = value
-        return out
+        return validate_arch(arch, self.decisions(), self.name)
 
     def format(self, arch: Mapping[str, Choice]) -> str:
         """The architecture in the space's notation (canonical JSON unless overridden)."""

@@ -64,7 +64,9 @@ class HasMixedSupernet(Protocol):
     """A cell space that can build a DARTS mixed supernet."""
 
     def mixed_supernet(
-        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)
+        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32),
+        generator: torch.Generator | None = None,
     ) -> MixedSupernet:
-        """The continuous relaxation of the space, alphas initialised near uniform."""
+        """The continuous relaxation of the space; alphas start uniform (zero), or at
+        1e-3 * N(0, 1) from ``generator``."""
         ...

@@ -187,8 +187,9 @@ def _edges(node: ast.expr, field: str) -> list[tuple[str, int]]:
         raise NasError(f"genotype field {field!r} must be a list of (operation, input) pairs")
     edges = []
     for item in node.elts:
-        ok = isinstance(item, ast.Tuple) and len(item.elts) == 2
-        op, src = (_constant(e) for e in item.elts) if ok else (None, None)
+        op, src = (None, None)
+        if isinstance(item, ast.Tuple) and len(item.elts) == 2:
+            op, src = (_constant(e) for e in item.elts)
         if not (isinstance(op, str) and type(src) is int):
             raise NasError(f"genotype field {field!r} holds {ast.unparse(item)!r}; each entry must be ('op', input)")
         edges.append((op, src))
@@ -197,13 +198,13 @@ def _edges(node: ast.expr, field: str) -> list[tuple[str, int]]:
 
 def _concat(node: ast.expr, field: str) -> list[int]:
     if isinstance(node, ast.Call) and _name(node.func) == "range" and not node.keywords:
-        bounds = [_constant(a) for a in node.args]
-        if 1 <= len(bounds) <= 2 and all(type(b) is int for b in bounds):
-            return list(range(*bounds))  # type: ignore[arg-type]
+        bounds = [b for b in (_constant(a) for a in node.args) if type(b) is int]
+        if 1 <= len(node.args) <= 2 and len(bounds) == len(node.args):
+            return list(range(*bounds))
     elif isinstance(node, (ast.List, ast.Tuple)):
-        values = [_constant(e) for e in node.elts]
-        if all(type(v) is int for v in values):
-            return values  # type: ignore[return-value]
+        values = [v for v in (_constant(e) for e in node.elts) if type(v) is int]
+        if len(values) == len(node.elts):
+            return values
     raise NasError(f"genotype field {field!r} must be a list of node numbers or range(a, b)")
 
 

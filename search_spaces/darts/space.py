@@ -83,7 +83,12 @@ class DartsSpace(SpecSearchSpace):
     def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> DartsSupernet:
         """Single-path weight sharing with the geometry of ``build`` (one module per edge and operation)."""
         self._check_input(input_shape, self.layers)
-        return DartsSupernet(self, num_classes=num_classes, input_shape=input_shape)
+        return DartsSupernet(
+            operations=self.operations, channels=self.channels, layers=self.layers,
+            auxiliary=self.auxiliary, drop_path_prob=self.drop_path_prob,
+            decisions=self.decisions(), space_name=self.name, num_classes=num_classes,
+            input_shape=input_shape,
+        )
 
     def mixed_supernet(
         self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32),
@@ -91,7 +96,11 @@ class DartsSpace(SpecSearchSpace):
     ) -> DartsMixedSupernet:
         """The DARTS search network; alphas start uniform (zero), or at 1e-3 * N(0, 1) from ``generator``."""
         self._check_input(input_shape, self.search_layers)
-        return DartsMixedSupernet(self, num_classes=num_classes, input_shape=input_shape, generator=generator)
+        return DartsMixedSupernet(
+            operations=self.operations, channels=self.search_channels, layers=self.search_layers,
+            decisions=self.decisions(), space_name=self.name, num_classes=num_classes,
+            input_shape=input_shape, generator=generator,
+        )
 
     def format(self, arch: Mapping[str, Choice]) -> str:
         """The genotype, as the DARTS code prints it."""

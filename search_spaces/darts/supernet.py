@@ -7,13 +7,13 @@ intermediate node, enumerated node by node: (2<-0), (2<-1), (3<-0), (3<-1), (3<-
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nas.arch import Arch, Choice
+from nas.space import validate_arch
 from nas.supernet import MixedSupernet, Supernet
 from search_spaces.darts.genotypes import (
     CELL_TYPES,
@@ -31,9 +31,6 @@ from search_spaces.darts.network import (
     run_cell,
 )
 from search_spaces.darts.ops import make_op, make_search_op
-
-if TYPE_CHECKING:
-    from search_spaces.darts.space import DartsSpace
 
 #: The edges of a cell as (node, source), in the order of the architecture parameters' rows.
 EDGES: tuple[tuple[int, int], ...] = tuple((node, src) for node in NODES for src in range(node))
@@ -62,26 +59,36 @@ class SuperCell(nn.Module):
 
 
 class DartsSupernet(Skeleton, Supernet):
-    """Single-path weight sharing over the evaluation network's geometry (same stem, cells, heads)."""
+    """Single-path weight sharing over the evaluation network's geometry (same stem, cells, heads).
 
-    def __init__(self, space: DartsSpace, *, num_classes: int, input_shape: tuple[int, int, int]) -> None:
-        operations = space.operations
+    ``decisions`` and ``space_name`` are the space's, so that ``set_arch`` validates as it does.
+    """
+
+    def __init__(
+        self, *, operations: Sequence[str], channels: int, layers: int, auxiliary: bool,
+        drop_path_prob: float, decisions: Mapping[str, Sequence[Choice]], space_name: str,
+        num_classes: int, input_shape: tuple[int, int, int],
+    ) -> None:
         super().__init__(
-            lambda spec: SuperCell(spec, operations), channels=space.channels, layers=space.layers,
-            num_classes=num_classes, input_shape=input_shape, auxiliary=space.auxiliary,
-            drop_path_prob=space.drop_path_prob,
+            lambda spec: SuperCell(spec, operations), channels=channels, layers=layers,
+            num_classes=num_classes, input_shape=input_shape, auxiliary=auxiliary,
+            drop_path_prob=drop_path_prob,
         )
-        self.space = space
+        self.decisions = dict(decisions)
+        self.space_name = space_name
+
+    def _validate(self, arch: Mapping[str, Choice]) -> Arch:
+        return validate_arch(arch, self.decisions, self.space_name)
 
     def set_arch(self, arch: Mapping[str, Choice]) -> None:
         """Make ``arch`` the path every cell follows."""
-        genotype = arch_to_genotype(self.space.validate(arch))
+        genotype = arch_to_genotype(self._validate(arch))
         for cell in self.cells:
             cell.path = list(genotype.reduce if cell.reduction else genotype.normal)
 
     def subnet_state_dict(self, arch: Mapping[str, Choice]) -> dict[str, torch.Tensor]:
         """Shared weights keyed as in ``space.build(arch)``: edge (node, src, op) -> that cell's ``_ops.<slot>``."""
-        genotype = arch_to_genotype(self.space.validate(arch))
+        genotype = arch_to_genotype(self._validate(arch))
         renames: dict[str, str] = {}
         for k, cell in enumerate(self.cells):
             for slot, (op, src) in enumerate(genotype.reduce if cell.reduction else genotype.normal):
@@ -106,7 +113,7 @@ class MixedOp(nn.Module):
         self._ops = nn.ModuleList(make_search_op(op, channels, stride) for op in operations)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return sum(w * op(x) for w, op in zip(weights, self._ops))  # type: ignore[return-value]
+        return sum(w * op(x) for w, op in zip(weights, self._ops))
 
 
 class SearchCell(nn.Module):
@@ -128,18 +135,22 @@ class SearchCell(nn.Module):
 
 
 class DartsMixedSupernet(Skeleton, MixedSupernet):
-    """The DARTS search network (8 cells, 16 channels by default) with alphas per edge and operation."""
+    """The DARTS search network (8 cells of 16 channels in the space's defaults), alphas per edge.
+
+    ``decisions`` and ``space_name`` are the space's, so that ``derive`` validates as it does.
+    """
 
     def __init__(
-        self, space: DartsSpace, *, num_classes: int, input_shape: tuple[int, int, int],
-        generator: torch.Generator | None = None,
+        self, *, operations: Sequence[str], channels: int, layers: int,
+        decisions: Mapping[str, Sequence[Choice]], space_name: str, num_classes: int,
+        input_shape: tuple[int, int, int], generator: torch.Generator | None = None,
     ) -> None:
-        operations = space.operations
         super().__init__(
-            lambda spec: SearchCell(spec, operations), channels=space.search_channels,
-            layers=space.search_layers, num_classes=num_classes, input_shape=input_shape,
+            lambda spec: SearchCell(spec, operations), channels=channels,
+            layers=layers, num_classes=num_classes, input_shape=input_shape,
         )
-        self.space = space
+        self.decisions = dict(decisions)
+        self.space_name = space_name
         self.operations = tuple(operations)
         shape = (len(EDGES), len(operations))
         init = [torch.zeros(shape) if generator is None else 1e-3 * torch.randn(shape, generator=generator)
@@ -189,4 +200,5 @@ class DartsMixedSupernet(Skeleton, MixedSupernet):
                 top = sorted(range(node), key=lambda s: -rows[s][best[s]])[:2]
                 edges += [(self.operations[best[src]], src) for src in top]
             cells.append(edges)
-        return self.space.validate(genotype_to_arch(make_genotype(cells[0], cells[1])))
+        arch = genotype_to_arch(make_genotype(cells[0], cells[1]))
+        return validate_arch(arch, self.decisions, self.space_name)

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from nas.arch import Arch, Choice
 from nas.errors import NasError
 from nas.space import NetworkSpec, SpecSearchSpace
-from nas.supernet import Supernet
 from search_spaces.mbconv.blocks import EfficientNet
 from search_spaces.mbconv.notation import BlockArgs, decode, encode
 from search_spaces.mbconv.plan import (
@@ -16,12 +15,10 @@ from search_spaces.mbconv.plan import (
     STEM_CHANNELS,
     NetworkPlan,
     StageChoice,
-    make_plan,
     round_filters,
 )
-
-#: The decisions of each stage, in order; decision names are ``s{stage}_{field}``.
-FIELDS: tuple[str, ...] = ("kernel", "expand", "layers", "channels", "se")
+from search_spaces.mbconv.planner import FIELDS, Planner, stage_choices
+from search_spaces.mbconv.supernet import MBConvSupernet
 
 
 def _check(ok: bool, message: str) -> None:
@@ -106,18 +103,24 @@ class MBConvSpace(SpecSearchSpace):
 
     def stages(self, arch: Mapping[str, Choice]) -> list[StageChoice]:
         """The validated per-stage choices of ``arch``."""
-        arch = self.validate(arch)
-        return [StageChoice(*(arch[f"s{i}_{f}"] for f in FIELDS)) for i in range(1, NUM_STAGES + 1)]
+        return stage_choices(self.validate(arch))
+
+    def planner(self) -> Planner:
+        """The space's values that, with an architecture and an input shape, fix the blocks."""
+        return Planner(
+            width=self.width_coefficient, depth=self.depth_coefficient, resolution=self.resolution,
+            se_ratio=self.se_ratio, dropout=self.dropout, drop_path_rate=self.drop_path_rate,
+            bn_momentum=self.bn_momentum,
+        )
 
     def plan(self, arch: Mapping[str, Choice], input_shape: tuple[int, int, int]) -> NetworkPlan:
         """The concrete, scaled blocks of ``arch`` for inputs of ``input_shape``."""
+        self._check_input(input_shape)
+        return self.planner().plan(self.validate(arch), input_shape)
+
+    def _check_input(self, input_shape: tuple[int, int, int]) -> None:
         _check(len(input_shape) == 3 and min(input_shape) >= 1,
                f"mbconv input_shape must be (channels, height, width), got {input_shape}")
-        return make_plan(
-            self.stages(arch), input_shape=tuple(input_shape), width=self.width_coefficient,
-            depth=self.depth_coefficient, resolution=self.resolution, se_ratio=self.se_ratio,
-            dropout=self.dropout, drop_path_rate=self.drop_path_rate, bn_momentum=self.bn_momentum,
-        )
 
 
     def network_spec(
@@ -128,11 +131,15 @@ class MBConvSpace(SpecSearchSpace):
         return NetworkSpec(EfficientNet.__module__, EfficientNet.__name__,
                            {"plan": plan, "num_classes": num_classes})
 
-    def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> Supernet:
+    def supernet(
+        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)
+    ) -> MBConvSupernet:
         """An OFA-style weight-sharing supernet over kernel, expansion, depth, width and SE."""
-        from search_spaces.mbconv.supernet import MBConvSupernet
-
-        return MBConvSupernet(self, num_classes=num_classes, input_shape=input_shape)
+        self._check_input(input_shape)
+        return MBConvSupernet(
+            decisions=self.decisions(), space_name=self.name, planner=self.planner(),
+            num_classes=num_classes, input_shape=input_shape,
+        )
 
     def format(self, arch: Mapping[str, Choice]) -> str:
         """Seven block strings (base widths, B0's strides) separated by spaces."""

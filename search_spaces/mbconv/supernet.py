@@ -10,19 +10,17 @@ what the supernet computes for its architecture.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from nas.arch import Arch, Choice
+from nas.space import validate_arch
 from nas.supernet import Supernet
 from search_spaces.mbconv.blocks import BN_EPS, EfficientNet, MBConv, drop_path
 from search_spaces.mbconv.plan import NUM_STAGES, BlockSpec, NetworkPlan
-
-if TYPE_CHECKING:
-    from search_spaces.mbconv.space import MBConvSpace
+from search_spaces.mbconv.planner import Planner
 
 _BN_FIELDS = ("weight", "bias", "running_mean", "running_var")
 
@@ -84,24 +82,38 @@ def run_block(t: dict[str, torch.Tensor], spec: BlockSpec, x: torch.Tensor, trai
 
 
 class MBConvSupernet(Supernet):
-    """The largest network of an MBConv space; ``forward`` runs the architecture last set."""
+    """The largest network of an MBConv space; ``forward`` runs the architecture last set.
 
-    def __init__(self, space: MBConvSpace, *, num_classes: int, input_shape: tuple[int, int, int]) -> None:
+    ``decisions``, ``space_name`` and ``planner`` are the space's, so that an architecture is
+    validated and laid out exactly as the space does it.
+    """
+
+    def __init__(
+        self, *, decisions: Mapping[str, Sequence[Choice]], space_name: str, planner: Planner,
+        num_classes: int, input_shape: tuple[int, int, int],
+    ) -> None:
         super().__init__()
-        self.space = space
-        self.input_shape = tuple(input_shape)
-        decisions = space.decisions()
+        self.decisions = dict(decisions)
+        self.space_name = space_name
+        self.planner = planner
+        c, h, w = input_shape
+        self.input_shape = (c, h, w)
         largest: Arch = {}
-        for name, choices in decisions.items():
+        for name, choices in self.decisions.items():
             # SE on is the larger network; numeric choices take their maximum
             largest[name] = True if name.endswith("_se") and True in choices else max(choices)
         self.largest = largest
-        self.net = EfficientNet(space.plan(largest, self.input_shape), num_classes)
-        self._plan: NetworkPlan = space.plan(largest, self.input_shape)
+        self.net = EfficientNet(self.plan(largest), num_classes)
+        self._plan: NetworkPlan = self.plan(largest)
+
+    def plan(self, arch: Mapping[str, Choice]) -> NetworkPlan:
+        """The blocks of ``arch`` (validated as the space does) for the supernet's input shape."""
+        valid = validate_arch(arch, self.decisions, self.space_name)
+        return self.planner.plan(valid, self.input_shape)
 
     def set_arch(self, arch: Mapping[str, Choice]) -> None:
         """Make ``arch`` the path that ``forward`` follows."""
-        self._plan = self.space.plan(arch, self.input_shape)
+        self._plan = self.plan(arch)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the current architecture."""
@@ -120,7 +132,7 @@ class MBConvSupernet(Supernet):
 
     def subnet_state_dict(self, arch: Mapping[str, Choice]) -> dict[str, torch.Tensor]:
         """The shared weights of ``arch``, keyed to load into ``space.build(arch, ...)`` with strict=True."""
-        plan = self.space.plan(arch, self.input_shape)
+        plan = self.plan(arch)
         net = self.net
         out = {f"stem.{k}": v for k, v in net.stem.state_dict().items()}
         for s, stage in enumerate(plan.stages):

@@ -75,7 +75,11 @@ class NB201Space(SpecSearchSpace):
 
     def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> NB201Supernet:
         """Single-path weight sharing in the benchmark's skeleton (one module per edge and operation)."""
-        return NB201Supernet(self, num_classes=num_classes, in_channels=self._check_input(input_shape))
+        return NB201Supernet(
+            channels=self.channels, cells_per_stage=self.cells_per_stage,
+            decisions=self.decisions(), space_name=self.name, num_classes=num_classes,
+            in_channels=self._check_input(input_shape),
+        )
 
     def mixed_supernet(
         self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32),
@@ -83,7 +87,10 @@ class NB201Space(SpecSearchSpace):
     ) -> NB201MixedSupernet:
         """DARTS on the benchmark's cells; alphas start uniform (zero), or at 1e-3 * N(0, 1) from ``generator``."""
         return NB201MixedSupernet(
-            self, num_classes=num_classes, in_channels=self._check_input(input_shape), generator=generator
+            channels=self.channels, cells_per_stage=self.cells_per_stage,
+            decisions=self.decisions(), space_name=self.name, num_classes=num_classes,
+            in_channels=self._check_input(input_shape),
+            generator=generator,
         )
 
     def _check_input(self, input_shape: tuple[int, int, int]) -> int:

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nas.arch import Arch, Choice
+from nas.space import validate_arch
 from nas.supernet import MixedSupernet, Supernet
 from search_spaces.nb201.network import EDGE_NODES, EDGES, Skeleton, run_cell
 from search_spaces.nb201.ops import OPS, make_op
-
-if TYPE_CHECKING:
-    from search_spaces.nb201.space import NB201Space
 
 
 class SuperCell(nn.Module):
@@ -35,16 +32,23 @@ class SuperCell(nn.Module):
 
 
 class NB201Supernet(Skeleton, Supernet):
-    """Single-path weight sharing in the benchmark's skeleton: one module per (edge, operation)."""
+    """Single-path weight sharing in the benchmark's skeleton: one module per (edge, operation).
 
-    def __init__(self, space: NB201Space, *, num_classes: int, in_channels: int) -> None:
+    ``decisions`` and ``space_name`` are the space's, so that ``set_arch`` validates as it does.
+    """
+
+    def __init__(
+        self, *, channels: int, cells_per_stage: int, decisions: Mapping[str, Sequence[Choice]],
+        space_name: str, num_classes: int, in_channels: int,
+    ) -> None:
         super().__init__(
-            lambda width: SuperCell(width, OPS), space.channels, space.cells_per_stage, num_classes, in_channels
+            lambda width: SuperCell(width, OPS), channels, cells_per_stage, num_classes, in_channels
         )
-        self.space = space
+        self.decisions = dict(decisions)
+        self.space_name = space_name
 
     def _ops(self, arch: Mapping[str, Choice]) -> list[str]:
-        valid = self.space.validate(arch)
+        valid = validate_arch(arch, self.decisions, self.space_name)
         return [str(valid[e]) for e in EDGES]
 
     def set_arch(self, arch: Mapping[str, Choice]) -> None:
@@ -76,7 +80,7 @@ class MixedOp(nn.Module):
         self._ops = nn.ModuleList(make_op(op, channels, affine=False) for op in operations)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return sum(w * op(x) for w, op in zip(weights, self._ops))  # type: ignore[return-value]
+        return sum(w * op(x) for w, op in zip(weights, self._ops))
 
 
 class SearchCell(nn.Module):
@@ -97,18 +101,25 @@ class SearchCell(nn.Module):
 
 
 class NB201MixedSupernet(Skeleton, MixedSupernet):
-    """DARTS on NAS-Bench-201: alphas of 6 edges x 5 operations shared by every cell."""
+    """DARTS on NAS-Bench-201: alphas of 6 edges x 5 operations shared by every cell.
+
+    ``decisions`` and ``space_name`` are the space's, so that ``derive`` validates as it does.
+    """
 
     def __init__(
-        self, space: NB201Space, *, num_classes: int, in_channels: int, generator: torch.Generator | None = None,
+        self, *, channels: int, cells_per_stage: int, decisions: Mapping[str, Sequence[Choice]],
+        space_name: str, num_classes: int, in_channels: int,
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(
-            lambda width: SearchCell(width, OPS), space.channels, space.cells_per_stage, num_classes, in_channels
+            lambda width: SearchCell(width, OPS), channels, cells_per_stage, num_classes,
+            in_channels,
         )
         shape = (len(EDGE_NODES), len(OPS))
         init = torch.zeros(shape) if generator is None else 1e-3 * torch.randn(shape, generator=generator)
         self.alphas_cell = nn.Parameter(init)
-        self.space = space
+        self.decisions = dict(decisions)
+        self.space_name = space_name
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = F.softmax(self.alphas_cell, dim=-1)
@@ -132,4 +143,5 @@ class NB201MixedSupernet(Skeleton, MixedSupernet):
 
     def derive(self) -> Arch:
         """The strongest operation on each edge ('none' included, as DARTS on NAS-Bench-201 does)."""
-        return self.space.validate({edge: max(w, key=w.__getitem__) for edge, w in self.alphas().items()})
+        arch = {edge: max(w, key=w.__getitem__) for edge, w in self.alphas().items()}
+        return validate_arch(arch, self.decisions, self.space_name)

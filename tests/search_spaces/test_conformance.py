@@ -129,6 +129,23 @@ def test_supernet_restricted_to_an_arch_computes_the_standalone_network(name: st
     assert not torch.allclose(outputs[0], outputs[1]), "different paths should compute different functions"
 
 
+@pytest.mark.parametrize("name", _supernet_spaces())
+def test_supernet_refuses_an_architecture_outside_the_space_as_the_space_does(name: str) -> None:
+    space = make(name)
+    shape = INPUT_SHAPES.get(name, DEFAULT_INPUT_SHAPE)
+    supernet = space.supernet(num_classes=7, input_shape=shape)
+    arch = space.sample(np.random.default_rng(3))
+    key = next(iter(arch))
+    for bad in ({**arch, "no_such_decision": 1}, {k: v for k, v in arch.items() if k != key},
+                {**arch, key: "no such choice"}):
+        with pytest.raises(NasError) as expected:
+            space.validate(bad)
+        for method in (supernet.set_arch, supernet.subnet_state_dict):
+            with pytest.raises(NasError) as got:
+                method(bad)
+            assert str(got.value) == str(expected.value)
+
+
 @pytest.mark.parametrize("name", _mixed_spaces())
 def test_mixed_supernet_trains_weights_and_alphas_and_derives_a_valid_arch(name: str) -> None:
     space = make(name)
