@@ -48,7 +48,11 @@ def percentile(
     *, percentile: float = 25.0, startup_trials: int = 5, warmup_epochs: int = 0, interval_epochs: int = 1,
     min_trials: int = 1,
 ) -> optuna.pruners.BasePruner:
-    """Stop a candidate below the given percentile (0-100) of earlier trials at the same epoch."""
+    """Keep a candidate only while its best accuracy is in the top percentile of finished trials' at that epoch.
+
+    ``percentile`` is 0-100: 25 keeps the top quarter (stops anything below the 75th percentile);
+    50 is :func:`median`.
+    """
     import optuna
 
     _check(0 <= percentile <= 100, f"config key 'pruner.percentile' must be in [0, 100], got {percentile}")
@@ -109,10 +113,11 @@ def patient(
     *, patience: int = 3, min_delta: float = 0.0,
     wrapped: Literal["none", "median", "successive_halving", "hyperband"] = "none",
 ) -> optuna.pruners.BasePruner:
-    """Stop a candidate whose accuracy has not improved for ``patience`` epochs (early stopping).
+    """Stop a candidate whose accuracy has stayed below its earlier best for ``patience`` + 1 epochs.
 
-    Improvements smaller than ``min_delta`` do not count; with a ``wrapped`` pruner (its defaults),
-    a stalled candidate is stopped only if that pruner agrees.
+    Optuna's rule: every one of the last ``patience`` + 1 accuracies is more than ``min_delta``
+    below the best before them, so a decline is stopped but a plateau is not. With a ``wrapped``
+    pruner (its defaults), such a candidate is stopped only if that pruner agrees.
     """
     import optuna
 

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
+import glob
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,10 +20,9 @@ from nas.oneshot.enas import Enas
 from nas.results.reading import load_trials
 from nas.search.components import build_components
 from nas.search.runner import run_search
-from tests.oneshot.toy import ToyCellSpace, toy_data
+from tests.oneshot.toy import ToyCellSpace, ToyMixedSupernet, ToySupernet, toy_data
 from tests.test_plots import figures_in
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.test_resume_after_kill import searching
 
 
 def toy_config(tmp_path: Path, **strategy: object) -> dict:
@@ -93,10 +89,43 @@ def test_a_one_shot_strategy_on_a_space_without_its_supernet_is_refused(tmp_path
         build_components(config)
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "nas", *args, "--quiet"], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+class Interrupted(Exception):
+    """Raised by a pausing supernet in place of a crash."""
+
+
+class PausingCellSpace(ToyCellSpace):
+    """The toy cell space, whose supernets stop in their ``after``-th forward pass once a file
+    matching ``checkpoint`` (a glob) exists: they create ``marker``, then wait to be killed
+    (``then="wait"``) or raise :class:`Interrupted` (``then="raise"``). Only once: while ``marker``
+    exists they run as usual."""
+
+    def __init__(self, *, checkpoint: str, marker: str, after: int = 5, then: str = "wait") -> None:
+        self.checkpoint, self.marker, self.after, self.then = checkpoint, Path(marker), after, then
+        self.seen = 0
+
+    def pause(self, module: torch.nn.Module, inputs: object) -> None:
+        """The forward pre-hook that stops the search a few steps into the epoch after a checkpoint."""
+        if self.marker.exists() or not glob.glob(self.checkpoint):
+            return
+        self.seen += 1
+        if self.seen < self.after:
+            return
+        self.marker.touch()
+        if self.then == "raise":
+            raise Interrupted
+        time.sleep(600)  # until the test's SIGKILL
+
+    def supernet(self, **options: object) -> ToySupernet:
+        """The single-path supernet, pausing."""
+        net = super().supernet(**options)
+        net.register_forward_pre_hook(self.pause)
+        return net
+
+    def mixed_supernet(self, **options: object) -> ToyMixedSupernet:
+        """The DARTS supernet, pausing."""
+        net = super().mixed_supernet(**options)
+        net.register_forward_pre_hook(self.pause)
+        return net
 
 
 def test_a_search_killed_mid_epoch_resumes_at_its_last_epoch_and_ends_as_if_never_killed(
@@ -107,25 +136,18 @@ def test_a_search_killed_mid_epoch_resumes_at_its_last_epoch_and_ends_as_if_neve
            "dataset": {"name": "tests.oneshot.toy:toy_data", "task": "circles", "size": 4000},
            "evaluator": {"name": "partial", "epochs": 1}}
     reference = run_search(resolve_config({**raw, "output": str(tmp_path / "reference")}), progress=False)
+    paused = tmp_path / "paused"
+    checkpoint = tmp_path / "results" / "oneshot" / "*" / "oneshot" / "search-0" / "checkpoint.pt"
+    raw["space"] = {"name": "tests.oneshot.test_run:PausingCellSpace", "checkpoint": str(checkpoint),
+                    "marker": str(paused)}
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
-    proc = _start(["search", "exp.yaml"], tmp_path)
-    folder = None
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None:
-        found = list((tmp_path / "results").glob("oneshot/*/oneshot/search-0/checkpoint.pt"))
-        if found:
-            folder = found[0].parent
-            break
-        time.sleep(0.01)
-    time.sleep(0.05)  # into the next epoch (about 0.3 s each)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert folder is not None, proc.stderr.read() if proc.stderr else ""
-    done = torch.load(folder / "checkpoint.pt", weights_only=True)["epoch"]
-    assert 1 <= done < 4 and not (folder / "result.json").exists(), "the kill must land mid-search"
-    proc = _start(["search", "--resume", str(folder.parents[1])], tmp_path)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 0, err
+    with searching(["search", "exp.yaml"], tmp_path, tmp_path / "killed.log") as search:
+        search.wait_for(paused.exists, "the search to pause a few steps after its first checkpoint")
+    (folder,) = (path.parent for path in tmp_path.glob(str(checkpoint.relative_to(tmp_path))))
+    assert torch.load(folder / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert not (folder / "result.json").exists()
+    with searching(["search", "--resume", str(folder.parents[1])], tmp_path, tmp_path / "resumed.log") as search:
+        assert search.finish() == 0, search.output()
     epochs = pd.read_csv(folder / "epochs.csv")
     assert list(epochs["epoch"]) == [1, 2, 3, 4]
     expected = reference.run.path / "oneshot" / "search-0"
@@ -136,36 +158,20 @@ def test_a_search_killed_mid_epoch_resumes_at_its_last_epoch_and_ends_as_if_neve
         assert resumed.loc[0, column] == original.loc[0, column]
 
 
-class Interrupted(Exception):
-    """Raised from a timer signal, at whatever line the search is running."""
-
-
 def test_an_enas_search_interrupted_mid_epoch_resumes_to_the_same_result(tmp_path: Path) -> None:
     data = toy_data(task="circles", size=4000)
 
-    def search(folder: Path) -> OneShotResult:
-        strategy = Enas(ToyCellSpace(), epochs=4, batch_size=32, controller_steps=100, derive_samples=10)
+    def search(folder: Path, space: ToyCellSpace | None = None) -> OneShotResult:
+        strategy = Enas(space or ToyCellSpace(), epochs=4, batch_size=32, controller_steps=100, derive_samples=10)
         return strategy.search(SearchEnv(data, folder, 0, torch.device("cpu")))
 
     reference = search(tmp_path / "reference")
     cut = tmp_path / "cut"
-
-    def interrupt(signum: int, frame: object) -> None:
-        if (cut / "checkpoint.pt").exists():  # into the epoch after the first checkpoint
-            raise Interrupted
-
-    previous = signal.signal(signal.SIGALRM, interrupt)
-    try:
-        signal.setitimer(signal.ITIMER_REAL, 0.05, 0.05)
-        with pytest.raises(Interrupted):
-            search(cut)
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        # a crashed process starts afresh; this one may have been cut inside no_grad's __enter__
-        torch.set_grad_enabled(True)
-    assert 1 <= torch.load(cut / "checkpoint.pt", weights_only=True)["epoch"] < 4
-    resumed = search(cut)
+    space = PausingCellSpace(checkpoint=str(cut / "checkpoint.pt"), marker=str(tmp_path / "paused"), then="raise")
+    with pytest.raises(Interrupted):  # a few steps into the epoch after the first checkpoint
+        search(cut, space)
+    assert torch.load(cut / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    resumed = search(cut, space)  # the marker is there: it runs through
     assert resumed.arch == reference.arch
     assert resumed.metrics["supernet_val_accuracy"] == reference.metrics["supernet_val_accuracy"]
     assert (cut / "alphas.csv").read_text() == (tmp_path / "reference" / "alphas.csv").read_text()

@@ -5,9 +5,11 @@ import optuna
 import pytest
 
 from nas import NasError, create_space
+from nas.strategies.base import decision_distributions
 from nas.strategies.evolution import RegularizedEvolutionSampler
 from nas.strategies.optuna_samplers import random
 from search_spaces.nb201 import EDGES
+from tests.strategies.toy import GridSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 SPACE = create_space("nb201", channels=4, cells_per_stage=1)
@@ -73,3 +75,77 @@ def test_random_search_is_seeded() -> None:
 def test_bad_options() -> None:
     with pytest.raises(NasError, match="sample_size <= population_size"):
         RegularizedEvolutionSampler(SPACE, population_size=2, sample_size=3)
+
+
+# Several objectives: selection by Pareto rank, then crowding distance (then age), in a real study.
+GRID = GridSpace(n=8)
+TWO = ["maximize", "minimize"]
+
+
+def parent_of_next_child(values: list[tuple[float, float]]) -> int:
+    """Fill a study with the population all-a, all-b, ... (one letter per member, 8 apart) told
+    ``values``, ask evolution (tournament = whole population) for a child and return which member
+    it mutated."""
+    letters = "abcd"[:len(values)]
+    sampler = RegularizedEvolutionSampler(GRID, population_size=len(values), sample_size=len(values),
+                                          direction=TWO, seed=0)
+    study = optuna.create_study(directions=TWO, sampler=sampler)
+    for letter, value in zip(letters, values):
+        study.add_trial(optuna.trial.create_trial(params={name: letter for name in GRID.decisions()},
+                                                  distributions=decision_distributions(GRID), values=list(value)))
+    trial = study.ask()
+    child = [trial.suggest_categorical(name, list(c)) for name, c in GRID.decisions().items()]
+    (parent,) = [i for i, letter in enumerate(letters) if sum(c != letter for c in child) == 1]
+    return parent
+
+
+@pytest.mark.parametrize(("values", "winner"), [
+    # the front is 0, 1, 2 (3 is dominated by 2); its ends have infinite crowding, the earlier one wins,
+    # here the worst on the first objective
+    ([(10, 5), (20, 10), (30, 50), (29, 60)], 0),
+    # the oldest member is on the front but between its ends: crowding ranks it after them
+    ([(20, 10), (10, 5), (30, 50), (29, 60)], 1),
+    # the oldest member is alone in the second rank (infinite crowding there): rank comes first
+    ([(5, 60), (20, 10), (10, 5), (30, 50)], 2),
+])
+def test_the_tournament_winner_is_the_nsga_best_not_the_best_on_the_first_objective(
+    values: list[tuple[float, float]], winner: int,
+) -> None:
+    assert parent_of_next_child(values) == winner
+
+
+def two_objectives(arch: dict) -> tuple[float, float]:
+    """A synthetic trade-off: x0 and x1 set t (accuracy t, maximised; cost t + g, minimised) and
+    x2..x7 add the cost g only, so the front is g = 0 at every t (one in 4**6 of random draws)."""
+    level = [ord(str(arch[f"x{i}"])) - ord("a") for i in range(8)]
+    t = level[0] + level[1]
+    return float(t), float(t + sum(level[2:]))
+
+
+def dominated_area(points: list[tuple[float, float]]) -> float:
+    """The area the points dominate up to the reference (accuracy -1, cost 25): the hypervolume
+    (the true front, t = 0..6 at cost t, scores 154)."""
+    area, best = 0.0, -1.0
+    ordered = sorted(points, key=lambda p: p[1])
+    for (accuracy, cost), after in zip(ordered, [p[1] for p in ordered[1:]] + [25.0]):
+        best = max(best, accuracy)
+        area += (after - cost) * (best + 1.0)
+    return area
+
+
+def front_area(sampler: optuna.samplers.BaseSampler, trials: int = 150) -> float:
+    study = optuna.create_study(directions=TWO, sampler=sampler)
+    points = []
+    for _ in range(trials):
+        trial = study.ask()
+        points.append(two_objectives({n: trial.suggest_categorical(n, list(c)) for n, c in GRID.decisions().items()}))
+        study.tell(trial, list(points[-1]))
+    return dominated_area(points)
+
+
+def test_evolution_reaches_a_better_front_than_random_search_at_equal_budget() -> None:
+    seeds = range(4)
+    evolved = [front_area(RegularizedEvolutionSampler(GRID, sample_size=5, direction=TWO, seed=s)) for s in seeds]
+    drawn = [front_area(random(GRID, s, dict(zip(("val_accuracy", "params"), TWO)))) for s in seeds]
+    assert all(e > d for e, d in zip(evolved, drawn)), (evolved, drawn)
+    assert np.mean(evolved) - np.mean(drawn) >= 10, (evolved, drawn)
