@@ -31,6 +31,7 @@ from nas.costs import count_params
 from nas.errors import NasError
 from nas.inline import inline_module
 from nas.space import Exportable, NetworkSpec, SearchSpace, instantiate
+from nas.weights import read_plain
 
 #: Names the generated part of an exported module defines (the inlined source may not).
 GENERATED_NAMES = frozenset({
@@ -322,7 +323,9 @@ def rebuild_exported(path: str | Path) -> nn.Module:
     if found["WEIGHTS_FILE"] is not None:
         weights = path.parent / Path(found["WEIGHTS_FILE"]).name
         try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = read_plain(weights)
+        except NasError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line error
             raise NasError(f"cannot read weights {str(weights)!r} ({type(exc).__name__}: {exc})") from None
         _load_checked(model, state, str(weights))

@@ -43,7 +43,7 @@ def test_quickstart_config_is_valid() -> None:
 def readme_python() -> str:
     """The code block of the README's "From Python" section."""
     section = (ROOT / "README.md").read_text().split("### From Python", 1)[1]
-    return re.search(r"```python\n(.*?)\n```", section, flags=re.S).group(1)
+    return re.search(r"```python\n(.*?)\n```", section, flags=re.DOTALL).group(1)
 
 
 def test_the_from_python_snippet_runs_as_written(tmp_path: Path) -> None:
