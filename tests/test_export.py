@@ -223,24 +223,6 @@ def test_export_a_run_with_the_weights_the_search_kept(searched_run: Path, tmp_p
         export_run(searched_run, tmp_path / "nets", best=True, num_classes=3)
 
 
-def test_onnx_export_or_a_clear_error(searched_run: Path, tmp_path: Path) -> None:
-    try:
-        import onnx
-        import onnxscript  # noqa: F401
-    except ImportError:
-        with pytest.raises(NasError, match="pip install onnx onnxscript"):
-            export_run(searched_run, tmp_path, best=True, onnx=True)
-        return
-    from onnx.reference import ReferenceEvaluator
-
-    export_run(searched_run, tmp_path, best=True, onnx=True)
-    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    (logits,) = ReferenceEvaluator(onnx.load(str(tmp_path / "best.onnx"))).run(None, {"images": x.numpy()})
-    with torch.no_grad():
-        expected = load_model(tmp_path / "best.py").eval()(x)
-    assert np.allclose(logits, expected.numpy(), atol=1e-4)
-
-
 def test_load_model_refuses_what_is_not_one_exported_module(tmp_path: Path) -> None:
     (tmp_path / "a.py").write_text("")
     (tmp_path / "b.py").write_text("")

@@ -26,12 +26,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.results.weights import load_state_checked
 from nas.arch import Choice, arch_id
 from nas.costs.measure import count_params
 from nas.errors import NasError
 from nas.deploy.inline import inline_module
 from nas.space import Exportable, NetworkSpec, SearchSpace, instantiate
+from nas.results.weights import load_state_checked, read_plain
 
 #: Names the generated part of an exported module defines (the inlined source may not).
 GENERATED_NAMES = frozenset({
@@ -315,7 +315,9 @@ def rebuild_exported(path: str | Path) -> nn.Module:
     if found["WEIGHTS_FILE"] is not None:
         weights = path.parent / Path(found["WEIGHTS_FILE"]).name
         try:
-            state = torch.load(weights, map_location="cpu", weights_only=True)
+            state = read_plain(weights)
+        except NasError:
+            raise
         except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line error
             raise NasError(f"cannot read weights {str(weights)!r} ({type(exc).__name__}: {exc})") from None
         load_state_checked(model, state, str(weights))

@@ -3,8 +3,11 @@ weights when the search kept them, optionally as ONNX and int8 (what ``nas expor
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +126,8 @@ def export_run(
     from nas.results.reading import load_trials, run_objectives
     from nas.results.run_folder import RunFolder
 
+    if onnx:
+        require_onnx()  # before anything is written
     run = RunFolder.open(run_path)
     config = run.load_config()
     space: SearchSpace = SPACES.get(config.space.name)(**config.space.options)
@@ -147,25 +152,54 @@ def export_run(
     return written
 
 
-def export_onnx(module: Path, input_shape: tuple[int, int, int]) -> Path:
-    """Write ``module``'s network (with its weights) as ONNX beside it, batch size left free;
-    needs the onnx and onnxscript packages (torch's exporter)."""
+def require_onnx() -> None:
+    """NasError unless the packages torch's ONNX exporter needs (onnx, onnxscript) are installed."""
     try:
-        import onnx
+        import onnx  # noqa: F401
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError:
         raise NasError("--onnx needs the onnx and onnxscript packages: pip install onnx onnxscript") from None
+
+
+def export_onnx(module: Path, input_shape: tuple[int, int, int]) -> Path:
+    """Write ``module``'s network (with its weights) as ONNX beside it, batch size left free;
+    needs the onnx and onnxscript packages (torch's exporter)."""
+    require_onnx()
+    import onnx
     import torch
 
     from nas.deploy.export import load_model
 
     model = load_model(module).eval()
     path = module.with_suffix(".onnx")
-    torch.onnx.export(model, (torch.zeros(2, *input_shape),), str(path), dynamo=True, verbose=False,
-                      input_names=["images"], output_names=["logits"],
-                      dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=False)
+    with _quiet_exporter():
+        torch.onnx.export(model, (torch.zeros(2, *input_shape),), str(path), dynamo=True, verbose=False,
+                          input_names=["images"], output_names=["logits"],
+                          dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=False)
     onnx.checker.check_model(str(path))
     return path
+
+
+class _NoTorchvisionNotice(logging.Filter):
+    """Drops torch.onnx's notices that torchvision's operators are skipped (no network here uses them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("torchvision is not installed")
+
+
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """torch's exporter without the notices that say nothing about the network being exported:
+    torchvision's skipped operators and the FutureWarnings torch's own internals raise."""
+    registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+    notice = _NoTorchvisionNotice()
+    registration.addFilter(notice)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        registration.removeFilter(notice)
 
 
 def export_int8_modules(run_path: str | Path, modules: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:

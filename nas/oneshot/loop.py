@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,6 +15,7 @@ from nas.io import save_torch_atomic
 from nas.errors import NasError
 from nas.oneshot.base import SearchEnv
 from nas.oneshot.history import write_history, write_plot
+from nas.results.weights import read_plain
 from nas.seeds import derive_seed
 from nas.training.loop import seeded
 
@@ -35,8 +35,8 @@ def load_checkpoint(folder: Path, device: torch.device) -> dict[str, Any] | None
     if not path.is_file():
         return None
     try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError) as exc:  # damaged, or foreign
+        return read_plain(path, map_location=device, fix="delete it to restart that search from scratch")
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:  # damaged, or foreign
         raise NasError(f"one-shot checkpoint {str(path)!r} cannot be loaded ({exc}); "
                        "delete it to restart that search from scratch") from None
 

@@ -7,9 +7,12 @@ shape the network was built for), so that it loads with ``torch.load(..., weight
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -49,10 +52,24 @@ def save_weights(
     return path
 
 
+def read_plain(path: str | Path, map_location: Any = "cpu", fix: str = "use a file nas wrote") -> Any:
+    """``torch.load(path, weights_only=True)``; a file that holds anything but tensors and plain
+    values (whose unpickling could run code) is refused in one line, never loaded."""
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        named = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        why = (f"it names {named.group(1)}, which loading would call" if named else
+               "it is damaged, or names code that loading would call")
+        raise NasError(f"refusing {str(path)!r}: it is not tensors and plain values only ({why}); {fix}") from None
+
+
 def load_weights(path: str | Path) -> SavedWeights:
     """Read weights written by ``save_weights`` (tensors and plain values only)."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = read_plain(path)
+    except NasError:
+        raise
     except Exception as exc:
         raise NasError(f"cannot read weights {str(path)!r} ({type(exc).__name__}: {exc})") from None
     state = payload.get("state_dict") if isinstance(payload, dict) else None
