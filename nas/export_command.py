@@ -13,7 +13,7 @@ import pandas as pd
 
 from nas.config import ExperimentConfig
 from nas.errors import NasError
-from nas.export import check_module_name, export_model
+from nas.export import check_export_targets, check_module_name, export_model
 from nas.space import SearchSpace
 from nas.weights import load_weights, weights_path
 
@@ -128,7 +128,8 @@ def export_run(
     space: SearchSpace = SPACES.get(config.space.name)(**config.space.options)
     frame, _ = load_trials(run.path)
     chosen = choose_trials(frame, run_objectives(run.path), best=best, trials=trials, pareto=pareto, name=name)
-    out = Path(out_dir) if out_dir is not None else run.path / "exported"
+    out = check_export_targets(out_dir if out_dir is not None else run.path / "exported",
+                               [item.name for item in chosen])
     shapes = _Shapes(config, num_classes, input_shape)
     written = []
     for item in chosen:
