@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +20,8 @@ from nas.tables import nb201_table_path
 from search_spaces.nb201 import NB201Space
 
 TABLE = nb201_table_path()
-EXPERIMENT = Path(__file__).resolve().parents[2] / "experiments/nb201_tabular.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENT = ROOT / "experiments/nb201_tabular.yaml"
 SPACE = NB201Space()
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
@@ -139,3 +142,22 @@ def test_the_command_line_searches_the_shipped_table_from_any_folder(tmp_path: P
     assert frame["val_accuracy"].tolist() == pytest.approx(expected["cifar10_val_12ep"].tolist())
     assert frame["test_accuracy"].tolist() == pytest.approx(expected["cifar10_test_200ep"].tolist())
     assert frame["test_accuracy"].max() > 80  # real CIFAR-10 accuracies, not placeholders
+
+
+def test_the_wheel_ships_the_table_and_its_notice(tmp_path: Path) -> None:
+    """``pip wheel`` of the project (a copy of its packaging inputs) holds the table, byte for byte."""
+    pytest.importorskip("setuptools", reason="builds the wheel without network access, with setuptools")
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for folder in ("nas", "search_spaces"):
+        shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
+                          "--no-index", "-q", "-w", str(tmp_path / "wheel")], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    (wheel,) = (tmp_path / "wheel").glob("nas-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert archive.read("nas/tables/nb201.csv.gz") == TABLE.read_bytes()
+        assert "NATS-Bench" in archive.read("nas/tables/NOTICE.md").decode()
