@@ -139,7 +139,13 @@ class RunFolder:
         if url:
             return optuna.storages.RDBStorage(url)
         self.check_journal_kept()
-        return optuna.storages.JournalStorage(_JournalFile(str(self.journal)))
+        try:  # replays the journal
+            return optuna.storages.JournalStorage(_JournalFile(str(self.journal)))
+        except ValueError:
+            raise  # a line that is not an operation: the caller names it (corrupt_journal_error)
+        except Exception as exc:  # noqa: BLE001 - an operation Optuna cannot apply, whatever it raises
+            raise self.corrupt_journal_error(
+                ValueError(f"an operation Optuna cannot apply: {type(exc).__name__}: {exc}")) from None
 
     def check_journal_kept(self) -> None:
         """Raise a NasError when the journal has lost the finished trials ``trials.csv`` lists."""

@@ -134,6 +134,11 @@ def _journal_line_not_an_operation(run: Path) -> None:
     (run / "study.journal").write_text("".join([*lines[:3], '{"trial_id": 0}\n', *lines[3:]]))
 
 
+def _journal_unknown_operation(run: Path) -> None:
+    with (run / "study.journal").open("a") as fh:
+        fh.write('{"op_code": 99, "worker_id": "x"}\n')
+
+
 def _meta_not_an_object(run: Path) -> None:
     (run / "run.json").write_text("[]\n")
 
@@ -169,6 +174,9 @@ RUN_CASES = [
     (["search", "--resume", "{run}"], _journal_a_folder, "study.journal' is not a file"),
     (["search", "--resume", "{run}"], _journal_line_not_an_operation, "(line 4 is not a journal operation)"),
     (["show", "{run}"], _journal_line_not_an_operation, "(line 4 is not a journal operation)"),
+    (["search", "--resume", "{run}", "trials=9"], _journal_unknown_operation, "is corrupt (an operation Optuna "
+                                                                              "cannot apply"),
+    (["show", "{run}"], _journal_unknown_operation, "is corrupt (an operation Optuna cannot apply"),
     (["search", "--resume", "{run}"], _meta_not_an_object, "run.json' is not a JSON object"),
     (["search", "--resume", "{run}"], _lock_a_folder, "cannot open the run's lock file"),
     (["export", "{run}", "--best", "--out", "{run}/trials.csv"], None, "trials.csv': it is a file, not a folder; "
