@@ -36,6 +36,15 @@ def _write_inputs(root: Path, tiny_config: dict) -> None:
         (root / name).write_text(yaml.safe_dump({**tiny_config, **change}))
     (root / "malformed.yaml").write_text("name: tiny\ntrials: [2\n")
     (root / "a_list.yaml").write_text("- name\n- trials\n")
+    good = (root / "good.yaml").read_text()
+    (root / "latin1.yaml").write_bytes(good.encode() + "# café\n".encode("latin-1"))
+    (root / "duplicate.yaml").write_text(good + "trials: 9\n")  # good.yaml gives trials already
+    (root / "duplicate_nested.yaml").write_text(
+        good + "pruner:\n  name: median\n  startup_trials: 1\n  startup_trials: 2\n")
+    (root / "number_key.yaml").write_text(good.replace("evaluator:\n", "evaluator:\n  3: epochs\n", 1))
+    (root / "deep.yaml").write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
+    (root / "a_file").write_text("not a folder\n")
+    (root / "arch.bin").write_bytes(b"\xff\xfe|nor_conv_3x3~0|")
     folder = root / "corrupt-cifar" / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]:
@@ -48,6 +57,14 @@ def _write_inputs(root: Path, tiny_config: dict) -> None:
 
 CASES = [
     (["search", "missing.yaml"], "config file 'missing.yaml' does not exist"),
+    (["search", "latin1.yaml"], "config file 'latin1.yaml' is not UTF-8 text (byte 0xe9 on line "),
+    (["search", "duplicate.yaml"], "config file 'duplicate.yaml' gives key 'trials' twice on lines "),
+    (["search", "duplicate_nested.yaml"], "gives key 'startup_trials' twice on lines "),
+    (["search", "number_key.yaml"], "config file 'number_key.yaml': key evaluator.3 is not a name"),
+    (["search", "deep.yaml"], "config file 'deep.yaml' is nested too deeply to be a config"),
+    (["search", "good.yaml", "output=a_file"], "cannot create the run folder under 'a_file/tiny' (Not a directory)"),
+    (["search", "good.yaml", "output=a_file/sub"], "cannot create the run folder under 'a_file/sub/tiny'"),
+    (["train", "arch.bin", "--config", "good.yaml"], "architecture file 'arch.bin' is not UTF-8 text"),
     (["search", "malformed.yaml"], "config file 'malformed.yaml' is not valid YAML at line 3"),
     (["search", "a_list.yaml"], "must hold a mapping of keys, not a list"),
     (["search", "unknown_key.yaml"], "unknown config key 'trails' (did you mean 'trials'?)"),
@@ -108,6 +125,38 @@ def _trials_only(run: Path) -> None:
     (run / "study.journal").unlink()
 
 
+def _emptied_journal(run: Path) -> None:
+    (run / "study.journal").write_bytes(b"")
+
+
+def _journal_line_not_an_operation(run: Path) -> None:
+    lines = (run / "study.journal").read_text().splitlines(keepends=True)
+    (run / "study.journal").write_text("".join([*lines[:3], '{"trial_id": 0}\n', *lines[3:]]))
+
+
+def _journal_unknown_operation(run: Path) -> None:
+    with (run / "study.journal").open("a") as fh:
+        fh.write('{"op_code": 99, "worker_id": "x"}\n')
+
+
+def _meta_not_an_object(run: Path) -> None:
+    (run / "run.json").write_text("[]\n")
+
+
+def _journal_a_folder(run: Path) -> None:
+    (run / "study.journal").unlink()
+    (run / "study.journal").mkdir()
+
+
+def _lock_a_folder(run: Path) -> None:
+    (run / "run.lock").unlink(missing_ok=True)
+    (run / "run.lock").mkdir()
+
+
+def _module_a_folder(run: Path) -> None:
+    (run / "pkg" / "best.py").mkdir(parents=True)
+
+
 RUN_CASES = [
     (["search", "--resume", "{run}", "seed=3"], None, "cannot change 'seed' of an existing run"),
     (["search", "--resume", "{run}", "trials=zero"], None, "config key 'trials': input should be a valid integer"),
@@ -118,6 +167,23 @@ RUN_CASES = [
     (["export", "{run}", "--best", "--name", "not a name"], None, "'not a name' cannot be a module name"),
     (["train", "{run}", "--trial", "99"], None, "the run has no trial 99 (trials: 0..4)"),
     (["plot", "{run}", "--x", "no_such_metric"], None, "no completed trial has both 'no_such_metric' and"),
+    (["search", "--resume", "{run}"], _emptied_journal, "is empty but trials.csv lists 5 finished trial(s); "
+                                                        "restore study.journal from a backup"),
+    (["search", "--resume", "{run}", "trials=9"], _trials_only, "is missing but trials.csv lists 5 finished"),
+    (["show", "{run}"], _emptied_journal, "is empty but trials.csv lists 5 finished trial(s)"),
+    (["search", "--resume", "{run}"], _journal_a_folder, "study.journal' is not a file"),
+    (["search", "--resume", "{run}"], _journal_line_not_an_operation, "(line 4 is not a journal operation)"),
+    (["show", "{run}"], _journal_line_not_an_operation, "(line 4 is not a journal operation)"),
+    (["search", "--resume", "{run}", "trials=9"], _journal_unknown_operation, "is corrupt (an operation Optuna "
+                                                                              "cannot apply"),
+    (["show", "{run}"], _journal_unknown_operation, "is corrupt (an operation Optuna cannot apply"),
+    (["search", "--resume", "{run}"], _meta_not_an_object, "run.json' is not a JSON object"),
+    (["search", "--resume", "{run}"], _lock_a_folder, "cannot open the run's lock file"),
+    (["export", "{run}", "--best", "--out", "{run}/trials.csv"], None, "trials.csv': it is a file, not a folder; "
+                                                                       "pass --out a folder"),
+    (["export", "{run}", "--pareto", "--out", "{run}/trials.csv/pkg"], None, "which is a file, not a folder"),
+    (["export", "{run}", "--best", "--out", "{run}/pkg"], _module_a_folder, "best.py': it is a folder"),
+    (["train", "{run}", "--out", "{run}/trials.csv", "epochs=1"], None, "trials.csv': it is a file, not a folder"),
 ]
 
 
@@ -155,3 +221,17 @@ def test_a_torn_last_journal_line_is_set_aside_and_the_run_resumes(searched_run:
     assert main(["show", str(run), "--format", "csv"]) == 0
     shown = capsys.readouterr().out.strip().splitlines()
     assert len(shown) == 1 + 6
+
+
+def test_yaml_merge_keys_and_a_name_repeated_in_other_mappings_still_load(tmp_path: Path) -> None:
+    """The duplicate-key check is per mapping: '<<' defaults may be overridden, and sections may
+    share option names."""
+    from nas.config import read_yaml
+
+    (tmp_path / "c.yaml").write_text("base: &b {epochs: 1, data_fraction: 0.3}\n"
+                                     "evaluator:\n  <<: *b\n  name: partial\n  epochs: 2\n"
+                                     "strategy: {name: evolution, population_size: 2}\n"
+                                     "pruner: {name: median, startup_trials: 1}\n")
+    data = read_yaml(tmp_path / "c.yaml")
+    assert data["evaluator"] == {"epochs": 2, "data_fraction": 0.3, "name": "partial"}
+    assert data["strategy"]["name"] == "evolution" and data["pruner"]["name"] == "median"

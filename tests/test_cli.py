@@ -71,10 +71,14 @@ def test_search_show_and_resume_end_to_end(tmp_path: Path, tiny_config: dict) ->
         (["search", "trials=3"], "error: nas search needs a config file first"),
         (["show", "nowhere"], "error: run folder 'nowhere' does not exist"),
         (["show", "."], "is not a nas run folder"),
+        (["search", "latin1.yaml"], "error: config file 'latin1.yaml' is not UTF-8 text (byte 0xe9 on line 1)"),
+        (["search", "twice.yaml"], "error: config file 'twice.yaml' gives key 'seed' twice on lines 1 and 3"),
     ],
 )
 def test_bad_input_is_one_line_and_non_zero(tmp_path: Path, tiny_config: dict, args: list[str], message: str) -> None:
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**tiny_config, "trails": 3}))
+    (tmp_path / "latin1.yaml").write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    (tmp_path / "twice.yaml").write_text("seed: 1\ntrials: 2\nseed: 2\n")
     out = nas(*args, cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and message in out.stderr and "Traceback" not in out.stderr

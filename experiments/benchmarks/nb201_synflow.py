@@ -142,7 +142,7 @@ def report(args: argparse.Namespace, frame) -> str:
     lines.append(f"| Spearman ρ between synflow and params | {syn_params:.3f} |")
     lines += [
         "", "The published figure is a correlation with the *final validation* accuracy (the paper's "
-        "abstract says so); the shared table holds no 200-epoch validation accuracy, so the target here is "
+        "abstract says so); the NAS-Bench-201 table holds no 200-epoch validation accuracy, so the target here is "
         "the 200-epoch *test* accuracy, which may account for part of the difference.",
         "", f"Timings on a 2-core machine shared with other jobs (load average now "
         f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}); Python {platform.python_version()}, "
@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", default=str(ROOT.parent / "shared/data/nb201/nb201.csv.gz"))
+    parser.add_argument("--table", help="a table in the format of nb201.csv.gz (default: the one shipped "
+                        "with nas, nas/tables/nb201.csv.gz)")
     parser.add_argument("--scores-raw", default=str(ROOT / "results/benchmarks/nb201_synflow_raw.csv"))
     parser.add_argument("--scores", default=str(ROOT / "results/benchmarks/nb201_synflow.csv.gz"))
     parser.add_argument("--output", default=str(ROOT / "results/benchmarks/nb201_synflow.md"))
@@ -168,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    frame = pd.read_csv(args.table, usecols=["index", "arch_str", "cifar10_test_200ep"])
+    from nas.tables import nb201_table_path
+
+    frame = pd.read_csv(args.table or nb201_table_path(), usecols=["index", "arch_str", "cifar10_test_200ep"])
     if not args.report_only:
         compute(args, frame)
     text = report(args, frame)

@@ -63,13 +63,14 @@ PAPER_CIFAR10 = {"Random search": "93.70 ± 0.36", "REA (P=10, S=3)": "93.92 ± 
 SLOW = {"Optuna GP": (27, tuple(DATASETS))}
 
 
-def _config(strategy: dict, dataset: str, seed: int, budget: int, table: str) -> dict:
+def _config(strategy: dict, dataset: str, seed: int, budget: int, table: str | None) -> dict:
+    """A search's config; ``table`` None reads the table shipped with nas."""
+    evaluator = {"name": "tabular", "dataset": dataset, **({"table": table} if table else {})}
     return {"name": "nb201_table", "seed": seed, "trials": budget, "space": {"name": "nb201"},
-            "strategy": strategy, "evaluator": {"name": "tabular", "table": table, "dataset": dataset},
-            "objectives": {"val_accuracy": "maximize"}}
+            "strategy": strategy, "evaluator": evaluator, "objectives": {"val_accuracy": "maximize"}}
 
 
-def one_search(job: tuple[str, str, int, int, str]) -> tuple[str, str, int, float, float, int, float]:
+def one_search(job: tuple[str, str, int, int, str | None]) -> tuple[str, str, int, float, float, int, float]:
     """Run one search; return (label, dataset, seed, chosen test acc, chosen val acc, trials, seconds)."""
     import torch
     from optuna.trial import TrialState
@@ -134,7 +135,7 @@ def overhead(args: argparse.Namespace) -> dict:
 
     from nas.config import resolve_config
     from nas.search.components import build_components
-from nas.search.runner import run_search, search_in_memory
+    from nas.search.runner import run_search, search_in_memory
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n = args.overhead_trials
@@ -214,7 +215,8 @@ def report(args: argparse.Namespace, results: dict, over: dict, wall: float) -> 
 def main(argv: list[str] | None = None) -> int:
     """Run the table and the overhead measurement; write the report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", default=str(ROOT.parent / "shared/data/nb201/nb201.csv.gz"))
+    parser.add_argument("--table", help="a table in the format of nb201.csv.gz (default: the one shipped "
+                        "with nas, nas/tables/nb201.csv.gz)")
     parser.add_argument("--seeds", type=int, default=300)
     parser.add_argument("--budget", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)

@@ -61,7 +61,11 @@ def _source(args: argparse.Namespace) -> tuple[ExperimentConfig, str, Path, str,
     if source.is_file():
         if source.stat().st_size > MAX_ARCH_BYTES:
             raise NasError(f"architecture file {str(source)!r} is too large to be an architecture")
-        text = source.read_text(encoding="utf-8").strip()
+        try:
+            text = source.read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            raise NasError(f"architecture file {str(source)!r} is not UTF-8 text; pass the file holding "
+                           "the architecture in its space's notation or JSON") from None
     else:
         text = args.source
     return config, text, Path(config.output) / config.name / "trained", "", None
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``nas train``."""
     from nas.arch import arch_id
     from nas.cli.export import usage_hint
-    from nas.deploy.export import check_module_name, export_model
+    from nas.deploy.export import check_export_targets, check_module_name, export_model
     from nas.deploy.final_training import load_recipe, resolve, train_final
 
     config, text, default_out, default_name, trial = _source(args)
@@ -79,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     setup = resolve(config, recipe, text)
     arch = setup.arch
     name = check_module_name(args.name or default_name or f"arch_{arch_id(arch)}")
-    out = Path(args.out) if args.out else default_out
+    out = check_export_targets(Path(args.out) if args.out else default_out, [name])  # before training
     print(f"training {setup.space.format(arch)} for {recipe.epochs} epochs on {recipe.train_on} "
           f"of {setup.data.name}")
     started = time.perf_counter()

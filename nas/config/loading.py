@@ -57,27 +57,76 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return data
 
 
+class _DuplicateKey(yaml.YAMLError):
+    """A mapping that gives the same key twice (YAML forbids it; PyYAML would keep the last)."""
+
+    def __init__(self, key: Any, first: int, again: int) -> None:
+        super().__init__(f"duplicate key {key!r}")
+        self.key, self.first, self.again = key, first, again
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (at any depth)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *anchor' merges defaults that the mapping's own keys may override
+            key, line = self.construct_object(key_node, deep=deep), key_node.start_mark.line + 1
+            try:
+                if key in seen:
+                    raise _DuplicateKey(key, seen[key], line)
+                seen[key] = line
+            except TypeError:
+                continue  # an unhashable key: the base class reports it
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping from a file with a clear error for missing or malformed files."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise NasError(f"config file {str(path)!r} does not exist") from None
     except OSError as exc:
         raise NasError(f"cannot read config file {str(path)!r}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise NasError(f"config file {str(path)!r} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line "
+                       f"{line}); save it as UTF-8, or pass the YAML file you meant") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        where = f"on line {exc.first}" if exc.first == exc.again else f"on lines {exc.first} and {exc.again}"
+        raise NasError(f"config file {str(path)!r} gives key {exc.key!r} twice {where}; keep one "
+                       "(YAML allows each key once per mapping)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or "invalid YAML"
         raise NasError(f"config file {str(path)!r} is not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise NasError(f"config file {str(path)!r} is nested too deeply to be a config") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise NasError(f"config file {str(path)!r} must hold a mapping of keys, not a {type(data).__name__}")
+    _check_names(path, data)
     return data
+
+
+def _check_names(path: Path, data: dict[Any, Any]) -> None:
+    """Config keys and the option names of its sections are words (YAML reads ``1:`` as a number)."""
+    sections = [("", data), *((f"{k}.", v) for k, v in data.items() if isinstance(v, dict))]
+    for prefix, mapping in sections:
+        for key in mapping:
+            if not isinstance(key, str):
+                raise NasError(f"config file {str(path)!r}: key {prefix}{key!r} is not a name; config keys "
+                               "and options are words (e.g. trials: 3)")
 
 
 def resolve_config(data: Mapping[str, Any], default_name: str = "experiment") -> ExperimentConfig:

@@ -132,6 +132,26 @@ def check_module_name(name: str) -> str:
     return name
 
 
+def check_export_targets(out_dir: str | Path, names: list[str]) -> Path:
+    """``out_dir``, once sure that modules ``names`` can be written into it (NasError otherwise,
+    before anything is written): it is a folder or can be made one, and no NAME.py / NAME.pt
+    there is a folder."""
+    out = Path(out_dir)
+    for part in (out, *out.parents):  # the nearest part that exists must be a folder
+        if part.is_dir():
+            break
+        if part.exists():
+            where = "is a file" if part == out else f"lies under {str(part)!r}, which is a file"
+            raise NasError(f"cannot export into {str(out)!r}: it {where}, not a folder; pass --out a "
+                           "folder (it is created if missing), or move the file away")
+    for name in names:
+        for target in (out / f"{name}.py", out / f"{name}.pt", out / "__init__.py"):
+            if target.is_dir():
+                raise NasError(f"cannot write {str(target)!r}: it is a folder; move it away, or pass "
+                               "another --out or --name")
+    return out
+
+
 def render_module(
     spec: NetworkSpec, *, name: str, space: str, space_options: Mapping[str, Any],
     arch: Mapping[str, Choice], arch_text: str, input_shape: tuple[int, int, int],
@@ -232,8 +252,11 @@ def export_model(
         arch_text=space.format(arch), input_shape=input_shape, metrics=metrics or {},
         weights_file=f"{name}.pt" if state_dict is not None else None, trial=trial,
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_export_targets(out_dir, [name])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise NasError(f"cannot create the export folder {str(out)!r} ({exc.strerror})") from None
     if not (out / "__init__.py").exists():
         (out / "__init__.py").write_text(PACKAGE_INIT)
     weights = out / f"{name}.pt"

@@ -16,7 +16,7 @@ import pandas as pd
 
 from nas.config import ExperimentConfig
 from nas.errors import NasError
-from nas.deploy.export import check_module_name, export_model
+from nas.deploy.export import check_export_targets, check_module_name, export_model
 from nas.space import SearchSpace
 from nas.results.weights import load_weights, weights_path
 
@@ -133,7 +133,8 @@ def export_run(
     space: SearchSpace = SPACES.get(config.space.name)(**config.space.options)
     frame, _ = load_trials(run.path)
     chosen = choose_trials(frame, run_objectives(run.path), best=best, trials=trials, pareto=pareto, name=name)
-    out = Path(out_dir) if out_dir is not None else run.path / "exported"
+    out = check_export_targets(out_dir if out_dir is not None else run.path / "exported",
+                               [item.name for item in chosen])
     shapes = _Shapes(config, num_classes, input_shape)
     written = []
     for item in chosen:

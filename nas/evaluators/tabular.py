@@ -4,8 +4,9 @@ The table is a CSV (optionally gzipped) with one row per cell architecture: a co
 ``arch_str`` in the benchmark's notation and, for each data set ``D`` in ``cifar10``,
 ``cifar100``, ``imagenet16``, the columns ``D_val_12ep`` (validation accuracy after the
 12-epoch schedule, the search signal) and ``D_test_200ep`` (test accuracy after 200 epochs).
-``D_test_12ep`` and latency columns ``lat_<device>`` are optional. A table exported from the
-official API with these columns works the same way as the shared copy.
+``D_test_12ep`` and latency columns ``lat_<device>`` are optional. nas ships the whole table
+(``nas/tables/nb201.csv.gz``, read when a config gives no ``table:``); a table exported from the
+official API with these columns works the same way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from nas.arch import Choice
 from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator
 from nas.space import SearchSpace
+from nas.tables import nb201_table_path
 from nas.training.loop import EpochReport
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
@@ -56,17 +58,19 @@ class TabularNB201(Evaluator):
 
     Metrics: ``val_accuracy`` (12-epoch validation accuracy, %, the search signal),
     ``test_accuracy`` (200-epoch test accuracy, %), ``test_accuracy_12ep`` and the table's
-    ``lat_*`` latencies where the table has them.
+    ``lat_*`` latencies where the table has them. ``table``: a CSV in the format above; none
+    reads the table shipped with nas.
     """
 
     def __init__(
-        self, context: EvalContext, *, table: str,
+        self, context: EvalContext, *, table: str | None = None,
         dataset: Literal["cifar10", "cifar100", "imagenet16"] = "cifar10",
     ) -> None:
-        path = Path(table).expanduser()
+        path = Path(table).expanduser() if table is not None else nb201_table_path()
         if not path.is_file():
-            raise NasError(f"NAS-Bench-201 table {table!r} does not exist; set evaluator.table to the "
-                           "path of nb201.csv.gz (or a table exported in its format)")
+            raise NasError(f"NAS-Bench-201 table {str(path)!r} does not exist; set evaluator.table to "
+                           "a table in the format of nb201.csv.gz, or leave it out to use the one "
+                           "shipped with nas")
         self.path = str(path.resolve())
         self.dataset = dataset
         self.rows = _load(self.path, path.stat().st_mtime, dataset)

@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Generator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -50,7 +51,11 @@ class RunFolder:
     def create(cls, config: ExperimentConfig, device: str) -> RunFolder:
         """Make a new, uniquely named run folder and write the resolved config and metadata."""
         parent = Path(config.output) / config.name
-        parent.mkdir(parents=True, exist_ok=True)
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise NasError(f"cannot create the run folder under {str(parent)!r} ({exc.strerror}); set output "
+                           "to a folder you can write (default: results)") from None
         stamp = time.strftime("%Y%m%d-%H%M%S")
         for attempt in range(1000):
             path = parent / (stamp if attempt == 0 else f"{stamp}-{attempt}")
@@ -113,9 +118,13 @@ class RunFolder:
     def meta(self) -> dict[str, Any]:
         """The run's metadata (versions, seed, device, creation time)."""
         try:
-            return json.loads((self.path / META_FILE).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            meta = json.loads((self.path / META_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
             raise NasError(f"run metadata {str(self.path / META_FILE)!r} is unreadable ({exc})") from None
+        if not isinstance(meta, dict):
+            raise NasError(f"run metadata {str(self.path / META_FILE)!r} is not a JSON object; is "
+                           f"{str(self.path)!r} a nas run folder?")
+        return meta
 
     @property
     def study_name(self) -> str:
@@ -123,10 +132,46 @@ class RunFolder:
         return str(self.meta().get("study_name", STUDY_NAME))
 
     def storage(self, url: str | None) -> optuna.storages.BaseStorage:
-        """The run's Optuna storage: a journal file in the folder, or the configured database URL."""
+        """The run's Optuna storage: a journal file in the folder, or the configured database URL.
+
+        A journal that is missing or empty while ``trials.csv`` lists finished trials is refused:
+        opening it would start the search over and rewrite the trial table without them.
+        """
         if url:
             return optuna.storages.RDBStorage(url)
-        return optuna.storages.JournalStorage(_JournalFile(str(self.journal)))
+        self.check_journal_kept()
+        try:  # replays the journal
+            return optuna.storages.JournalStorage(_JournalFile(str(self.journal)))
+        except ValueError:
+            raise  # a line that is not an operation: the caller names it (corrupt_journal_error)
+        except Exception as exc:  # noqa: BLE001 - an operation Optuna cannot apply, whatever it raises
+            raise self.corrupt_journal_error(
+                ValueError(f"an operation Optuna cannot apply: {type(exc).__name__}: {exc}")) from None
+
+    def check_journal_kept(self) -> None:
+        """Raise a NasError when the journal has lost the finished trials ``trials.csv`` lists."""
+        if self.journal.exists() and not self.journal.is_file():
+            raise NasError(f"the study journal {str(self.journal)!r} is not a file; move it away and restore "
+                           "the run's study.journal from a backup")
+        if self.journal.is_file() and self.journal.stat().st_size > 0:
+            return
+        finished = self.finished_in_trials_csv()
+        if finished:
+            state = "empty" if self.journal.is_file() else "missing"
+            raise NasError(f"the study journal {str(self.journal)!r} is {state} but {TRIALS_FILE} lists "
+                           f"{finished} finished trial(s); restore study.journal from a backup (resuming "
+                           "would start the search over), or start a new run from the same config: "
+                           f"nas search {str(self.config_path)}")
+
+    def finished_in_trials_csv(self) -> int:
+        """How many trial rows ``trials.csv`` holds (0 when there is no such file)."""
+        try:
+            lines = self.trials_csv.read_bytes().splitlines()
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise NasError(f"cannot read {str(self.trials_csv)!r} ({exc.strerror})") from None
+        return sum(1 for line in lines[1:] if line.strip())
 
     @property
     def journal(self) -> Path:
@@ -159,8 +204,10 @@ class RunFolder:
         with open(self.journal, "rb") as fh:
             for number, line in enumerate(fh, start=1):
                 try:
-                    json.loads(line)
+                    operation = json.loads(line)
                 except ValueError:
+                    operation = None
+                if not _is_operation(operation):
                     bad = number
                     break
         where = f"line {bad} is not a journal operation" if bad else str(exc)
@@ -169,7 +216,11 @@ class RunFolder:
 
     def lock(self) -> IO[str]:
         """Hold the run's lock for as long as the returned file is open (released if the process dies)."""
-        fh = open(self.path / LOCK_FILE, "a+")
+        try:
+            fh = open(self.path / LOCK_FILE, "a+")
+        except OSError as exc:
+            raise NasError(f"cannot open the run's lock file {str(self.path / LOCK_FILE)!r} ({exc.strerror}); "
+                           "move it away and try again") from None
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -205,6 +256,14 @@ class _JournalFile(JournalFileBackend):
     dozen writes costs more than the rest of a lookup trial, and stalls when the disk is busy.
     """
 
+    def read_logs(self, log_number_from: int) -> Generator[dict[str, Any], None, None]:
+        """Optuna's reader, refusing a line that is JSON but not an operation (ValueError, as for
+        a line that is not JSON), so that a damaged journal is reported, not half-applied."""
+        for log in super().read_logs(log_number_from):
+            if not _is_operation(log):
+                raise ValueError("a journal line is not an operation")
+            yield log
+
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         """Append operations to the file under the journal's lock."""
         text = "".join(json.dumps(log, separators=(",", ":")) + "\n" for log in logs)
@@ -215,3 +274,7 @@ class _JournalFile(JournalFileBackend):
         finally:
             self._lock.release()
 
+
+def _is_operation(log: Any) -> bool:
+    """Whether a parsed journal line looks like an Optuna journal operation."""
+    return isinstance(log, dict) and type(log.get("op_code")) is int
