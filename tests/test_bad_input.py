@@ -184,6 +184,10 @@ RUN_CASES = [
     (["export", "{run}", "--pareto", "--out", "{run}/trials.csv/pkg"], None, "which is a file, not a folder"),
     (["export", "{run}", "--best", "--out", "{run}/pkg"], _module_a_folder, "best.py': it is a folder"),
     (["train", "{run}", "--out", "{run}/trials.csv", "epochs=1"], None, "trials.csv': it is a file, not a folder"),
+    (["show", "{run}"], _trials_only, "is missing but trials.csv lists 5 finished"),
+    (["plot", "{run}", "--out", "{run}/trials.csv"], None, "cannot use '{run}/trials.csv': File exists; check the path"),
+    (["scale", "{run}", "--output", "{run}/trials.csv", "--published", "--phi", "0"], None,
+     "cannot use '{run}/trials.csv': File exists; check the path"),
 ]
 
 
@@ -200,7 +204,7 @@ def test_bad_input_against_a_run_leaves_the_run_as_it_was(
     assert main([a.format(run=run) for a in args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
-    assert message in err
+    assert message.format(run=run) in err
     assert _snapshot(run) == before, "a refused command changed the run folder"
 
 

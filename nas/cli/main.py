@@ -61,6 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a path the user gave that cannot be read or written (a file, no permission, disk full)
+        if args.debug:
+            raise
+        where = f" {exc.filename!r}" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or exc}; check the path (or the disk)", file=sys.stderr)
+        return 2
     except Exception as exc:  # an unexpected failure: one line unless --debug
         if args.debug:
             raise

@@ -34,6 +34,7 @@ def load_trials(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
     objectives = run_objectives(path)
     storage_url = raw.get("storage")
     if not storage_url and not (run.path / JOURNAL_FILE).exists():
+        run.check_journal_kept()  # no journal yet, unless it was lost: trials.csv then says so
         return pd.DataFrame(), list(objectives)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -44,6 +45,8 @@ def load_trials(path: str | Path) -> tuple[pd.DataFrame, list[str]]:
         if storage_url:
             raise NasError(f"cannot read the trials of {str(path)!r}: {exc}") from None
         raise run.corrupt_journal_error(exc) from None
+    except NasError:
+        raise
     except Exception as exc:
         raise NasError(f"cannot read the trials of {str(path)!r}: {exc}") from None
     rows = [trial_row(t, objectives) for t in study.get_trials(deepcopy=False)]
