@@ -57,6 +57,7 @@ def parse_constraints(spec: Mapping[str, Any]) -> list[Constraint]:
                     f"constraint {metric}: {text!r} must read '<= NUMBER' or '>= NUMBER' "
                     f"(e.g. params: \"<= 1e6\")"
                 )
+            assert match is not None  # a bound was parsed from it
             out.append(Constraint(str(metric), match.group(1), bound))
     return out
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import optuna
@@ -32,9 +32,17 @@ def create_strategy(
     """
     factory = STRATEGIES.get(name)
     options = validate_options(factory, options or {}, where)
-    if isinstance(factory, type) and issubclass(factory, OneShot):
+    strategy: optuna.samplers.BaseSampler | OneShot
+    if is_oneshot(factory):
         if constraints:
             raise NasError(f"one-shot strategy {name!r} does not take constraints; "
                            "remove the constraints section or use a black-box strategy")
-        return factory(space, seed, dict(objectives), **options)
-    return factory(space, seed, dict(objectives), tuple(constraints), **options)
+        strategy = factory(space, seed, dict(objectives), **options)
+    else:
+        strategy = factory(space, seed, dict(objectives), tuple(constraints), **options)
+    return strategy
+
+
+def is_oneshot(factory: Callable[..., Any]) -> bool:
+    """Whether a strategy factory makes a one-shot strategy (a ``OneShot`` subclass)."""
+    return isinstance(factory, type) and issubclass(factory, OneShot)

@@ -16,9 +16,9 @@ def as_minimization(values: Sequence[Sequence[float]], directions: Sequence[str]
 
 def _dominates(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """dominates[i, j]: row i of ``a`` dominates row j of ``b`` (all objectives minimised)."""
-    le = (a[:, None, :] <= b[None, :, :]).all(-1)
-    lt = (a[:, None, :] < b[None, :, :]).any(-1)
-    return le & lt
+    le = np.all(a[:, None, :] <= b[None, :, :], axis=-1)
+    lt = np.any(a[:, None, :] < b[None, :, :], axis=-1)
+    return np.asarray(le & lt)
 
 
 def non_dominated(values: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:
@@ -26,7 +26,7 @@ def non_dominated(values: Sequence[Sequence[float]], directions: Sequence[str]) 
     if len(values) == 0:
         return np.zeros(0, dtype=bool)
     points = as_minimization(values, directions)
-    return ~_dominates(points, points).any(0)
+    return ~np.any(_dominates(points, points), axis=0)
 
 
 def pareto_ranks(values: Sequence[Sequence[float]], directions: Sequence[str]) -> np.ndarray:

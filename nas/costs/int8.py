@@ -59,7 +59,7 @@ def recipe() -> Any:
 
     def fast(qconfig: Any) -> Any:
         observer = getattr(qconfig.activation, "p", None)
-        if getattr(observer, "func", None) is not HistogramObserver:
+        if observer is None or getattr(observer, "func", None) is not HistogramObserver:
             return qconfig
         return QConfig(activation=MinMaxObserver.with_args(**observer.keywords), weight=qconfig.weight)
 

@@ -34,7 +34,7 @@ def image_folder(
                 continue
             try:
                 with Image.open(path) as img:
-                    img = img.convert(mode).resize((image_size, image_size), Image.BILINEAR)
+                    img = img.convert(mode).resize((image_size, image_size), Image.Resampling.BILINEAR)
                     array = np.asarray(img, dtype=np.uint8)
             except (UnidentifiedImageError, OSError) as exc:
                 raise NasError(f"image {str(path)!r} cannot be decoded ({exc}); remove or replace it") from None

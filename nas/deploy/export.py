@@ -230,7 +230,8 @@ def network_spec_of(space: SearchSpace, arch: Mapping[str, Choice], *, num_class
     if not isinstance(space, Exportable):
         raise NasError(f"space {space.name or type(space).__name__!r} cannot be exported: it has no "
                        "network_spec(arch, *, num_classes, input_shape) method (see nas.space.Exportable)")
-    return space.network_spec(space.validate(arch), num_classes=num_classes, input_shape=tuple(input_shape))
+    c, h, w = input_shape
+    return space.network_spec(space.validate(arch), num_classes=num_classes, input_shape=(c, h, w))
 
 
 def export_model(

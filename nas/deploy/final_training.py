@@ -78,6 +78,8 @@ def resolve(config: ExperimentConfig, recipe: Recipe, arch_text: str) -> Setup:
     space_options = validate_options(space_factory, {**config.space.options, **recipe.space}, "recipe.space")
     space = space_factory(**space_options)
     arch = space.parse(arch_text)
+    if config.dataset is None:
+        raise NasError("nas train trains on a data set; add a 'dataset:' section to the experiment config")
     data_factory = DATASETS.get(config.dataset.name)
     data_options = validate_options(data_factory, {**config.dataset.options, **recipe.dataset}, "recipe.dataset")
     try:

@@ -42,7 +42,7 @@ class EvalContext:
     training: TrainingConfig
     seed: int
     device: torch.device
-    costs: CostsConfig = field(default_factory=CostsConfig)
+    costs: CostsConfig = field(default_factory=lambda: CostsConfig())
 
     @cached_property
     def data(self) -> DataSplits:

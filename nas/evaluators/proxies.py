@@ -128,16 +128,25 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Sum over layers of the Euclidean norm of the cross-entropy gradient of the layer's weight."""
     net = _grads_of(model, x, y)
-    return float(sum(layer.weight.grad.norm() for layer in weighted_layers(net)
-                     if layer.weight.grad is not None))
+    return float(sum(grad.norm() for _, grad in _weights_and_grads(net)))
+
+
+def _weights_and_grads(net: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(weight, its gradient) of every weighted layer that has a gradient."""
+    pairs = []
+    for layer in weighted_layers(net):
+        weight = layer.weight
+        assert isinstance(weight, torch.Tensor)
+        if weight.grad is not None:
+            pairs.append((weight, weight.grad))
+    return pairs
 
 
 @register_proxy("snip", needs_data=True)
 def snip(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """SNIP saliency (Lee et al. 2019): sum of |θ ⊙ ∂L/∂θ| of the cross-entropy L on the batch."""
     net = _grads_of(model, x, y)
-    return float(sum((layer.weight * layer.weight.grad).abs().sum().detach() for layer in weighted_layers(net)
-                     if layer.weight.grad is not None))
+    return float(sum((weight * grad).abs().sum().detach() for weight, grad in _weights_and_grads(net)))
 
 
 @register_proxy("naswot", needs_data=True)
@@ -170,6 +179,7 @@ def jacob_cov(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     net = copy.deepcopy(model).train()
     inputs = x.detach().clone().requires_grad_(True)
     net(inputs).sum().backward()
+    assert inputs.grad is not None  # the backward pass reached the input
     jacobians = inputs.grad.reshape(x.shape[0], -1).double()
     corr = torch.corrcoef(jacobians)
     if not torch.isfinite(corr).all():
@@ -188,4 +198,5 @@ def params(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 @register_proxy("flops", needs_data=False)
 def flops(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Multiply-accumulates of one forward pass on one input (the other baseline)."""
-    return float(count_flops(model, tuple(x.shape[1:])))
+    c, h, w = x.shape[1:]
+    return float(count_flops(model, (c, h, w)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Sequence, Mapping
 from typing import Any
 
 import torch
@@ -31,7 +31,7 @@ class ProxyScorer:
 
     def __init__(
         self, proxy: str, *, seed: int, device: torch.device, data: DataSplits | None = None,
-        batch_size: int = 64, num_classes: int | None = None, input_shape: tuple[int, int, int] | None = None,
+        batch_size: int = 64, num_classes: int | None = None, input_shape: Sequence[int] | None = None,
     ) -> None:
         self.proxy = proxy
         self.seed = seed
@@ -46,7 +46,8 @@ class ProxyScorer:
             if num_classes is None or input_shape is None:
                 raise NasError(f"zero-cost proxy {proxy!r} without a data set needs the options "
                                "num_classes and input_shape (e.g. 10 and [3, 32, 32])")
-            self.num_classes, self.input_shape = num_classes, tuple(input_shape)
+            c, h, w = input_shape
+            self.num_classes, self.input_shape = num_classes, (c, h, w)
             self.x = torch.zeros(1, *self.input_shape, device=device)
             self.y = torch.zeros(1, dtype=torch.long, device=device)
 

@@ -279,7 +279,7 @@ def _searcher(state: _State) -> Any:
                     continue
                 state.pending[trial_id] = asked
                 return {"arch": asked.arch, "trial": asked.trial.number}
-            return Searcher.FINISHED
+            return Searcher.FINISHED  # type: ignore[return-value]  # Ray's contract, though typed Optional[Dict]
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             """Outcomes are told by the callback, which also sees a failed trial's error."""

@@ -74,7 +74,7 @@ class Darts(OneShot):
         self.space, self.order, self.epochs, self.batch_size = space, order, epochs, batch_size
         self.lr, self.lr_min, self.momentum = lr, lr_min, momentum
         self.weight_decay, self.grad_clip = weight_decay, grad_clip
-        self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, tuple(arch_betas), arch_weight_decay
+        self.arch_lr, self.arch_betas, self.arch_weight_decay = arch_lr, (arch_betas[0], arch_betas[1]), arch_weight_decay
         self.train_portion, self.hvp_epsilon = train_portion, hvp_epsilon
         self.beta_decay, self.stop_at_skips = beta_decay, stop_at_skips
 
@@ -101,7 +101,7 @@ class Darts(OneShot):
         eval_cfg = TrainingConfig(eval_batch_size=env.eval_batch_size, amp=False)
 
         def epoch_fn(epoch: int) -> tuple[dict[str, float], list[dict[str, Any]], bool]:
-            stats = self._epoch(architect, env, weight_split, arch_split, epoch, scheduler.get_last_lr()[0])
+            stats = self._epoch(architect, env, weight_split, arch_split, epoch, float(scheduler.get_last_lr()[0]))
             scheduler.step()
             val_acc, val_loss = evaluate_model(model, data.val, data, eval_cfg, env.device)
             skips = count_skips(model.derive())

@@ -56,7 +56,7 @@ def batch_statistics(model: nn.Module) -> Iterator[None]:
     finally:
         for m, momentum, count in zip(norms, momenta, counts):
             m.momentum = momentum
-            if count is not None:
+            if count is not None and m.num_batches_tracked is not None:
                 m.num_batches_tracked.copy_(count)
         model.train(was_training)
 
@@ -118,7 +118,7 @@ class Enas(OneShot):
         self.weight_decay, self.grad_clip = weight_decay, grad_clip
         self.lr_restart_period = lr_restart_period
         self.train_portion, self.controller_steps, self.derive_samples = train_portion, controller_steps, derive_samples
-        self.controller_options = {"hidden_size": controller_hidden, "learning_rate": controller_lr,
+        self.controller_options: dict[str, Any] = {"hidden_size": controller_hidden, "learning_rate": controller_lr,
                                    "tanh_constant": tanh_constant, "temperature": temperature,
                                    "entropy_weight": entropy_weight}
         self.baseline_decay = baseline_decay
@@ -144,7 +144,7 @@ class Enas(OneShot):
 
         def epoch_fn(epoch: int) -> tuple[dict[str, float], list[dict[str, Any]], bool]:
             rng = np.random.default_rng(derive_seed(env.seed, epoch, 2))
-            lr = scheduler.get_last_lr()[0]
+            lr = float(scheduler.get_last_lr()[0])
             stats = self._train_weights(model, w_opt, controller, rng, weight_split, env, epoch)
             scheduler.step()
             reward, entropy, picks = self._train_controller(model, controller, baseline, rng, arch_split, env, epoch)

@@ -289,7 +289,7 @@ def write_static(figures: Sequence, path: Path) -> list[Path]:
         import kaleido  # noqa: F401
     except ImportError:
         return []
-    written = []
+    written: list[Path] = []
     for i, fig in enumerate(figures):
         target = path.with_name(f"{path.stem}_{i + 1}.png")
         try:

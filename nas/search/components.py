@@ -38,8 +38,12 @@ def build_components(config: ExperimentConfig) -> Components:
     space = SPACES.get(config.space.name)(**config.space.options)
     strategy = create_strategy(config.strategy.name, space, config.seed, config.objectives,
                                config.constraint_list(), config.strategy.options)
-    oneshot = strategy if isinstance(strategy, OneShot) else None
-    sampler = optuna.samplers.RandomSampler(seed=config.seed) if oneshot else strategy
+    oneshot: OneShot | None = None
+    sampler: optuna.samplers.BaseSampler
+    if isinstance(strategy, OneShot):  # its trials are enqueued; the sampler is never consulted
+        oneshot, sampler = strategy, optuna.samplers.RandomSampler(seed=config.seed)
+    else:
+        sampler = strategy
     device = resolve_device(config.training.device)
     context = EvalContext(config.dataset, config.training, config.seed, device, config.costs)
     evaluator = EVALUATORS.get(config.evaluator.name)(context, **config.evaluator.options)

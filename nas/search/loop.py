@@ -146,7 +146,8 @@ class SearchLoop:
         one evaluated before is told at once with its earlier outcome (its finished trial is returned)."""
         trial = self.study.ask()
         space = self.space
-        arch = space.validate({name: trial.suggest_categorical(name, c) for name, c in self.decisions.items()})
+        suggested: dict[str, Any] = {name: trial.suggest_categorical(name, c) for name, c in self.decisions.items()}
+        arch = space.validate(suggested)
         aid = arch_id(arch)
         trial.set_user_attr("arch_id", aid)
         trial.set_user_attr("arch", space.format(arch))

@@ -11,6 +11,7 @@ Factory convention: ``factory(*, **options) -> optuna.pruners.BasePruner``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 from nas.errors import NasError
@@ -122,8 +123,9 @@ def patient(
     import optuna
 
     _check(patience >= 0 and min_delta >= 0, "config keys 'pruner.patience' and 'pruner.min_delta' must be >= 0")
-    inner = None if wrapped == "none" else {"median": median, "successive_halving": successive_halving,
-                                            "hyperband": hyperband}[wrapped]()
+    factories: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
+        "median": median, "successive_halving": successive_halving, "hyperband": hyperband}
+    inner = None if wrapped == "none" else factories[wrapped]()
     with warnings.catch_warnings():  # experimental in Optuna since 2.8, and stable in use
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.pruners.PatientPruner(inner, patience, min_delta)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 def open_study(
     storage: optuna.storages.BaseStorage | None, name: str, sampler: optuna.samplers.BaseSampler,
-    pruner: optuna.pruners.BasePruner, directions: Sequence[str],
+    pruner: optuna.pruners.BasePruner, directions: Sequence[Literal["minimize", "maximize"]],
 ) -> optuna.Study:
     """Create the study, or load it when the storage holds it already (a resumed run)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)

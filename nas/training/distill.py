@@ -81,6 +81,7 @@ class Distiller:
                            alpha=self.cfg.alpha)
         if self._taps is not None:
             student, teacher = self._taps
+            assert student.value is not None and teacher.value is not None  # both forward passes ran
             loss = loss + self.cfg.features * similarity_loss(student.value, teacher.value)
         return loss
 

@@ -8,7 +8,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import torch
 from torch import nn
@@ -32,6 +32,11 @@ class HasAuxiliaryHead(Protocol):
     def forward_with_auxiliary(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, auxiliary logits or None)."""
         ...
+
+
+def forward_with_auxiliary(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(logits, auxiliary logits or None) of a network with an auxiliary head (``HasAuxiliaryHead``)."""
+    return cast(HasAuxiliaryHead, model).forward_with_auxiliary(x)
 
 
 class CandidateError(RuntimeError):
@@ -212,7 +217,7 @@ def _train_epoch(run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig,
         check_deadline()
         seen += len(y)
         loss_sum += loss * len(y)
-        correct += (logits.argmax(1) == y).sum().item()
+        correct += int((logits.argmax(1) == y).sum().item())
     return correct / max(1, seen), loss_sum / max(1, seen)
 
 
@@ -220,7 +225,7 @@ def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, cfg: TrainingConfig, devi
           epoch: int) -> tuple[torch.Tensor, float]:
     """Forward, backward and update on one batch; returns the logits and the loss."""
     with autocast(device, cfg.amp):
-        logits, aux = run.model.forward_with_auxiliary(x) if run.auxiliary else (run.model(x), None)
+        logits, aux = forward_with_auxiliary(run.model, x) if run.auxiliary else (run.model(x), None)
         loss = run.criterion(logits.float(), y)
         if run.distiller is not None:
             loss = run.distiller.loss(logits, x, loss)

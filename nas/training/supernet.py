@@ -25,7 +25,7 @@ from nas.config import TrainingConfig
 from nas.data import DataSplits, Split, iterate_batches
 from nas.space import SearchSpace
 from nas.supernet import Supernet
-from nas.training.loop import CandidateError, HasAuxiliaryHead, seeded
+from nas.training.loop import CandidateError, HasAuxiliaryHead, forward_with_auxiliary, seeded
 from nas.training.optim import autocast, lr_factor, make_optimizer
 
 
@@ -112,7 +112,7 @@ def train_supernet(
                 for arch in _paths(space, rng, sandwich, random_subnets):
                     supernet.set_arch(arch)
                     with autocast(device, cfg.amp):
-                        logits, aux = supernet.forward_with_auxiliary(x) if auxiliary else (supernet(x), None)
+                        logits, aux = forward_with_auxiliary(supernet, x) if auxiliary else (supernet(x), None)
                         loss = criterion(logits.float(), y)
                         if aux is not None:
                             loss = loss + cfg.auxiliary_weight * criterion(aux.float(), y)

@@ -62,7 +62,7 @@ def edge_stride(spec: CellSpec, source: int) -> int:
 
 
 def run_cell(
-    s0: torch.Tensor, s1: torch.Tensor, ops: Sequence[nn.Module], indices: Sequence[int],
+    s0: torch.Tensor, s1: torch.Tensor, ops: Sequence[nn.Module] | nn.ModuleList, indices: Sequence[int],
     drop_prob: float, training: bool,
 ) -> torch.Tensor:
     """Node k sums ops[2k](state[indices[2k]]) and ops[2k+1](state[indices[2k+1]]); output: all nodes."""

@@ -7,6 +7,7 @@ intermediate node, enumerated node by node: (2<-0), (2<-1), (3<-0), (3<-1), (3<-
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +54,7 @@ class SuperCell(nn.Module):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         if not self.path:
             raise RuntimeError("call set_arch() on the supernet before running it")
-        ops = [self.edges[EDGE_INDEX[(NODES[k // 2], src)]][op] for k, (op, src) in enumerate(self.path)]
+        ops = [cast(nn.ModuleDict, self.edges[EDGE_INDEX[(NODES[k // 2], src)]])[op] for k, (op, src) in enumerate(self.path)]
         s0, s1 = self.preprocess0(s0), self.preprocess1(s1)
         return run_cell(s0, s1, ops, [src for _, src in self.path], drop_prob, self.training)
 
@@ -84,7 +85,7 @@ class DartsSupernet(Skeleton, Supernet):
         """Make ``arch`` the path every cell follows."""
         genotype = arch_to_genotype(self._validate(arch))
         for cell in self.cells:
-            cell.path = list(genotype.reduce if cell.reduction else genotype.normal)
+            cast(SuperCell, cell).path = list(genotype.reduce if cell.reduction else genotype.normal)
 
     def subnet_state_dict(self, arch: Mapping[str, Choice]) -> dict[str, torch.Tensor]:
         """Shared weights keyed as in ``space.build(arch)``: edge (node, src, op) -> that cell's ``_ops.<slot>``."""
@@ -134,6 +135,11 @@ class SearchCell(nn.Module):
         return torch.cat(states[2:], dim=1)
 
 
+def _strongest(weights: Sequence[float], usable: Sequence[int]) -> int:
+    """The usable operation with the largest weight (the first on ties)."""
+    return max(usable, key=lambda i: (weights[i], -i))
+
+
 class DartsMixedSupernet(Skeleton, MixedSupernet):
     """The DARTS search network (8 cells of 16 channels in the space's defaults), alphas per edge.
 
@@ -165,7 +171,7 @@ class DartsMixedSupernet(Skeleton, MixedSupernet):
         weights = {False: F.softmax(self.alphas_normal, dim=-1), True: F.softmax(self.alphas_reduce, dim=-1)}
         s0 = s1 = self.stem(x)
         for cell in self.cells:
-            s0, s1 = s1, cell(s0, s1, weights[cell.reduction])
+            s0, s1 = s1, cell(s0, s1, weights[cast(SearchCell, cell).reduction])
         return self.classifier(self.global_pooling(s1).flatten(1)), None
 
     def arch_parameters(self) -> list[nn.Parameter]:
@@ -196,7 +202,7 @@ class DartsMixedSupernet(Skeleton, MixedSupernet):
             edges: list[tuple[str, int]] = []
             for node in NODES:
                 rows = {src: weights[EDGE_INDEX[(node, src)]] for src in range(node)}
-                best = {src: max(usable, key=lambda i, r=row: (r[i], -i)) for src, row in rows.items()}
+                best = {src: _strongest(row, usable) for src, row in rows.items()}
                 top = sorted(range(node), key=lambda s: -rows[s][best[s]])[:2]
                 edges += [(self.operations[best[src]], src) for src in top]
             cells.append(edges)

@@ -49,18 +49,18 @@ class MBConv(nn.Module):
         super().__init__()
         self.spec = spec
         mid = spec.mid
-        self.expand_conv = nn.Conv2d(spec.c_in, mid, 1, bias=False) if spec.expand != 1 else None
-        self.bn0 = batch_norm(mid, bn_momentum) if spec.expand != 1 else None
+        self.expand_conv: nn.Conv2d | None = nn.Conv2d(spec.c_in, mid, 1, bias=False) if spec.expand != 1 else None
+        self.bn0: nn.BatchNorm2d | None = batch_norm(mid, bn_momentum) if spec.expand != 1 else None
         self.dw_conv = nn.Conv2d(mid, mid, spec.kernel, spec.stride, spec.kernel // 2,
                                  groups=mid, bias=False)
         self.bn1 = batch_norm(mid, bn_momentum)
-        self.se = SqueezeExcite(mid, spec.squeezed(se_ratio)) if spec.se else None
+        self.se: SqueezeExcite | None = SqueezeExcite(mid, spec.squeezed(se_ratio)) if spec.se else None
         self.project_conv = nn.Conv2d(mid, spec.c_out, 1, bias=False)
         self.bn2 = batch_norm(spec.c_out, bn_momentum)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x
-        if self.expand_conv is not None:
+        if self.expand_conv is not None and self.bn0 is not None:
             h = F.silu(self.bn0(self.expand_conv(h)))
         h = F.silu(self.bn1(self.dw_conv(h)))
         if self.se is not None:
@@ -98,7 +98,7 @@ class EfficientNet(nn.Module):
             x = F.interpolate(x, size=self.resize_to, mode="bilinear", align_corners=False)
         x = self.stem(x)
         for stage in self.blocks:
-            for block in stage:
+            for block in stage.children():
                 x = block(x)
         x = self.head(x).mean((2, 3))
         return self.classifier(self.dropout(x))

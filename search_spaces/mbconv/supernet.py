@@ -11,9 +11,11 @@ what the supernet computes for its architecture.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from nas.arch import Arch, Choice
 from nas.space import validate_arch
@@ -39,17 +41,21 @@ def block_tensors(block: MBConv, spec: BlockSpec, se_ratio: float) -> dict[str, 
     mid, k = spec.mid, spec.kernel
     out: dict[str, torch.Tensor] = {}
     if spec.expand != 1:
+        assert block.expand_conv is not None and block.bn0 is not None  # the largest block expands
         out["expand_conv.weight"] = block.expand_conv.weight[:mid, :spec.c_in]
         out.update(_bn_slices(block.bn0, "bn0", mid))
     start = (block.dw_conv.kernel_size[0] - k) // 2
     out["dw_conv.weight"] = block.dw_conv.weight[:mid, :, start:start + k, start:start + k]
     out.update(_bn_slices(block.bn1, "bn1", mid))
     if spec.se:
+        assert block.se is not None  # the largest block has SE
         sq = spec.squeezed(se_ratio)
-        out["se.reduce.weight"] = block.se.reduce.weight[:sq, :mid]
-        out["se.reduce.bias"] = block.se.reduce.bias[:sq]
-        out["se.expand.weight"] = block.se.expand.weight[:mid, :sq]
-        out["se.expand.bias"] = block.se.expand.bias[:mid]
+        reduce, expand = block.se.reduce, block.se.expand
+        assert reduce.bias is not None and expand.bias is not None
+        out["se.reduce.weight"] = reduce.weight[:sq, :mid]
+        out["se.reduce.bias"] = reduce.bias[:sq]
+        out["se.expand.weight"] = expand.weight[:mid, :sq]
+        out["se.expand.bias"] = expand.bias[:mid]
     out["project_conv.weight"] = block.project_conv.weight[:spec.c_out, :mid]
     out.update(_bn_slices(block.bn2, "bn2", spec.c_out))
     return out
@@ -79,6 +85,11 @@ def run_block(t: dict[str, torch.Tensor], spec: BlockSpec, x: torch.Tensor, trai
     if spec.has_skip:
         h = drop_path(h, spec.drop_path, training) + x
     return h
+
+
+def _block(net: EfficientNet, stage: int, index: int) -> MBConv:
+    """Block ``index`` of stage ``stage`` of the largest network."""
+    return cast(MBConv, cast(nn.ModuleList, net.blocks[stage])[index])
 
 
 class MBConvSupernet(Supernet):
@@ -123,11 +134,11 @@ class MBConvSupernet(Supernet):
         x = net.stem(x)
         for s in range(NUM_STAGES):
             for j, spec in enumerate(plan.stages[s]):
-                tensors = block_tensors(net.blocks[s][j], spec, plan.se_ratio)
+                tensors = block_tensors(_block(net, s, j), spec, plan.se_ratio)
                 x = run_block(tensors, spec, x, self.training, plan.bn_momentum)
         c_last = plan.blocks[-1].c_out
         head_conv, head_bn, act = net.head
-        x = act(head_bn(F.conv2d(x, head_conv.weight[:, :c_last]))).mean((2, 3))
+        x = act(head_bn(F.conv2d(x, cast(nn.Conv2d, head_conv).weight[:, :c_last]))).mean((2, 3))
         return net.classifier(net.dropout(x))
 
     def subnet_state_dict(self, arch: Mapping[str, Choice]) -> dict[str, torch.Tensor]:
@@ -137,9 +148,9 @@ class MBConvSupernet(Supernet):
         out = {f"stem.{k}": v for k, v in net.stem.state_dict().items()}
         for s, stage in enumerate(plan.stages):
             for j, spec in enumerate(stage):
-                tensors = block_tensors(net.blocks[s][j], spec, plan.se_ratio)
+                tensors = block_tensors(_block(net, s, j), spec, plan.se_ratio)
                 out.update({f"blocks.{s}.{j}.{k}": v for k, v in tensors.items()})
-        out["head.0.weight"] = net.head[0].weight[:, :plan.blocks[-1].c_out]
+        out["head.0.weight"] = cast(nn.Conv2d, net.head[0]).weight[:, :plan.blocks[-1].c_out]
         out.update({f"head.1.{k}": v for k, v in net.head[1].state_dict().items()})
         out.update({f"classifier.{k}": v for k, v in net.classifier.state_dict().items()})
         return {k: v.detach().clone() for k, v in out.items()}

@@ -15,7 +15,7 @@ EDGE_NODES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1
 EDGES: tuple[str, ...] = tuple(f"{dst}<-{src}" for dst, src in EDGE_NODES)
 
 
-def run_cell(x: torch.Tensor, layers: Sequence[nn.Module]) -> torch.Tensor:
+def run_cell(x: torch.Tensor, layers: Sequence[nn.Module] | nn.ModuleList) -> torch.Tensor:
     """Node j sums layers[e](node i) over the edges e = (j, i); the output is node 3."""
     nodes = [x]
     for to_node in (1, 2, 3):

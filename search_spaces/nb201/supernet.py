@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +29,7 @@ class SuperCell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.path:
             raise RuntimeError("call set_arch() on the supernet before running it")
-        return run_cell(x, [edge[op] for edge, op in zip(self.edges, self.path)])
+        return run_cell(x, [cast(nn.ModuleDict, edge)[op] for edge, op in zip(self.edges, self.path)])
 
 
 class NB201Supernet(Skeleton, Supernet):
