@@ -7,7 +7,7 @@ import optuna
 import pytest
 
 from nas import NasError
-from nas.strategies.reinforce import IndependentPolicy, MovingAverage, ReinforceSampler, reinforce
+from nas.strategies.reinforce import IndependentPolicy, MovingAverage, ReinforceSampler, Replay, reinforce
 from tests.strategies.toy import GridSpace, score
 
 SPACE = GridSpace(n=3)
@@ -76,12 +76,11 @@ def test_the_lstm_controller_learns_and_is_seeded() -> None:
 
 
 def test_infeasible_trials_earn_the_worst_reward_seen() -> None:
-    sampler = ReinforceSampler(SPACE, seed=0)
-    study = optuna.create_study(direction="maximize")
-    ok = optuna.trial.create_trial(value=5.0, params={}, distributions={}, user_attrs={"constraints": [-1.0]})
-    bad = optuna.trial.create_trial(value=9.0, params={}, distributions={}, user_attrs={"constraints": [2.0]})
-    study.add_trials([ok, bad])
-    assert sampler._reward(study.trials[0]) == 5.0 and sampler._reward(study.trials[1]) == 5.0
+    replay = Replay(IndependentPolicy([2], learning_rate=0.1), momentum=0.9)
+    assert replay.reward(7.0, violation=1.0) == 7.0  # nothing feasible seen yet: its own value
+    assert replay.reward(5.0, violation=0.0) == 5.0
+    assert replay.reward(9.0, violation=2.0) == 5.0
+    assert replay.reward(3.0, violation=0.0) == 3.0 and replay.reward(4.0, violation=0.5) == 3.0
 
 
 def test_one_objective_only() -> None:
