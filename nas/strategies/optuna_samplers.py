@@ -11,6 +11,7 @@ decisions it would be random search under another name.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -35,18 +36,24 @@ class SpaceRandomSampler(SpaceSampler):
 
 
 class PerTrialSeeded(optuna.samplers.BaseSampler):
-    """Runs a sampler built anew for each trial by ``make(seed)``, seeded from ``(seed, trial.number)``."""
+    """Runs a sampler built anew for each trial by ``make(seed)``, seeded from ``(seed, trial.number)``.
+
+    Safe under Optuna's ``n_jobs``: each trial has a sampler of its own, and the table of them is
+    guarded by a lock.
+    """
 
     def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
         self._make = make
         self.seed = seed
         self._by_trial: dict[int, optuna.samplers.BaseSampler] = {}
+        self._lock = threading.Lock()
 
     def _for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
-        sampler = self._by_trial.get(trial.number)
-        if sampler is None:
-            sampler = self._by_trial[trial.number] = self._make(trial_seed(self.seed, trial.number))
-        return sampler
+        with self._lock:
+            sampler = self._by_trial.get(trial.number)
+            if sampler is None:
+                sampler = self._by_trial[trial.number] = self._make(trial_seed(self.seed, trial.number))
+            return sampler
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         """Build this trial's sampler."""
@@ -67,7 +74,8 @@ class PerTrialSeeded(optuna.samplers.BaseSampler):
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
         """As the wrapped sampler; then this trial's sampler is dropped."""
         self._for(trial).after_trial(study, trial, state, values)
-        self._by_trial.pop(trial.number, None)
+        with self._lock:
+            self._by_trial.pop(trial.number, None)
 
     def reseed_rng(self) -> None:
         """Nothing to do: every trial is seeded from the run's seed."""

@@ -9,6 +9,7 @@ pool member's untrained network (nas.proxies), or from a precomputed score file.
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -117,7 +118,8 @@ def _scorer(ranking: ProxyRanking, seed: int) -> Any:
 
 class ProxyFirst(optuna.samplers.BaseSampler):
     """Proposes the proxy-ranked candidates first (trial n gets candidate n of the first ``top``),
-    then hands every later trial to ``base``, which reads the history these trials left."""
+    then hands every later trial to ``base``, which reads the history these trials left.
+    The ranking is computed once, under a lock (Optuna's ``n_jobs`` threads ask for it together)."""
 
     def __init__(self, base: optuna.samplers.BaseSampler, space: SearchSpace, seed: int,
                  ranking: ProxyRanking, top: int) -> None:
@@ -127,13 +129,15 @@ class ProxyFirst(optuna.samplers.BaseSampler):
         self.ranking = ranking
         self.top = top
         self._ranked: list[Arch] | None = None
+        self._lock = threading.Lock()
 
     @property
     def ranked(self) -> list[Arch]:
         """The ``top`` best candidates by proxy (scored on first use)."""
-        if self._ranked is None:
-            self._ranked = rank_by_proxy(self.space, self.seed, self.ranking)[: self.top]
-        return self._ranked
+        with self._lock:
+            if self._ranked is None:
+                self._ranked = rank_by_proxy(self.space, self.seed, self.ranking)[: self.top]
+            return self._ranked
 
     def _seeded(self, trial: FrozenTrial) -> bool:
         return trial.number < min(self.top, self.ranking.pool)
