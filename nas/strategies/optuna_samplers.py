@@ -86,11 +86,21 @@ class PerTrialSeeded(optuna.samplers.BaseSampler):
 
 class _BruteForce(optuna.samplers.BruteForceSampler):
     """Optuna's BruteForceSampler without its ``study.stop()`` once every combination is tried:
-    outside ``study.optimize`` that raises, and the runner already stops at the space's size."""
+    outside ``study.optimize`` that raises, and the runner already stops at the space's size.
+
+    A trial that failed or was pruned before asking for anything is left out of the tree of tried
+    combinations: Optuna takes it for a leaf at the root, and every later trial then fails with
+    "param_name mismatch". (One that stopped half-way through its suggestions still trips it.)
+    """
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
         """Nothing to do."""
+
+    @staticmethod
+    def _populate_tree(tree: Any, trials: list[FrozenTrial], params: dict[str, Any]) -> None:
+        asked = [t for t in trials if t.params or not t.state.is_finished()]
+        optuna.samplers.BruteForceSampler._populate_tree(tree, asked, params)
 
 
 def random(space: SearchSpace, seed: int, objectives: dict[str, str],
