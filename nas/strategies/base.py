@@ -39,6 +39,14 @@ def study_directions(study: Study, directions: Sequence[str] | None, sampler: st
     return wanted
 
 
+def single_direction(study: Study, direction: str | None, sampler: str) -> str:
+    """The direction a single-objective sampler optimises in ``study`` (see :func:`study_directions`)."""
+    if len(study.directions) > 1:
+        raise NasError(f"{sampler} optimises one objective but the study has {len(study.directions)}; "
+                       "use evolution / nsga2 for several")
+    return study_directions(study, None if direction is None else [direction], sampler)[0]
+
+
 class SpaceSampler(BaseSampler):
     """An Optuna sampler that proposes whole architectures of one space.
 

@@ -25,7 +25,7 @@ from nas.arch import Arch, Choice
 from nas.constraints import Constraint
 from nas.errors import NasError
 from nas.space import SearchSpace
-from nas.strategies.base import SpaceSampler, study_directions, violation
+from nas.strategies.base import SpaceSampler, single_direction, violation
 
 _MISSING = object()
 
@@ -47,11 +47,7 @@ class LocalSearchSampler(SpaceSampler):
 
     def propose(self, study: Study, trial: FrozenTrial, rng: np.random.Generator) -> Arch:
         """A random architecture at first, then an unexplored neighbour of the best one."""
-        if len(study.directions) > 1:
-            raise NasError(f"local_search optimises one objective but the study has {len(study.directions)}; "
-                           "use evolution / nsga2 for several")
-        (direction,) = study_directions(study, None if self.direction is None else [self.direction], "local_search")
-        sign = 1.0 if direction == "maximize" else -1.0
+        sign = 1.0 if single_direction(study, self.direction, "local_search") == "maximize" else -1.0
         seen = self._evaluated(study)
         done = [t for t in self.completed(study) if "duplicate_of" not in t.user_attrs]
         if len(done) >= self.initial:

@@ -12,11 +12,10 @@ once corrupt it (or abort the process); sampling runs under ``torch.inference_mo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import copy
 import threading
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch

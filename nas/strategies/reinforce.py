@@ -34,7 +34,7 @@ from nas.arch import Arch
 from nas.constraints import Constraint
 from nas.errors import NasError
 from nas.space import SearchSpace
-from nas.strategies.base import SpaceSampler, study_directions, violation
+from nas.strategies.base import SpaceSampler, single_direction, violation
 
 
 class Policy(Protocol):
@@ -190,17 +190,11 @@ class ReinforceSampler(SpaceSampler):
 
     def propose(self, study: Study, trial: FrozenTrial, rng: np.random.Generator) -> Arch:
         """Learn from the trials completed since the last proposal, then sample the policy."""
-        (direction,) = self._directions(study)
+        sign = 1.0 if single_direction(study, self.direction, "reinforce") == "maximize" else -1.0
         with self._lock:
-            replay = self._caught_up(study, 1.0 if direction == "maximize" else -1.0)
+            replay = self._caught_up(study, sign)
             picks = replay.policy.sample(rng)
         return {name: self._choices[d][i] for d, (name, i) in enumerate(zip(self._distributions, picks))}
-
-    def _directions(self, study: Study) -> list[str]:
-        if len(study.directions) > 1:
-            raise NasError(f"reinforce optimises one objective but the study has {len(study.directions)}; "
-                           "use evolution / nsga2 for several")
-        return study_directions(study, None if self.direction is None else [self.direction], "reinforce")
 
     def _caught_up(self, study: Study, sign: float) -> Replay:
         """The policy learnt from every usable completed trial, in trial order."""
