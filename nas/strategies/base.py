@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import zlib
 from abc import abstractmethod
 from collections.abc import Sequence
@@ -17,6 +18,22 @@ from nas.arch import Arch, Choice
 from nas.constraints import VIOLATIONS_ATTR
 from nas.errors import NasError
 from nas.space import SearchSpace
+
+
+class Guarded:
+    """A lock (``self._lock``) for state that Optuna's ``n_jobs`` threads share; it is left out when
+    the object is pickled or copied (Optuna's way to save a sampler) and made anew."""
+
+    _lock: threading.Lock
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
 
 def trial_seed(seed: int, number: int) -> int:

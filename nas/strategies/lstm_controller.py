@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas.strategies.base import Guarded
+
 
 class _LSTM(nn.Module):
     def __init__(self, sizes: Sequence[int], hidden: int) -> None:
@@ -31,7 +33,7 @@ class _LSTM(nn.Module):
         self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in sizes)
 
 
-class LSTMController:
+class LSTMController(Guarded):
     """Samples choice indices, one per decision, autoregressively; learns by REINFORCE."""
 
     def __init__(
@@ -110,8 +112,7 @@ class LSTMController:
         with self._lock:
             net = copy.deepcopy(self.net)
             optimizer_state = copy.deepcopy(self.optimizer.state_dict())
-        twin = copy.copy(self)
-        twin._lock = threading.Lock()
+        twin = copy.copy(self)  # with a lock of its own (Guarded)
         twin.net = net
         twin.optimizer = torch.optim.Adam(net.parameters(), lr=self.optimizer.defaults["lr"])
         twin.optimizer.load_state_dict(optimizer_state)

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.arch import Arch
 from nas.constraints import Constraint
 from nas.space import SearchSpace
-from nas.strategies.base import SpaceSampler, trial_seed
+from nas.strategies.base import Guarded, SpaceSampler, trial_seed
 
 
 class SpaceRandomSampler(SpaceSampler):
@@ -35,7 +35,7 @@ class SpaceRandomSampler(SpaceSampler):
         return self.space.sample(rng)
 
 
-class PerTrialSeeded(optuna.samplers.BaseSampler):
+class PerTrialSeeded(optuna.samplers.BaseSampler, Guarded):
     """Runs a sampler built anew for each trial by ``make(seed)``, seeded from ``(seed, trial.number)``.
 
     Safe under Optuna's ``n_jobs``: each trial has a sampler of its own, and the table of them is
@@ -109,16 +109,28 @@ def random(space: SearchSpace, seed: int, objectives: dict[str, str],
     return SpaceRandomSampler(space, seed)
 
 
+class Seeded:
+    """``make(seed)`` for :class:`PerTrialSeeded`: ``cls(seed=seed, **options)`` (picklable, unlike a closure)."""
+
+    def __init__(self, cls: type[optuna.samplers.BaseSampler], **options: Any) -> None:
+        self.cls = cls
+        self.options = options
+
+    def __call__(self, seed: int) -> optuna.samplers.BaseSampler:
+        """A new sampler with this seed."""
+        return self.cls(seed=seed, **self.options)
+
+
 def optuna_random(space: SearchSpace, seed: int, objectives: dict[str, str],
                   constraints: Sequence[Constraint] = ()) -> PerTrialSeeded:
     """Optuna's RandomSampler (each decision drawn independently)."""
-    return PerTrialSeeded(lambda s: optuna.samplers.RandomSampler(seed=s), seed)
+    return PerTrialSeeded(Seeded(optuna.samplers.RandomSampler), seed)
 
 
 def bruteforce(space: SearchSpace, seed: int, objectives: dict[str, str],
                constraints: Sequence[Constraint] = ()) -> PerTrialSeeded:
     """Optuna's BruteForceSampler: every architecture once, in random order."""
-    return PerTrialSeeded(lambda s: _BruteForce(seed=s), seed)
+    return PerTrialSeeded(Seeded(_BruteForce), seed)
 
 
 def tpe(
@@ -130,12 +142,9 @@ def tpe(
 
     (Optuna 4.9 deprecated prior_weight, consider_endpoints and consider_magic_clip; they are not offered.)
     """
-    def make(s: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.TPESampler(
-            n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates, multivariate=multivariate,
-            group=group, constant_liar=constant_liar, seed=s,
-        )
-    return PerTrialSeeded(make, seed)
+    return PerTrialSeeded(Seeded(
+        optuna.samplers.TPESampler, n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates,
+        multivariate=multivariate, group=group, constant_liar=constant_liar), seed)
 
 
 def nsga2(
@@ -144,12 +153,9 @@ def nsga2(
     swapping_prob: float = 0.5,
 ) -> PerTrialSeeded:
     """NSGA-II (Optuna's NSGAIISampler): non-dominated sorting with crowding, constraint-aware."""
-    def make(s: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.NSGAIISampler(
-            population_size=population_size, mutation_prob=mutation_prob,
-            crossover_prob=crossover_prob, swapping_prob=swapping_prob, seed=s,
-        )
-    return PerTrialSeeded(make, seed)
+    return PerTrialSeeded(Seeded(
+        optuna.samplers.NSGAIISampler, population_size=population_size, mutation_prob=mutation_prob,
+        crossover_prob=crossover_prob, swapping_prob=swapping_prob), seed)
 
 
 def nsga3(
@@ -158,13 +164,9 @@ def nsga3(
     swapping_prob: float = 0.5, dividing_parameter: int = 3,
 ) -> PerTrialSeeded:
     """NSGA-III (Optuna's NSGAIIISampler): reference-point selection for many objectives."""
-    def make(s: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.NSGAIIISampler(
-            population_size=population_size, mutation_prob=mutation_prob,
-            crossover_prob=crossover_prob, swapping_prob=swapping_prob, dividing_parameter=dividing_parameter,
-            seed=s,
-        )
-    return PerTrialSeeded(make, seed)
+    return PerTrialSeeded(Seeded(
+        optuna.samplers.NSGAIIISampler, population_size=population_size, mutation_prob=mutation_prob,
+        crossover_prob=crossover_prob, swapping_prob=swapping_prob, dividing_parameter=dividing_parameter), seed)
 
 
 def gp(
@@ -172,11 +174,9 @@ def gp(
     n_startup_trials: int = 10, deterministic_objective: bool = False,
 ) -> PerTrialSeeded:
     """Gaussian-process Bayesian optimisation (Optuna's GPSampler; needs torch and scipy)."""
-    def make(s: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.GPSampler(
-            n_startup_trials=n_startup_trials, deterministic_objective=deterministic_objective, seed=s, warn_independent_sampling=False,
-        )
-    return PerTrialSeeded(make, seed)
+    return PerTrialSeeded(Seeded(
+        optuna.samplers.GPSampler, n_startup_trials=n_startup_trials,
+        deterministic_objective=deterministic_objective, warn_independent_sampling=False), seed)
 
 
 def qmc(

@@ -28,7 +28,7 @@ from nas.errors import NasError
 from nas.proxies import get_proxy
 from nas.registry import DATASETS, STRATEGIES
 from nas.space import SearchSpace
-from nas.strategies.base import decision_distributions
+from nas.strategies.base import Guarded, decision_distributions
 
 
 class ProxyRanking(BaseModel):
@@ -116,7 +116,7 @@ def _scorer(ranking: ProxyRanking, seed: int) -> Any:
                        batch_size=ranking.batch_size, num_classes=ranking.num_classes, input_shape=shape)
 
 
-class ProxyFirst(optuna.samplers.BaseSampler):
+class ProxyFirst(optuna.samplers.BaseSampler, Guarded):
     """Proposes the proxy-ranked candidates first (trial n gets candidate n of the first ``top``),
     then hands every later trial to ``base``, which reads the history these trials left.
     The ranking is computed once, under a lock (Optuna's ``n_jobs`` threads ask for it together)."""

@@ -34,7 +34,7 @@ from nas.arch import Arch
 from nas.constraints import Constraint
 from nas.errors import NasError
 from nas.space import SearchSpace
-from nas.strategies.base import SpaceSampler, single_direction, violation
+from nas.strategies.base import Guarded, SpaceSampler, single_direction, violation
 
 
 class Policy(Protocol):
@@ -139,7 +139,7 @@ class Replay:
         self.numbers.append(number)
 
 
-class ReinforceSampler(SpaceSampler):
+class ReinforceSampler(SpaceSampler, Guarded):
     """Samples architectures from a learnt policy; every completed trial is one REINFORCE step.
 
     ``direction`` defaults to the study's (one objective only).

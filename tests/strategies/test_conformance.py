@@ -6,6 +6,7 @@ and evaluator live in tests/strategies/toy.py.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,16 @@ def test_two_objectives_or_a_clear_refusal(name: str, options: dict, tmp_path: P
     _check_state(name, result)
     trials = result["trials"]
     assert all(t["state"] == "COMPLETE" and t["valid"] and len(t["values"]) == 2 for t in trials)
+
+
+@pytest.mark.parametrize(("name", "options"), STUDY_CASES, ids=STUDY_IDS)
+def test_a_sampler_in_use_pickles_the_way_optuna_saves_one(name: str, options: dict) -> None:
+    import optuna
+
+    from tests.strategies.optuna_studies import ONE, sampler, whole
+
+    study = optuna.create_study(sampler=sampler(name, options, ONE), direction="maximize")
+    study.optimize(whole, n_trials=3)
+    study.sampler = pickle.loads(pickle.dumps(study.sampler))
+    study.optimize(whole, n_trials=2)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5
