@@ -20,8 +20,7 @@ from typing import Any
 
 import optuna
 
-from nas import STRATEGIES, NasError, create_space
-from nas.space import SearchSpace
+from nas import STRATEGIES, NasError, SearchSpace, create_space
 
 SPACE_OPTIONS = {"channels": 4, "cells_per_stage": 1}  # nb201: 6 decisions of 5 operations
 SCORE = {"none": 0.0, "skip_connect": 1.0, "avg_pool_3x3": 2.0, "nor_conv_1x1": 3.0, "nor_conv_3x3": 4.0}
@@ -57,7 +56,7 @@ def whole(trial: optuna.Trial) -> float:
 
 
 def conditional(trial: optuna.Trial) -> float:
-    """Asks for some decisions only, which ones depending on the first; and for one parameter outside the space."""
+    """Asks for some decisions only (which ones, the first decides), and for a parameter outside the space."""
     _pace()
     decisions = space().decisions()
     names = list(decisions)
@@ -171,7 +170,7 @@ _CONTEXT.set_forkserver_preload([
 ])
 
 
-def in_child(folder: Path, target: Callable[..., Any], *args: Any, timeout: float = 300.0) -> Any:
+def in_child(folder: Path, target: Callable[..., Any], *args: Any, timeout: float = 120.0) -> Any:
     """``target(*args)`` (a module-level function returning JSON) in a child process; a child that dies
     or hangs is an AssertionError with its output."""
     child = _CONTEXT.Process(target=_child, args=(str(folder), target, args))
