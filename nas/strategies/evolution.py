@@ -15,7 +15,7 @@ from nas.constraints import Constraint
 from nas.errors import NasError
 from nas.pareto import crowding_distance, pareto_ranks
 from nas.space import SearchSpace
-from nas.strategies.base import SpaceSampler, best_of, violation
+from nas.strategies.base import SpaceSampler, best_of, study_directions, violation
 
 
 class RegularizedEvolutionSampler(SpaceSampler):
@@ -25,11 +25,13 @@ class RegularizedEvolutionSampler(SpaceSampler):
     With several objectives "best" is the NSGA-II order within the population: feasible before
     infeasible (less violation first), then lower non-domination rank, then larger crowding
     distance. With one objective it is the best value (the earliest trial on ties).
+    ``direction`` (one, or one per objective) defaults to the study's directions.
+    A parent whose objective asked for some decisions only has the others drawn at random.
     """
 
     def __init__(
         self, space: SearchSpace, *, population_size: int = 10, sample_size: int = 3,
-        direction: str | Sequence[str] = "maximize", seed: int | None = None,
+        direction: str | Sequence[str] | None = None, seed: int | None = None,
     ) -> None:
         super().__init__(space, seed)
         if population_size < 1 or not 1 <= sample_size <= population_size:
@@ -39,21 +41,23 @@ class RegularizedEvolutionSampler(SpaceSampler):
             )
         self.population_size = population_size
         self.sample_size = sample_size
-        self.directions = [direction] if isinstance(direction, str) else list(direction)
+        self.directions: list[str] | None = (
+            None if direction is None else [direction] if isinstance(direction, str) else list(direction))
 
     def propose(self, study: Study, trial: FrozenTrial, rng: np.random.Generator) -> Arch:
         """A random architecture while the population fills, then a mutated tournament winner."""
+        directions = study_directions(study, self.directions, "evolution")
         done = self.completed(study)
         if len(done) < self.population_size:
             return self.space.sample(rng)
         population = done[-self.population_size:]
         picks = rng.choice(len(population), size=self.sample_size, replace=False)
-        if len(self.directions) == 1:
-            parent = best_of([population[i] for i in picks], self.directions[0])
+        if len(directions) == 1:
+            parent = best_of([population[i] for i in picks], directions[0])
         else:
-            order = nsga_order(population, self.directions)
+            order = nsga_order(population, directions)
             parent = population[min(picks, key=order.__getitem__)]
-        return self.space.mutate(self.arch_of(parent), rng)
+        return self.space.mutate(self.complete(self.known(parent), rng), rng)
 
 
 def nsga_order(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> list[int]:

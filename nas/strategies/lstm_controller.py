@@ -4,16 +4,24 @@
 An LSTM emits one decision of the space after another, each fed back as the next input;
 logits are squashed as ``tanh_constant * tanh(logits / temperature)``; REINFORCE with Adam on
 ``-advantage * log p(arch) - entropy_weight * entropy``.
+
+Safe to share between threads (Optuna's ``n_jobs``): every use of the torch module holds the
+controller's lock, since autograd and Adam's in-place steps on one module from two threads at
+once corrupt it (or abort the process); sampling runs under ``torch.inference_mode``.
 """
 
 from __future__ import annotations
 
+import copy
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
+
+from nas.strategies.base import Guarded
 
 
 class _LSTM(nn.Module):
@@ -25,7 +33,7 @@ class _LSTM(nn.Module):
         self.heads = nn.ModuleList(nn.Linear(hidden, n) for n in sizes)
 
 
-class LSTMController:
+class LSTMController(Guarded):
     """Samples choice indices, one per decision, autoregressively; learns by REINFORCE."""
 
     def __init__(
@@ -34,6 +42,7 @@ class LSTMController:
         dtype: torch.dtype = torch.float32,
     ) -> None:
         self.sizes = list(sizes)
+        self._lock = threading.Lock()
         self.tanh_constant, self.temperature, self.entropy_weight = tanh_constant, temperature, entropy_weight
         self.net = _LSTM(self.sizes, hidden_size)
         generator = torch.Generator().manual_seed(seed)
@@ -69,28 +78,42 @@ class LSTMController:
 
     def sample(self, rng: np.random.Generator) -> list[int]:
         """Draw one architecture's choice indices."""
-        with torch.no_grad():
-            return self._run(None, rng)[0]
+        return self.sample_with_entropy(rng)[0]
 
     def sample_with_entropy(self, rng: np.random.Generator) -> tuple[list[int], float]:
         """Draw choice indices, with the entropy of the decisions along the way."""
-        with torch.no_grad():
+        with self._lock, torch.inference_mode():
             picks, _, entropy = self._run(None, rng)
-        return picks, float(entropy)
+            return picks, float(entropy)
 
     def learn(self, choices: Sequence[int], advantage: float) -> None:
         """One Adam step on ``-advantage * log p(choices) - entropy_weight * entropy``."""
-        _, log_prob, entropy = self._run(choices, None)
-        loss = -advantage * log_prob - self.entropy_weight * entropy
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
+        with self._lock:
+            _, log_prob, entropy = self._run(choices, None)
+            loss = -advantage * log_prob - self.entropy_weight * entropy
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            del log_prob, entropy, loss  # free the graph while the lock is held
 
     def state_dict(self) -> dict[str, Any]:
-        """The LSTM's weights and its optimiser's state."""
-        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+        """A copy of the LSTM's weights and its optimiser's state."""
+        with self._lock:
+            return copy.deepcopy({"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()})
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""
-        self.net.load_state_dict(state["net"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        with self._lock:
+            self.net.load_state_dict(state["net"])
+            self.optimizer.load_state_dict(state["optimizer"])
+
+    def clone(self) -> LSTMController:
+        """An independent controller in the same state (it samples and learns exactly as this one would)."""
+        with self._lock:
+            net = copy.deepcopy(self.net)
+            optimizer_state = copy.deepcopy(self.optimizer.state_dict())
+        twin = copy.copy(self)  # with a lock of its own (Guarded)
+        twin.net = net
+        twin.optimizer = torch.optim.Adam(net.parameters(), lr=self.optimizer.defaults["lr"])
+        twin.optimizer.load_state_dict(optimizer_state)
+        return twin

@@ -11,6 +11,7 @@ decisions it would be random search under another name.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from nas.arch import Arch
 from nas.constraints import Constraint
 from nas.space import SearchSpace
 from nas.seeds import derive_seed
-from nas.strategies.base import SpaceSampler
+from nas.strategies.base import Guarded, SpaceSampler
 
 
 class SpaceRandomSampler(SpaceSampler):
@@ -35,19 +36,25 @@ class SpaceRandomSampler(SpaceSampler):
         return self.space.sample(rng)
 
 
-class PerTrialSeeded(optuna.samplers.BaseSampler):
-    """Runs a sampler built anew for each trial by ``make(seed)``, seeded from ``(seed, trial.number)``."""
+class PerTrialSeeded(optuna.samplers.BaseSampler, Guarded):
+    """Runs a sampler built anew for each trial by ``make(seed)``, seeded from ``(seed, trial.number)``.
+
+    Safe under Optuna's ``n_jobs``: each trial has a sampler of its own, and the table of them is
+    guarded by a lock.
+    """
 
     def __init__(self, make: Callable[[int], optuna.samplers.BaseSampler], seed: int) -> None:
         self._make = make
         self.seed = seed
         self._by_trial: dict[int, optuna.samplers.BaseSampler] = {}
+        self._lock = threading.Lock()
 
     def _for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
-        sampler = self._by_trial.get(trial.number)
-        if sampler is None:
-            sampler = self._by_trial[trial.number] = self._make(derive_seed(self.seed, trial.number))
-        return sampler
+        with self._lock:
+            sampler = self._by_trial.get(trial.number)
+            if sampler is None:
+                sampler = self._by_trial[trial.number] = self._make(derive_seed(self.seed, trial.number))
+            return sampler
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         """Build this trial's sampler."""
@@ -68,7 +75,8 @@ class PerTrialSeeded(optuna.samplers.BaseSampler):
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
         """As the wrapped sampler; then this trial's sampler is dropped."""
         self._for(trial).after_trial(study, trial, state, values)
-        self._by_trial.pop(trial.number, None)
+        with self._lock:
+            self._by_trial.pop(trial.number, None)
 
     def reseed_rng(self) -> None:
         """Nothing to do: every trial is seeded from the run's seed."""
@@ -79,11 +87,23 @@ class PerTrialSeeded(optuna.samplers.BaseSampler):
 
 class _BruteForce(optuna.samplers.BruteForceSampler):
     """Optuna's BruteForceSampler without its ``study.stop()`` once every combination is tried:
-    outside ``study.optimize`` that raises, and the runner already stops at the space's size."""
+    outside ``study.optimize`` that raises, and the runner already stops at the space's size.
+
+    A trial that failed or was pruned before asking for anything is left out of the tree of tried
+    combinations: Optuna takes it for a leaf at the root, and every later trial then fails with
+    "param_name mismatch". (One that stopped half-way through its suggestions still trips it.)
+    """
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
         """Nothing to do."""
+
+    @staticmethod
+    def _populate_tree(tree: Any, trials: list[FrozenTrial], params: dict[str, Any]) -> None:
+        # overrides an Optuna internal (optuna is bounded below 6 for it); the sampler conformance
+        # suite's pruned and failing trials fail if it stops holding
+        asked = [t for t in trials if t.params or not t.state.is_finished()]
+        optuna.samplers.BruteForceSampler._populate_tree(tree, asked, params)
 
 
 def random(space: SearchSpace, seed: int, objectives: dict[str, str],
@@ -92,16 +112,28 @@ def random(space: SearchSpace, seed: int, objectives: dict[str, str],
     return SpaceRandomSampler(space, seed)
 
 
+class Seeded:
+    """``make(seed)`` for :class:`PerTrialSeeded`: ``cls(seed=seed, **options)`` (picklable, unlike a closure)."""
+
+    def __init__(self, cls: Callable[..., optuna.samplers.BaseSampler], **options: Any) -> None:
+        self.cls = cls
+        self.options = options
+
+    def __call__(self, seed: int) -> optuna.samplers.BaseSampler:
+        """A new sampler with this seed."""
+        return self.cls(seed=seed, **self.options)
+
+
 def optuna_random(space: SearchSpace, seed: int, objectives: dict[str, str],
                   constraints: Sequence[Constraint] = ()) -> PerTrialSeeded:
     """Optuna's RandomSampler (each decision drawn independently)."""
-    return PerTrialSeeded(lambda s: optuna.samplers.RandomSampler(seed=s), seed)
+    return PerTrialSeeded(Seeded(optuna.samplers.RandomSampler), seed)
 
 
 def bruteforce(space: SearchSpace, seed: int, objectives: dict[str, str],
                constraints: Sequence[Constraint] = ()) -> PerTrialSeeded:
     """Optuna's BruteForceSampler: every architecture once, in random order."""
-    return PerTrialSeeded(lambda s: _BruteForce(seed=s), seed)
+    return PerTrialSeeded(Seeded(_BruteForce), seed)
 
 
 def tpe(
@@ -113,12 +145,9 @@ def tpe(
 
     (Optuna 4.9 deprecated prior_weight, consider_endpoints and consider_magic_clip; they are not offered.)
     """
-    def make(s: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.TPESampler(
-            n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates, multivariate=multivariate,
-            group=group, constant_liar=constant_liar, seed=s,
-        )
-    return PerTrialSeeded(make, seed)
+    return PerTrialSeeded(Seeded(
+        optuna.samplers.TPESampler, n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates,
+        multivariate=multivariate, group=group, constant_liar=constant_liar), seed)
 
 
 def nsga2(
@@ -127,12 +156,9 @@ def nsga2(
     swapping_prob: float = 0.5,
 ) -> PerTrialSeeded:
     """NSGA-II (Optuna's NSGAIISampler): non-dominated sorting with crowding, constraint-aware."""
-    def make(s: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.NSGAIISampler(
-            population_size=population_size, mutation_prob=mutation_prob,
-            crossover_prob=crossover_prob, swapping_prob=swapping_prob, seed=s,
-        )
-    return PerTrialSeeded(make, seed)
+    return PerTrialSeeded(Seeded(
+        optuna.samplers.NSGAIISampler, population_size=population_size, mutation_prob=mutation_prob,
+        crossover_prob=crossover_prob, swapping_prob=swapping_prob), seed)
 
 
 def nsga3(
@@ -141,13 +167,9 @@ def nsga3(
     swapping_prob: float = 0.5, dividing_parameter: int = 3,
 ) -> PerTrialSeeded:
     """NSGA-III (Optuna's NSGAIIISampler): reference-point selection for many objectives."""
-    def make(s: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.NSGAIIISampler(
-            population_size=population_size, mutation_prob=mutation_prob,
-            crossover_prob=crossover_prob, swapping_prob=swapping_prob, dividing_parameter=dividing_parameter,
-            seed=s,
-        )
-    return PerTrialSeeded(make, seed)
+    return PerTrialSeeded(Seeded(
+        optuna.samplers.NSGAIIISampler, population_size=population_size, mutation_prob=mutation_prob,
+        crossover_prob=crossover_prob, swapping_prob=swapping_prob, dividing_parameter=dividing_parameter), seed)
 
 
 def gp(
@@ -155,11 +177,9 @@ def gp(
     n_startup_trials: int = 10, deterministic_objective: bool = False,
 ) -> PerTrialSeeded:
     """Gaussian-process Bayesian optimisation (Optuna's GPSampler; needs torch and scipy)."""
-    def make(s: int) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.GPSampler(
-            n_startup_trials=n_startup_trials, deterministic_objective=deterministic_objective, seed=s, warn_independent_sampling=False,
-        )
-    return PerTrialSeeded(make, seed)
+    return PerTrialSeeded(Seeded(
+        optuna.samplers.GPSampler, n_startup_trials=n_startup_trials,
+        deterministic_objective=deterministic_objective, warn_independent_sampling=False), seed)
 
 
 def qmc(

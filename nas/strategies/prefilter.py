@@ -9,6 +9,7 @@ pool member's untrained network (nas.evaluators.proxies), or from a precomputed 
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -27,7 +28,7 @@ from nas.errors import NasError
 from nas.evaluators.proxies import get_proxy
 from nas.registry import DATASETS, STRATEGIES
 from nas.space import SearchSpace
-from nas.strategies.base import decision_distributions
+from nas.strategies.base import Guarded, decision_distributions
 
 
 class ProxyRanking(BaseModel):
@@ -115,9 +116,10 @@ def _scorer(ranking: ProxyRanking, seed: int) -> Any:
                        batch_size=ranking.batch_size, num_classes=ranking.num_classes, input_shape=shape)
 
 
-class ProxyFirst(optuna.samplers.BaseSampler):
+class ProxyFirst(optuna.samplers.BaseSampler, Guarded):
     """Proposes the proxy-ranked candidates first (trial n gets candidate n of the first ``top``),
-    then hands every later trial to ``base``, which reads the history these trials left."""
+    then hands every later trial to ``base``, which reads the history these trials left.
+    The ranking is computed once, under a lock (Optuna's ``n_jobs`` threads ask for it together)."""
 
     def __init__(self, base: optuna.samplers.BaseSampler, space: SearchSpace, seed: int,
                  ranking: ProxyRanking, top: int) -> None:
@@ -127,13 +129,15 @@ class ProxyFirst(optuna.samplers.BaseSampler):
         self.ranking = ranking
         self.top = top
         self._ranked: list[Arch] | None = None
+        self._lock = threading.Lock()
 
     @property
     def ranked(self) -> list[Arch]:
         """The ``top`` best candidates by proxy (scored on first use)."""
-        if self._ranked is None:
-            self._ranked = rank_by_proxy(self.space, self.seed, self.ranking)[: self.top]
-        return self._ranked
+        with self._lock:
+            if self._ranked is None:
+                self._ranked = rank_by_proxy(self.space, self.seed, self.ranking)[: self.top]
+            return self._ranked
 
     def _seeded(self, trial: FrozenTrial) -> bool:
         return trial.number < min(self.top, self.ranking.pool)
@@ -176,20 +180,18 @@ def prefilter(
     dataset_options: dict[str, Any] | None = None, batch_size: int = 64,
 ) -> ProxyFirst:
     """Zero-cost pre-filter: evaluate the ``top`` of ``pool`` random candidates by proxy first, then run ``base``."""
-    from nas.oneshot import OneShot
-    from nas.config.options import validate_options
+    from nas.factories import create_strategy, is_oneshot
 
     if top < 1:
         raise NasError(f"config key 'strategy.top' must be at least 1, got {top}")
     ranking = _ranking(proxy=proxy, pool=pool, scores=scores, num_classes=num_classes, input_shape=input_shape,
                        dataset=dataset, dataset_options=dataset_options or {}, batch_size=batch_size,
                        where="strategy")
-    factory = STRATEGIES.get(base)
-    if isinstance(factory, type) and issubclass(factory, OneShot):
+    if is_oneshot(STRATEGIES.get(base)):
         raise NasError(f"prefilter needs a black-box base strategy, not the one-shot {base!r}")
-    options = validate_options(factory, base_options or {}, "strategy.base_options")
-    extra = (constraints,) if constraints else ()
-    return ProxyFirst(factory(space, seed, objectives, *extra, **options), space, seed, ranking, top)
+    sampler = create_strategy(base, space, seed, objectives, constraints, base_options, where="strategy.base_options")
+    assert isinstance(sampler, optuna.samplers.BaseSampler)  # not one-shot, checked above
+    return ProxyFirst(sampler, space, seed, ranking, top)
 
 
 def _ranking(where: str, **options: Any) -> ProxyRanking:

@@ -6,6 +6,7 @@ and evaluator live in tests/strategies/toy.py.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,103 @@ def _true_front(frame, objectives: dict) -> list[tuple]:
     signs = np.array([-1 if d == "maximize" else 1 for d in objectives.values()])
     return [v for v in values
             if not any((np.array(o) * signs <= np.array(v) * signs).all() and o != v for o in values)]
+
+
+# --- Samplers in plain Optuna studies, with n_jobs=2 (each study in a child process) ----------------
+
+#: Options that keep a strategy quick on NAS-Bench-201 (6 decisions of 5 operations); a newly
+#: registered strategy runs with its defaults.
+NB201_OPTIONS: dict[str, dict[str, Any]] = {
+    "nsga2": {"population_size": 8},
+    "nsga3": {"population_size": 8},
+    "gp": {"n_startup_trials": 4},
+    "evolution": {"population_size": 8},
+    "prefilter": {"base": "evolution", "base_options": {"population_size": 8}, "proxy": "params", "pool": 16,
+                  "top": 4, "num_classes": 3, "input_shape": [1, 8, 8]},
+}
+#: More configurations with state of their own: (test id, strategy, options).
+VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("evolution-warm_start", "evolution", {"population_size": 8, "warm_start": {
+        "proxy": "params", "pool": 16, "num_classes": 3, "input_shape": [1, 8, 8]}}),
+    ("reinforce-lstm", "reinforce", {"controller": "lstm"}),
+]
+STUDY_CASES = [(name, NB201_OPTIONS.get(name, {})) for name, _ in CASES] + [(n, o) for _, n, o in VARIANTS]
+STUDY_IDS = [name for name, _ in CASES] + [i for i, _, _ in VARIANTS]
+#: A GP fit costs about a second a trial: fewer trials.
+STUDY_TRIALS = {"gp": 8}
+#: Asking these twice for one trial gives two proposals: QMC counts its samples in the study, and
+#: GP stores its proposal in the trial, which the second ask then takes for another running trial.
+ASKS_CHANGE_THE_STUDY = {"qmc", "gp"}
+#: Built-ins that optimise several objectives (the others must refuse them when they are built).
+SEVERAL_OBJECTIVES = {"random", "optuna_random", "bruteforce", "tpe", "nsga2", "nsga3", "gp", "qmc", "evolution",
+                      "prefilter"}
+
+
+def _study(name: str, options: dict, kind: str, tmp_path: Path) -> dict:
+    from tests.strategies.optuna_studies import in_child, run_study
+
+    return in_child(tmp_path, run_study, name, options, kind, STUDY_TRIALS.get(name, 30))
+
+
+def _check_state(name: str, result: dict) -> None:
+    assert "refused" not in result, result["refused"]
+    if name not in ASKS_CHANGE_THE_STUDY:
+        assert result["next_agrees"], "a fresh sampler on the study proposes otherwise: the sampler's state drifted"
+
+
+@pytest.mark.parametrize(("name", "options"), STUDY_CASES, ids=STUDY_IDS)
+def test_n_jobs_2_on_the_whole_space(name: str, options: dict, tmp_path: Path) -> None:
+    from tests.strategies.optuna_studies import space
+
+    result = _study(name, options, "whole", tmp_path)
+    _check_state(name, result)
+    trials = result["trials"]
+    assert len(trials) == STUDY_TRIALS.get(name, 30)
+    assert all(t["state"] == "COMPLETE" and t["valid"] for t in trials)
+    assert all(t["decisions"] == sorted(space().decisions()) for t in trials)
+
+
+@pytest.mark.parametrize(("name", "options"), STUDY_CASES, ids=STUDY_IDS)
+def test_a_conditional_objective_gets_the_decisions_it_asks_for(name: str, options: dict, tmp_path: Path) -> None:
+    result = _study(name, options, "conditional", tmp_path)
+    _check_state(name, result)
+    trials = result["trials"]
+    assert all(t["state"] == "COMPLETE" and t["valid"] and "batch_size" in t["params"] for t in trials)
+    assert {len(t["decisions"]) for t in trials} <= {4, 6}  # the branches ask for 4 decisions, or all 6
+    assert len({tuple(t["decisions"]) for t in trials}) >= 2  # more than one branch taken
+
+
+@pytest.mark.parametrize(("name", "options"), STUDY_CASES, ids=STUDY_IDS)
+def test_nan_raising_and_pruned_trials(name: str, options: dict, tmp_path: Path) -> None:
+    from tests.strategies.optuna_studies import EXPECTED_STATE, FATES
+
+    result = _study(name, options, "failing", tmp_path)
+    _check_state(name, result)
+    states = [t["state"] for t in sorted(result["trials"], key=lambda t: t["number"])]
+    assert states == [EXPECTED_STATE[FATES[n % len(FATES)]] for n in range(len(states))]
+    assert all(t["valid"] for t in result["trials"])
+
+
+@pytest.mark.parametrize(("name", "options"), STUDY_CASES, ids=STUDY_IDS)
+def test_two_objectives_or_a_clear_refusal(name: str, options: dict, tmp_path: Path) -> None:
+    result = _study(name, options, "two_objectives", tmp_path)
+    if "refused" in result:  # single-objective strategies say so when they are built
+        assert name not in SEVERAL_OBJECTIVES, result["refused"]
+        assert f"'{name}' optimises one objective" in result["refused"] and "accuracy" in result["refused"]
+        return
+    _check_state(name, result)
+    trials = result["trials"]
+    assert all(t["state"] == "COMPLETE" and t["valid"] and len(t["values"]) == 2 for t in trials)
+
+
+@pytest.mark.parametrize(("name", "options"), STUDY_CASES, ids=STUDY_IDS)
+def test_a_sampler_in_use_pickles_the_way_optuna_saves_one(name: str, options: dict) -> None:
+    import optuna
+
+    from tests.strategies.optuna_studies import ONE, sampler, whole
+
+    study = optuna.create_study(sampler=sampler(name, options, ONE), direction="maximize")
+    study.optimize(whole, n_trials=3)
+    study.sampler = pickle.loads(pickle.dumps(study.sampler))
+    study.optimize(whole, n_trials=2)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5

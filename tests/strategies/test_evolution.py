@@ -149,3 +149,29 @@ def test_evolution_reaches_a_better_front_than_random_search_at_equal_budget() -
     drawn = [front_area(random(GRID, s, dict(zip(("val_accuracy", "params"), TWO)))) for s in seeds]
     assert all(e > d for e, d in zip(evolved, drawn)), (evolved, drawn)
     assert np.mean(evolved) - np.mean(drawn) >= 10, (evolved, drawn)
+
+
+def test_direction_defaults_to_the_study_s_and_a_mismatch_is_one_clear_error() -> None:
+    study = optuna.create_study(direction="minimize", sampler=RegularizedEvolutionSampler(SPACE, seed=1))
+    assert min(score(a) for a in run(study.sampler, 150, study)) <= 1
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=RegularizedEvolutionSampler(SPACE, direction="maximize"))
+    with pytest.raises(NasError, match=r"evolution was built for directions \['maximize'\] but the study has"):
+        run(study.sampler, 1, study)
+
+
+def test_a_conditional_objective_s_trials_are_parents_by_the_decisions_they_set() -> None:
+    """Trials that set 4 of the 6 decisions: each child is one mutation from a population member on
+    those 4 (it agrees on 3 or 4 of them; a random architecture would agree with one of 5 members on
+    3 or more about once in eight)."""
+    used = EDGES[:4]
+    sampler = RegularizedEvolutionSampler(SPACE, population_size=5, sample_size=2, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    archs = []
+    for _ in range(40):
+        trial = study.ask()
+        arch = {e: trial.suggest_categorical(e, list(SPACE.decisions()[e])) for e in used}
+        study.tell(trial, score({**dict.fromkeys(EDGES, "none"), **arch}))
+        archs.append(arch)
+    for i in range(5, len(archs)):
+        assert max(sum(archs[i][e] == parent[e] for e in used) for parent in archs[i - 5:i]) >= 3

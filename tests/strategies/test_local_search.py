@@ -1,5 +1,6 @@
-"""local_search's swaps: two decisions with the same choices exchange them, a move one-decision
-changes cannot make in one step (the README: "best-first over one-decision changes and swaps")."""
+"""local_search's swaps (two decisions with the same choices exchange them, a move one-decision
+changes cannot make in one step; the README: "best-first over one-decision changes and swaps"),
+and local search on an objective that asks for some of the space's decisions only."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from torch import nn
 from nas.arch import Choice
 from nas.space import SearchSpace
 from nas.strategies.local_search import LocalSearchSampler
-from tests.strategies.toy import GridSpace
+from tests.strategies.toy import VALUE, GridSpace
 
 
 class Mixed(SearchSpace):
@@ -83,3 +84,21 @@ def test_a_search_with_swaps_reaches_what_single_changes_cannot_in_one_step() ->
     without = search(swaps=False, trials=1 + len(neighbourhood))
     assert without[0] == START and SWAPPED not in without
     assert max(map(landscape, without)) == 5.0
+
+
+
+SPACE = GridSpace(n=3)  # x0, x1, x2; the objective below never asks for x2
+
+
+def test_an_architecture_counts_as_evaluated_by_the_decisions_its_objective_asked_for() -> None:
+    """16 distinct (x0, x1): after the random start, each proposal is one not evaluated yet."""
+    study = optuna.create_study(direction="maximize", sampler=LocalSearchSampler(SPACE, initial=2, seed=0))
+    asked = []
+    for _ in range(16):
+        trial = study.ask()
+        pair = tuple(trial.suggest_categorical(name, ["a", "b", "c", "d"]) for name in ("x0", "x1"))
+        study.tell(trial, VALUE[pair[0]] + VALUE[pair[1]])
+        asked.append(pair)
+    later = asked[2:]
+    assert len(set(later)) == len(later) and not set(later) & set(asked[:2])
+    assert ("d", "d") in asked

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import optuna
 import pytest
 
 from nas import NasError
-from nas.strategies.reinforce import IndependentPolicy, MovingAverage, ReinforceSampler, reinforce
+from nas.strategies.reinforce import (
+    IndependentPolicy,
+    MovingAverage,
+    ReinforceSampler,
+    Replay,
+    reinforce,
+)
 from tests.strategies.toy import GridSpace, score
 
 SPACE = GridSpace(n=3)
@@ -75,13 +83,58 @@ def test_the_lstm_controller_learns_and_is_seeded() -> None:
     assert first + run(study.sampler, 5, study) == full
 
 
+def test_one_lstm_controller_shared_by_threads(tmp_path: Path) -> None:
+    """Unguarded, two threads training one controller corrupt it or abort the process (c10::Error in
+    THPVariable_clear, a segfault, a corrupted heap): run in a child, so that a crash fails the test."""
+    from tests.strategies.optuna_studies import in_child, share_a_controller
+
+    assert in_child(tmp_path, share_a_controller, 2, 100) == []
+
+
+@pytest.mark.parametrize("controller", ["independent", "lstm"])
+def test_trials_finishing_out_of_order_leave_the_policy_a_fresh_sampler_rebuilds(controller: str) -> None:
+    """The policy learnt while trials finish out of order (as under n_jobs) is the one a fresh
+    sampler rebuilds from the study, and the one an uninterrupted, in-order replay gives."""
+    def sampler() -> ReinforceSampler:
+        return ReinforceSampler(SPACE, controller=controller, learning_rate=0.1, seed=1)
+
+    study = optuna.create_study(direction="maximize", sampler=sampler())
+    rng = np.random.default_rng(0)
+    running: list[optuna.Trial] = []
+    told: list[int] = []
+    for _ in range(30):
+        trial = study.ask()
+        arch = {name: trial.suggest_categorical(name, list(c)) for name, c in SPACE.decisions().items()}
+        frozen = study.get_trials(deepcopy=False)[trial.number]
+        fresh = sampler()
+        assert fresh.sample_relative(study, frozen, fresh.infer_relative_search_space(study, frozen)) == arch
+        running.append(trial)
+        while len(running) > 3 or (running and rng.random() < 0.4):  # a random one of up to 4 finishes
+            done = running.pop(int(rng.integers(len(running))))
+            study.tell(done, score(done.params))
+            told.append(done.number)
+    assert told != sorted(told)
+
+
+def test_direction_defaults_to_the_study_s_and_a_mismatch_is_one_clear_error() -> None:
+    study = optuna.create_study(direction="minimize", sampler=ReinforceSampler(SPACE, learning_rate=0.1, seed=0))
+    archs = run(study.sampler, 60, study)
+    assert np.mean([score(a) for a in archs[-20:]]) < np.mean([score(a) for a in archs[:20]])
+    study = optuna.create_study(direction="minimize", sampler=ReinforceSampler(SPACE, direction="maximize"))
+    with pytest.raises(NasError, match=r"built for directions \['maximize'\] but the study has \['minimize'\]"):
+        run(study.sampler, 1, study)
+    with pytest.raises(NasError, match="reinforce optimises one objective but the study has 2"):
+        optuna.create_study(directions=["maximize", "minimize"], sampler=ReinforceSampler(SPACE)).optimize(
+            lambda t: (score({n: t.suggest_categorical(n, list(c)) for n, c in SPACE.decisions().items()}), 0.0),
+            n_trials=1)
+
+
 def test_infeasible_trials_earn_the_worst_reward_seen() -> None:
-    sampler = ReinforceSampler(SPACE, seed=0)
-    study = optuna.create_study(direction="maximize")
-    ok = optuna.trial.create_trial(value=5.0, params={}, distributions={}, user_attrs={"constraints": [-1.0]})
-    bad = optuna.trial.create_trial(value=9.0, params={}, distributions={}, user_attrs={"constraints": [2.0]})
-    study.add_trials([ok, bad])
-    assert sampler._reward(study.trials[0]) == 5.0 and sampler._reward(study.trials[1]) == 5.0
+    replay = Replay(IndependentPolicy([2], learning_rate=0.1), momentum=0.9)
+    assert replay.reward(7.0, violation=1.0) == 7.0  # nothing feasible seen yet: its own value
+    assert replay.reward(5.0, violation=0.0) == 5.0
+    assert replay.reward(9.0, violation=2.0) == 5.0
+    assert replay.reward(3.0, violation=0.0) == 3.0 and replay.reward(4.0, violation=0.5) == 3.0
 
 
 def test_one_objective_only() -> None:
