@@ -9,19 +9,29 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _LAZY = {
-    "Arch": "nas.arch", "arch_id": "nas.arch", "canonical_json": "nas.arch",
+    "Arch": "nas.arch",
+    "arch_id": "nas.arch",
+    "canonical_json": "nas.arch",
     "NasError": "nas.errors",
-    "DATASETS": "nas.registry", "EVALUATORS": "nas.registry", "EXECUTORS": "nas.registry",
-    "PRUNERS": "nas.registry", "SPACES": "nas.registry", "STRATEGIES": "nas.registry",
-    "register_dataset": "nas.registry", "register_evaluator": "nas.registry",
-    "register_executor": "nas.registry", "register_pruner": "nas.registry",
-    "register_space": "nas.registry", "register_strategy": "nas.registry",
+    "DATASETS": "nas.registry",
+    "EVALUATORS": "nas.registry",
+    "EXECUTORS": "nas.registry",
+    "PRUNERS": "nas.registry",
+    "SPACES": "nas.registry",
+    "STRATEGIES": "nas.registry",
+    "register_dataset": "nas.registry",
+    "register_evaluator": "nas.registry",
+    "register_executor": "nas.registry",
+    "register_pruner": "nas.registry",
+    "register_space": "nas.registry",
+    "register_strategy": "nas.registry",
     "SearchSpace": "nas.space",
     "create_space": "nas.factories",
     "load_config": "nas.config",
     "run_search": "nas.search.runner",
     "load_trials": "nas.results.reading",
-    "export_model": "nas.deploy.export", "load_model": "nas.deploy.export",
+    "export_model": "nas.deploy.export",
+    "load_model": "nas.deploy.export",
 }
 
 __all__ = [
@@ -53,8 +63,8 @@ __all__ = [
 if TYPE_CHECKING:
     from nas.arch import Arch, arch_id, canonical_json
     from nas.config import load_config
-    from nas.errors import NasError
     from nas.deploy.export import export_model, load_model
+    from nas.errors import NasError
     from nas.factories import create_space
     from nas.registry import (
         DATASETS,

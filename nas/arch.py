@@ -27,7 +27,9 @@ def arch_from_json(text: str) -> Arch:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NasError(f"architecture is not valid JSON ({exc.msg} at position {exc.pos})") from None
+        raise NasError(
+            f"architecture is not valid JSON ({exc.msg} at position {exc.pos})"
+        ) from None
     if not isinstance(value, dict):
         raise NasError("architecture JSON must be an object of {decision: choice}")
     for key, choice in value.items():

@@ -55,7 +55,7 @@ def parse_constraints(spec: Mapping[str, Any]) -> list[Constraint]:
             if bound is None:
                 raise NasError(
                     f"constraint {metric}: {text!r} must read '<= NUMBER' or '>= NUMBER' "
-                    f"(e.g. params: \"<= 1e6\")"
+                    f'(e.g. params: "<= 1e6")'
                 )
             assert match is not None  # a bound was parsed from it
             out.append(Constraint(str(metric), match.group(1), bound))
@@ -78,4 +78,3 @@ def violations(constraints: Sequence[Constraint], metrics: Mapping[str, Any]) ->
 def is_feasible(trial: FrozenTrial) -> bool:
     """Whether a trial met every constraint (trials of unconstrained searches always do)."""
     return all(v <= 0 for v in trial.user_attrs.get(VIOLATIONS_ATTR, ()))
-

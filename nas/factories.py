@@ -22,8 +22,14 @@ def create_space(name: str, **options: object) -> SearchSpace:
 
 
 def create_strategy(
-    name: str, space: SearchSpace, seed: int, objectives: Mapping[str, str],
-    constraints: Sequence[Constraint] = (), options: Mapping[str, Any] | None = None, *, where: str = "strategy",
+    name: str,
+    space: SearchSpace,
+    seed: int,
+    objectives: Mapping[str, str],
+    constraints: Sequence[Constraint] = (),
+    options: Mapping[str, Any] | None = None,
+    *,
+    where: str = "strategy",
 ) -> optuna.samplers.BaseSampler | OneShot:
     """Build a registered strategy: an Optuna sampler, or a one-shot strategy (which takes no constraints).
 
@@ -35,8 +41,10 @@ def create_strategy(
     strategy: optuna.samplers.BaseSampler | OneShot
     if is_oneshot(factory):
         if constraints:
-            raise NasError(f"one-shot strategy {name!r} does not take constraints; "
-                           "remove the constraints section or use a black-box strategy")
+            raise NasError(
+                f"one-shot strategy {name!r} does not take constraints; "
+                "remove the constraints section or use a black-box strategy"
+            )
         strategy = factory(space, seed, dict(objectives), **options)
     else:
         strategy = factory(space, seed, dict(objectives), tuple(constraints), **options)

@@ -3,13 +3,13 @@
 Entries are factories, resolved lazily: a built-in is a ``module:attribute`` string until
 it is first used, third-party packages add theirs through entry points (group
 ``nas.search_spaces``, ``nas.strategies``, ``nas.evaluators``, ``nas.datasets``,
-``nas.pruners``, ``nas.executors``) or the ``register_*`` decorators. A config may also name a plugin directly as
-``package.module:attribute``, but only a plugin: a class that subclasses its registry's base
-(``SearchSpace``, ``Evaluator``, ``OneShot`` or Optuna's ``BaseSampler``, Optuna's
-``BasePruner``, ``Executor``; data sets have none) or a factory registered in that same registry, checked before anything is
-called. Naming a module imports it, which runs its top-level code (and looking the attribute up
-runs a module-level ``__getattr__``, if it has one), exactly as ``from module import attribute``
-would.
+``nas.pruners``, ``nas.executors``) or the ``register_*`` decorators. A config may also name a
+plugin directly as ``package.module:attribute``, but only a plugin: a class that subclasses its
+registry's base (``SearchSpace``, ``Evaluator``, ``OneShot`` or Optuna's ``BaseSampler``,
+Optuna's ``BasePruner``, ``Executor``; data sets have none) or a factory registered in that same
+registry, checked before anything is called. Naming a module imports it, which runs its
+top-level code (and looking the attribute up runs a module-level ``__getattr__``, if it has one),
+exactly as ``from module import attribute`` would.
 
 Factory conventions (the user options are always keyword-only parameters):
 
@@ -55,7 +55,9 @@ def import_path(path: str) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise NasError(f"module {module_name!r} has no attribute {attr!r} (from {path!r})") from None
+            raise NasError(
+                f"module {module_name!r} has no attribute {attr!r} (from {path!r})"
+            ) from None
     return obj
 
 
@@ -77,8 +79,15 @@ def _loaded(entry: str | Callable[..., Any]) -> Any:
 class Registry:
     """Names to lazily imported factories of one kind (spaces, strategies, ...)."""
 
-    def __init__(self, kind: str, group: str, builtins: dict[str, str], *, bases: tuple[str, ...] = (),
-                 decorator: str = "this registry's register() decorator") -> None:
+    def __init__(
+        self,
+        kind: str,
+        group: str,
+        builtins: dict[str, str],
+        *,
+        bases: tuple[str, ...] = (),
+        decorator: str = "this registry's register() decorator",
+    ) -> None:
         self.kind = kind
         self.group = group
         #: ``module:Class`` of the base classes whose subclasses a config may name by path
@@ -131,8 +140,10 @@ class Registry:
         obj = import_path(path)
         problem = self._problem(path, obj)
         if problem:
-            raise NasError(f"{path!r} is not a {self.kind} plugin ({self.accepts()}); it is {problem}: "
-                           f"register it, or name a registered {self.kind} (nas list shows them)")
+            raise NasError(
+                f"{path!r} is not a {self.kind} plugin ({self.accepts()}); it is {problem}: "
+                f"register it, or name a registered {self.kind} (nas list shows them)"
+            )
         return obj
 
     def accepts(self) -> str:
@@ -164,8 +175,10 @@ class Registry:
     def _is_registered(self, path: str, obj: Any) -> bool:
         """Whether ``obj`` is one of this registry's factories (by path, or as the same object)."""
         self._scan_plugins()
-        return any(entry == path or _loaded(entry) is obj
-                   for entry in [*self._entries.values(), *self._plugins.values()])
+        return any(
+            entry == path or _loaded(entry) is obj
+            for entry in [*self._entries.values(), *self._plugins.values()]
+        )
 
     def summary(self, name: str) -> str:
         """The first line of the factory's docstring."""
@@ -248,14 +261,28 @@ EXECUTORS = Registry(
 PRUNERS = Registry(
     "pruner",
     "nas.pruners",
-    {name: f"nas.search.pruners:{name}" for name in
-     ("none", "median", "percentile", "successive_halving", "hyperband", "threshold", "patient")},
+    {
+        name: f"nas.search.pruners:{name}"
+        for name in (
+            "none",
+            "median",
+            "percentile",
+            "successive_halving",
+            "hyperband",
+            "threshold",
+            "patient",
+        )
+    },
     bases=("optuna.pruners:BasePruner",),
     decorator="@nas.register_pruner",
 )
 REGISTRIES: dict[str, Registry] = {
-    "spaces": SPACES, "strategies": STRATEGIES, "evaluators": EVALUATORS, "datasets": DATASETS,
-    "pruners": PRUNERS, "executors": EXECUTORS,
+    "spaces": SPACES,
+    "strategies": STRATEGIES,
+    "evaluators": EVALUATORS,
+    "datasets": DATASETS,
+    "pruners": PRUNERS,
+    "executors": EXECUTORS,
 }
 
 register_space = SPACES.register

@@ -67,7 +67,10 @@ class SearchSpace(ABC):
 
     @abstractmethod
     def build(
-        self, arch: Mapping[str, Choice], *, num_classes: int,
+        self,
+        arch: Mapping[str, Choice],
+        *,
+        num_classes: int,
         input_shape: tuple[int, int, int] = (3, 32, 32),
     ) -> nn.Module:
         """Build the standalone network for ``arch`` (input shape is channels, height, width)."""
@@ -82,13 +85,17 @@ class SearchSpace(ABC):
 
     def sample(self, rng: np.random.Generator) -> Arch:
         """Draw an architecture uniformly at random."""
-        return {name: choices[rng.integers(len(choices))] for name, choices in self.decisions().items()}
+        return {
+            name: choices[rng.integers(len(choices))] for name, choices in self.decisions().items()
+        }
 
     def mutate(self, arch: Mapping[str, Choice], rng: np.random.Generator) -> Arch:
         """Return a new architecture that differs from ``arch`` in exactly one decision."""
         decisions = {n: c for n, c in self.decisions().items() if len(c) > 1}
         if not decisions:
-            raise NasError(f"space {self.name!r} has no decision with two or more choices to mutate")
+            raise NasError(
+                f"space {self.name!r} has no decision with two or more choices to mutate"
+            )
         child = dict(self.validate(arch))
         name = list(decisions)[rng.integers(len(decisions))]
         others = [c for c in decisions[name] if c != child[name]]
@@ -151,8 +158,13 @@ class SpecSearchSpace(SearchSpace):
         """The network class and constructor arguments for ``arch``."""
 
     def build(
-        self, arch: Mapping[str, Choice], *, num_classes: int,
+        self,
+        arch: Mapping[str, Choice],
+        *,
+        num_classes: int,
         input_shape: tuple[int, int, int] = (3, 32, 32),
     ) -> nn.Module:
         """Instantiate ``network_spec(arch, ...)``."""
-        return instantiate(self.network_spec(arch, num_classes=num_classes, input_shape=input_shape))
+        return instantiate(
+            self.network_spec(arch, num_classes=num_classes, input_shape=input_shape)
+        )

@@ -54,7 +54,9 @@ class MixedSupernet(nn.Module, ABC):
 class HasSupernet(Protocol):
     """A space that can build a weight-sharing supernet."""
 
-    def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> Supernet:
+    def supernet(
+        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)
+    ) -> Supernet:
         """A supernet covering every architecture of the space."""
         ...
 
@@ -64,7 +66,10 @@ class HasMixedSupernet(Protocol):
     """A cell space that can build a DARTS mixed supernet."""
 
     def mixed_supernet(
-        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32),
+        self,
+        *,
+        num_classes: int,
+        input_shape: tuple[int, int, int] = (3, 32, 32),
         generator: torch.Generator | None = None,
     ) -> MixedSupernet:
         """The continuous relaxation of the space; alphas start uniform (zero), or at

@@ -45,13 +45,24 @@ def searched_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("searched")
     config = root / "tiny.yaml"
-    config.write_text(yaml.safe_dump({
-        "name": "tiny", "seed": 0, "trials": 5,
-        "space": {"name": "nb201", "channels": 4, "cells_per_stage": 1},
-        "dataset": {"name": "digits"},
-        "strategy": {"name": "evolution", "population_size": 3, "sample_size": 2},
-        "evaluator": {"name": "partial", "epochs": 1, "data_fraction": 0.3, "save_weights": True},
-        "training": {"batch_size": 64, "threads": 1},
-        "output": str(root / "results"),
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tiny",
+                "seed": 0,
+                "trials": 5,
+                "space": {"name": "nb201", "channels": 4, "cells_per_stage": 1},
+                "dataset": {"name": "digits"},
+                "strategy": {"name": "evolution", "population_size": 3, "sample_size": 2},
+                "evaluator": {
+                    "name": "partial",
+                    "epochs": 1,
+                    "data_fraction": 0.3,
+                    "save_weights": True,
+                },
+                "training": {"batch_size": 64, "threads": 1},
+                "output": str(root / "results"),
+            }
+        )
+    )
     return run_search(load_config(config), progress=False).run.path

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nas.training.augment import augment, cutout, random_crop, random_flip
 from nas.config import AugmentConfig, TrainingConfig
 from nas.data.digits import digits
+from nas.training.augment import augment, cutout, random_crop, random_flip
 from nas.training.loop import WeightEMA, evaluate_model, train_model
 
 
@@ -22,8 +22,12 @@ def test_random_crop_shifts_each_image_within_the_padding() -> None:
     padded = nn.functional.pad(x, (2, 2, 2, 2))
     shifts = set()
     for i in range(len(x)):
-        found = [(dy, dx) for dy in range(5) for dx in range(5)
-                 if torch.equal(out[i], padded[i, :, dy:dy + 6, dx:dx + 6])]
+        found = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if torch.equal(out[i], padded[i, :, dy : dy + 6, dx : dx + 6])
+        ]
         assert found, "every crop is a window of the padded image"
         shifts.add(found[0])
     assert len(shifts) > 5

@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def nas(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nas", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nas", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_console_script_points_at_the_cli() -> None:
@@ -34,22 +35,37 @@ def test_help_explains_every_command(command: list[str]) -> None:
 def test_list_shows_one_line_per_registered_name() -> None:
     out = nas("list", "spaces")
     assert out.returncode == 0
-    assert any(line.startswith("nb201 ") and "NAS-Bench-201" in line for line in out.stdout.splitlines())
+    assert any(
+        line.startswith("nb201 ") and "NAS-Bench-201" in line for line in out.stdout.splitlines()
+    )
     everything = nas("list").stdout
-    for kind, name in [("strategies:", "evolution"), ("evaluators:", "partial"), ("datasets:", "digits")]:
+    for kind, name in [
+        ("strategies:", "evolution"),
+        ("evaluators:", "partial"),
+        ("datasets:", "digits"),
+    ]:
         assert kind in everything and f"  {name} " in everything
 
 
 def test_search_show_and_resume_end_to_end(tmp_path: Path, tiny_config: dict) -> None:
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(tiny_config))
-    out = nas("search", str(config), "trials=3", "strategy.population_size=3", "strategy.sample_size=1", cwd=tmp_path)
+    out = nas(
+        "search",
+        str(config),
+        "trials=3",
+        "strategy.population_size=3",
+        "strategy.sample_size=1",
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     assert "trial" in out.stderr and "best val_accuracy=" in out.stderr  # the progress bar
     assert "Best architectures of tiny (3 evaluated" in out.stdout
     run = out.stdout.strip().splitlines()[-1].removeprefix("run folder: ")
     assert (Path(run) / "trials.csv").is_file()
-    assert yaml.safe_load((Path(run) / "config.yaml").read_text())["strategy"]["population_size"] == 3
+    assert (
+        yaml.safe_load((Path(run) / "config.yaml").read_text())["strategy"]["population_size"] == 3
+    )
 
     shown = nas("show", run, cwd=tmp_path)
     assert shown.returncode == 0
@@ -71,11 +87,19 @@ def test_search_show_and_resume_end_to_end(tmp_path: Path, tiny_config: dict) ->
         (["search", "trials=3"], "error: nas search needs a config file first"),
         (["show", "nowhere"], "error: run folder 'nowhere' does not exist"),
         (["show", "."], "is not a nas run folder"),
-        (["search", "latin1.yaml"], "error: config file 'latin1.yaml' is not UTF-8 text (byte 0xe9 on line 1)"),
-        (["search", "twice.yaml"], "error: config file 'twice.yaml' gives key 'seed' twice on lines 1 and 3"),
+        (
+            ["search", "latin1.yaml"],
+            "error: config file 'latin1.yaml' is not UTF-8 text (byte 0xe9 on line 1)",
+        ),
+        (
+            ["search", "twice.yaml"],
+            "error: config file 'twice.yaml' gives key 'seed' twice on lines 1 and 3",
+        ),
     ],
 )
-def test_bad_input_is_one_line_and_non_zero(tmp_path: Path, tiny_config: dict, args: list[str], message: str) -> None:
+def test_bad_input_is_one_line_and_non_zero(
+    tmp_path: Path, tiny_config: dict, args: list[str], message: str
+) -> None:
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump({**tiny_config, "trails": 3}))
     (tmp_path / "latin1.yaml").write_bytes("name: caf\u00e9\n".encode("latin-1"))
     (tmp_path / "twice.yaml").write_text("seed: 1\ntrials: 2\nseed: 2\n")
@@ -93,29 +117,56 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
 #: The cheapest settings of each evaluator, as command-line overrides.
 EVALUATOR_OVERRIDES = {
     "full": ["evaluator.epochs=1"],
-    "partial": ["evaluator.epochs=2", "evaluator.data_fraction=0.1", "evaluator.resolution=4", "pruner=median"],
-    "weight_sharing": ["evaluator.epochs=1", "evaluator.data_fraction=0.1", "evaluator.random_subnets=0",
-                       "evaluator.calibration_batches=1"],
+    "partial": [
+        "evaluator.epochs=2",
+        "evaluator.data_fraction=0.1",
+        "evaluator.resolution=4",
+        "pruner=median",
+    ],
+    "weight_sharing": [
+        "evaluator.epochs=1",
+        "evaluator.data_fraction=0.1",
+        "evaluator.random_subnets=0",
+        "evaluator.calibration_batches=1",
+    ],
 }
 
 
 @pytest.mark.parametrize("evaluator", sorted(EVALUATOR_OVERRIDES))
 @pytest.mark.parametrize("space", ["nb201", "darts", "mbconv"])
 def test_every_evaluator_scores_every_space_from_the_command_line(
-    tmp_path: Path, tiny_config: dict, capsys: pytest.CaptureFixture, space: str, evaluator: str,
+    tmp_path: Path,
+    tiny_config: dict,
+    capsys: pytest.CaptureFixture,
+    space: str,
+    evaluator: str,
 ) -> None:
     from nas.cli.main import main
     from tests.search_spaces.conftest import SMALL_OPTIONS
 
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**tiny_config, "space": {"name": space, **SMALL_OPTIONS[space]}}))
-    args = ["search", str(config), "trials=2", "strategy=random", "training.batch_size=128",
-            "dataset.test_fraction=0.6",  # 360 training images
-            f"evaluator={evaluator}", *EVALUATOR_OVERRIDES[evaluator], "--quiet"]
+    config.write_text(
+        yaml.safe_dump({**tiny_config, "space": {"name": space, **SMALL_OPTIONS[space]}})
+    )
+    args = [
+        "search",
+        str(config),
+        "trials=2",
+        "strategy=random",
+        "training.batch_size=128",
+        "dataset.test_fraction=0.6",  # 360 training images
+        f"evaluator={evaluator}",
+        *EVALUATOR_OVERRIDES[evaluator],
+        "--quiet",
+    ]
     assert main(args) == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     assert "Best architectures of tiny (2 evaluated" in out
     run = Path(out.strip().splitlines()[-1].removeprefix("run folder: "))
     frame = pd.read_csv(run / "trials.csv")
-    assert len(frame) == 2 and frame["val_accuracy"].between(0, 100).all() and (frame["flops"] > 0).all()
+    assert (
+        len(frame) == 2
+        and frame["val_accuracy"].between(0, 100).all()
+        and (frame["flops"] > 0).all()
+    )
     assert (run / "supernet.pt").is_file() == (evaluator == "weight_sharing")

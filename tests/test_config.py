@@ -26,8 +26,10 @@ def test_load_fills_defaults_of_every_component(tmp_path: Path, tiny_config: dic
 
 
 def test_overrides_any_key(tmp_path: Path, tiny_config: dict) -> None:
-    config = load_config(write(tmp_path, tiny_config),
-                         ["strategy.population_size=3", "seed=3", "training.lr=0.1", "space.channels=8"])
+    config = load_config(
+        write(tmp_path, tiny_config),
+        ["strategy.population_size=3", "seed=3", "training.lr=0.1", "space.channels=8"],
+    )
     assert config.strategy.options["population_size"] == 3
     assert (config.seed, config.training.lr, config.space.options["channels"]) == (3, 0.1, 8)
 
@@ -35,8 +37,14 @@ def test_overrides_any_key(tmp_path: Path, tiny_config: dict) -> None:
 def test_override_of_a_whole_section_replaces_it() -> None:
     raw = {"strategy": {"name": "evolution", "population_size": 4}}
     assert apply_overrides(raw, ["strategy=random"])["strategy"] == "random"
-    assert apply_overrides(raw, ["strategy.name=random"])["strategy"] == {"name": "random", "population_size": 4}
-    assert apply_overrides({"strategy": "random"}, ["strategy.seed=1"])["strategy"] == {"name": "random", "seed": 1}
+    assert apply_overrides(raw, ["strategy.name=random"])["strategy"] == {
+        "name": "random",
+        "population_size": 4,
+    }
+    assert apply_overrides({"strategy": "random"}, ["strategy.seed=1"])["strategy"] == {
+        "name": "random",
+        "seed": 1,
+    }
 
 
 def test_component_given_as_a_plain_name(tiny_config: dict) -> None:
@@ -53,18 +61,30 @@ def test_yaml_1_1_exponent_strings_become_floats(tiny_config: dict) -> None:
     ("change", "message"),
     [
         ({"trails": 3}, r"unknown config key 'trails' \(did you mean 'trials'\?\)"),
-        ({"strategy": {"name": "evolution", "populaton_size": 3}},
-         r"unknown config key 'strategy.populaton_size' \(did you mean 'population_size'\?\)"),
-        ({"strategy": {"name": "random", "population_size": 3}},
-         r"unknown config key 'strategy.population_size'; it takes no options"),
-        ({"strategy": {"name": "evolution", "population_size": "ten"}},
-         r"config key 'strategy.population_size': input should be a valid integer"),
+        (
+            {"strategy": {"name": "evolution", "populaton_size": 3}},
+            r"unknown config key 'strategy.populaton_size' \(did you mean 'population_size'\?\)",
+        ),
+        (
+            {"strategy": {"name": "random", "population_size": 3}},
+            r"unknown config key 'strategy.population_size'; it takes no options",
+        ),
+        (
+            {"strategy": {"name": "evolution", "population_size": "ten"}},
+            r"config key 'strategy.population_size': input should be a valid integer",
+        ),
         ({"training": {"lr": -1}}, r"config key 'training.lr': input should be greater than 0"),
-        ({"training": {"batchsize": 3}}, r"unknown config key 'training.batchsize' \(did you mean 'batch_size'\?\)"),
+        (
+            {"training": {"batchsize": 3}},
+            r"unknown config key 'training.batchsize' \(did you mean 'batch_size'\?\)",
+        ),
         ({"trials": 0}, r"config key 'trials': input should be greater than 0"),
         ({"space": {"name": "nb2O1"}}, r"unknown search space 'nb2O1' \(did you mean 'nb201'\?\)"),
         ({"space": {"channels": 3}}, r"config key 'space' needs a 'name'"),
-        ({"objectives": {"val_accuracy": "up"}}, r"config key 'objectives.val_accuracy': input should be 'maximize' or 'minimize'"),
+        (
+            {"objectives": {"val_accuracy": "up"}},
+            r"config key 'objectives.val_accuracy': input should be 'maximize' or 'minimize'",
+        ),
         ({"name": "bad/name"}, r"config key 'name': string should match pattern"),
     ],
 )
@@ -111,11 +131,23 @@ def test_executor_switch_and_its_options_as_overrides(tmp_path: Path, tiny_confi
     path = tmp_path / "x.yaml"
     path.write_text(yaml.safe_dump(tiny_config))
     assert load_config(path).executor.name == "local"
-    config = load_config(path, ["executor=ray", "executor.address=auto", "executor.gpus_per_trial=0.5",
-                                "executor.max_concurrent=4"])
+    config = load_config(
+        path,
+        [
+            "executor=ray",
+            "executor.address=auto",
+            "executor.gpus_per_trial=0.5",
+            "executor.max_concurrent=4",
+        ],
+    )
     ex = config.executor
-    assert (ex.name, ex.options["address"], ex.options["gpus_per_trial"], ex.options["max_concurrent"],
-            ex.options["cpus_per_trial"]) == ("ray", "auto", 0.5, 4, 1.0)
+    assert (
+        ex.name,
+        ex.options["address"],
+        ex.options["gpus_per_trial"],
+        ex.options["max_concurrent"],
+        ex.options["cpus_per_trial"],
+    ) == ("ray", "auto", 0.5, 4, 1.0)
     assert resolve_config(yaml.safe_load(yaml.safe_dump(config.to_yaml_dict()))) == config
     with pytest.raises(NasError, match="unknown executor 'dask'"):
         load_config(path, ["executor=dask"])

@@ -20,12 +20,14 @@ from nas.arch import Choice
 from nas.deploy.export import check_literal, export_model, to_literal
 from nas.deploy.export_run import export_run
 from nas.deploy.inline import inline_module
+from nas.results.weights import load_weights, weights_path
 from nas.space import Exportable, SearchSpace
 from nas.training.loop import seeded
-from nas.results.weights import load_weights, weights_path
 from tests.search_spaces.conftest import DEFAULT_INPUT_SHAPE, INPUT_SHAPES, SMALL_OPTIONS
 
-EXPORTABLE = [n for n in SPACES.names() if isinstance(create_space(n, **SMALL_OPTIONS.get(n, {})), Exportable)]
+EXPORTABLE = [
+    n for n in SPACES.names() if isinstance(create_space(n, **SMALL_OPTIONS.get(n, {})), Exportable)
+]
 
 #: Runs in a fresh, isolated interpreter: imports the exported package with 'nas' and
 #: 'search_spaces' made unimportable, and prints its parameter count and output.
@@ -62,19 +64,43 @@ def _randomise(model: nn.Module, seed: int) -> None:
 
 
 @pytest.mark.parametrize("name", EXPORTABLE)
-def test_exported_module_rebuilds_the_same_network_in_a_fresh_interpreter(name: str, tmp_path: Path) -> None:
+def test_exported_module_rebuilds_the_same_network_in_a_fresh_interpreter(
+    name: str, tmp_path: Path
+) -> None:
     space = create_space(name, **SMALL_OPTIONS.get(name, {}))
     shape = INPUT_SHAPES.get(name, DEFAULT_INPUT_SHAPE)
     arch = space.sample(np.random.default_rng(5))
     with seeded(0):
         model = space.build(arch, num_classes=7, input_shape=shape)
     _randomise(model, 1)
-    export_model(space, arch, tmp_path / "exported", "net", num_classes=7, input_shape=shape,
-                 space_name=name, state_dict=model.state_dict(), metrics={"val_accuracy": 50.0})
+    export_model(
+        space,
+        arch,
+        tmp_path / "exported",
+        "net",
+        num_classes=7,
+        input_shape=shape,
+        space_name=name,
+        state_dict=model.state_dict(),
+        metrics={"val_accuracy": 50.0},
+    )
     x = torch.randn(3, *shape, generator=torch.Generator().manual_seed(2))
     torch.save(x, tmp_path / "x.pt")
-    out = subprocess.run([sys.executable, "-I", "-c", FRESH, str(tmp_path), "net", str(tmp_path / "x.pt"),
-                          str(tmp_path / "y.pt")], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            FRESH,
+            str(tmp_path),
+            "net",
+            str(tmp_path / "x.pt"),
+            str(tmp_path / "y.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["loaded"] == [] and info["arch"] == arch
@@ -96,22 +122,38 @@ class NoExport(SearchSpace):
     def decisions(self) -> dict[str, tuple[Choice, ...]]:
         return {"width": (2, 4)}
 
-    def build(self, arch: Mapping[str, Choice], *, num_classes: int,
-              input_shape: tuple[int, int, int] = (3, 32, 32)) -> nn.Module:
+    def build(
+        self,
+        arch: Mapping[str, Choice],
+        *,
+        num_classes: int,
+        input_shape: tuple[int, int, int] = (3, 32, 32),
+    ) -> nn.Module:
         return nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(input_shape)), num_classes))
 
 
 def test_a_space_without_network_spec_is_refused_clearly(tmp_path: Path) -> None:
-    with pytest.raises(NasError, match="space 'no_export' cannot be exported: it has no network_spec"):
-        export_model(NoExport(), {"width": 2}, tmp_path, "net", num_classes=3, input_shape=(1, 4, 4))
+    with pytest.raises(
+        NasError, match="space 'no_export' cannot be exported: it has no network_spec"
+    ):
+        export_model(
+            NoExport(), {"width": 2}, tmp_path, "net", num_classes=3, input_shape=(1, 4, 4)
+        )
     assert not (tmp_path / "net.py").exists()
 
 
 MALICIOUS = [
-    (('{"1<-0": "__import__(\'os\').system(\'touch PWNED\')", "2<-0": "none", "2<-1": "none", '
-      '"3<-0": "none", "3<-1": "none", "3<-2": "none"}'), "is not one of"),
-    ('{"1<-0": 3, "2<-0": "none", "2<-1": "none", "3<-0": "none", "3<-1": "none", "3<-2": "none"}',
-     "is not one of"),
+    (
+        (
+            '{"1<-0": "__import__(\'os\').system(\'touch PWNED\')", "2<-0": "none", "2<-1": "none", '
+            '"3<-0": "none", "3<-1": "none", "3<-2": "none"}'
+        ),
+        "is not one of",
+    ),
+    (
+        '{"1<-0": 3, "2<-0": "none", "2<-1": "none", "3<-0": "none", "3<-1": "none", "3<-2": "none"}',
+        "is not one of",
+    ),
     ('{"1<-0": ["none"], "2<-0": "none"}', "has a list value"),
     ('{"1<-0": {"__class__": "x"}}', "has a dict value"),
     ("[1, 2]", "must have 3 nodes"),
@@ -121,16 +163,29 @@ MALICIOUS = [
 
 
 @pytest.mark.parametrize("text, message", MALICIOUS)
-def test_malicious_or_mistyped_architectures_are_refused(text: str, message: str, tmp_path: Path) -> None:
+def test_malicious_or_mistyped_architectures_are_refused(
+    text: str, message: str, tmp_path: Path
+) -> None:
     from nas.cli.main import main
 
     arch_file = tmp_path / "arch.json"
     arch_file.write_text(text)
     config = tmp_path / "c.yaml"
-    config.write_text("name: c\ntrials: 1\nspace: {name: nb201, channels: 4, cells_per_stage: 1}\n"
-                      "dataset: digits\nstrategy: random\nevaluator: partial\n")
+    config.write_text(
+        "name: c\ntrials: 1\nspace: {name: nb201, channels: 4, cells_per_stage: 1}\n"
+        "dataset: digits\nstrategy: random\nevaluator: partial\n"
+    )
     with pytest.raises(NasError, match=message):
-        main(["--debug", "train", str(arch_file), "--config", str(config), f"--out={tmp_path / 'out'}"])
+        main(
+            [
+                "--debug",
+                "train",
+                str(arch_file),
+                "--config",
+                str(config),
+                f"--out={tmp_path / 'out'}",
+            ]
+        )
     assert not (tmp_path / "out").exists() and not Path("PWNED").exists()
 
 
@@ -143,7 +198,10 @@ def test_literals_come_from_plain_values_only() -> None:
     tricky = "a'b\"c\n\\x00 ''' \"\"\" }{ #"
     text = to_literal({"s": tricky, "n": [1, -2.5, float("inf"), None, True], "t": (3,)}, {})
     assert ast.literal_eval(text.replace("float('inf')", "1e999")) == {
-        "s": tricky, "n": [1, -2.5, float("inf"), None, True], "t": (3,)}
+        "s": tricky,
+        "n": [1, -2.5, float("inf"), None, True],
+        "t": (3,),
+    }
     for bad in (Sneaky("x"), object(), np.int64(3), lambda: 0, {("a",): 1}):
         with pytest.raises(NasError, match="cannot write"):
             to_literal(bad, {})
@@ -164,33 +222,60 @@ def _package(root: Path, files: dict[str, str], monkeypatch: pytest.MonkeyPatch)
         (root / "evil" / name).write_text(textwrap.dedent(text))
 
 
-@pytest.mark.parametrize("files, message", [
-    ({"net.py": "import numpy\nclass Net: pass\n"}, "imports 'numpy'; an exported network may import only"),
-    ({"net.py": "def f():\n    from evil.ops import g\n"}, "inside a function"),
-    ({"net.py": "from evil.ops import g\ng = 1\n", "ops.py": "def g(): pass\n"}, "'g' is defined in both"),
-    ({"net.py": "from evil.ops import g\n", "ops.py": "from evil.net import h\ndef g(): pass\n"},
-     "circular imports"),
-    ({"net.py": "import evil.ops\n", "ops.py": ""}, "instead of 'import evil.ops'"),
-])
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        (
+            {"net.py": "import numpy\nclass Net: pass\n"},
+            "imports 'numpy'; an exported network may import only",
+        ),
+        ({"net.py": "def f():\n    from evil.ops import g\n"}, "inside a function"),
+        (
+            {"net.py": "from evil.ops import g\ng = 1\n", "ops.py": "def g(): pass\n"},
+            "'g' is defined in both",
+        ),
+        (
+            {
+                "net.py": "from evil.ops import g\n",
+                "ops.py": "from evil.net import h\ndef g(): pass\n",
+            },
+            "circular imports",
+        ),
+        ({"net.py": "import evil.ops\n", "ops.py": ""}, "instead of 'import evil.ops'"),
+    ],
+)
 def test_inlining_refuses_what_a_standalone_module_cannot_hold(
-    files: dict[str, str], message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _package(tmp_path, files, monkeypatch)
     with pytest.raises(NasError, match=message):
         inline_module("evil.net")
 
 
-def test_inlining_keeps_torch_and_stdlib_and_orders_dependencies(tmp_path: Path, monkeypatch) -> None:
-    _package(tmp_path, {
-        "net.py": '"""The net."""\nfrom __future__ import annotations\nimport math\nfrom torch import nn\n'
-                  "from .ops import Op as Layer\nclass Net(nn.Module):\n    pass\n",
-        "ops.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from evil.net import Net\n"
-                  "import torch\nclass Op:\n    pass\n",
-    }, monkeypatch)
+def test_inlining_keeps_torch_and_stdlib_and_orders_dependencies(
+    tmp_path: Path, monkeypatch
+) -> None:
+    _package(
+        tmp_path,
+        {
+            "net.py": '"""The net."""\nfrom __future__ import annotations\nimport math\nfrom torch import nn\n'
+            "from .ops import Op as Layer\nclass Net(nn.Module):\n    pass\n",
+            "ops.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from evil.net import Net\n"
+            "import torch\nclass Op:\n    pass\n",
+        },
+        monkeypatch,
+    )
     inlined = inline_module("evil.net")
     assert inlined.modules == ["evil.ops", "evil.net"]
-    assert inlined.imports == ["from typing import TYPE_CHECKING", "import torch", "import math",
-                               "from torch import nn"]
+    assert inlined.imports == [
+        "from typing import TYPE_CHECKING",
+        "import torch",
+        "import math",
+        "from torch import nn",
+    ]
     code = inlined.code()
     assert "Layer = Op" in code and "# The net." in code and "import" not in code.replace("# ", "")
     ast.parse(code)
@@ -237,7 +322,14 @@ def test_load_model_refuses_what_is_not_one_exported_module(tmp_path: Path) -> N
 def test_space_options_that_are_not_plain_values_are_recorded_as_text(tmp_path: Path) -> None:
     space = create_space("nb201", channels=4, cells_per_stage=1)
     arch = space.sample(np.random.default_rng(0))
-    path = export_model(space, arch, tmp_path, "net", num_classes=3, input_shape=(1, 8, 8),
-                        space_options={"root": tmp_path, "channels": 4})
+    path = export_model(
+        space,
+        arch,
+        tmp_path,
+        "net",
+        num_classes=3,
+        input_shape=(1, 8, 8),
+        space_options={"root": tmp_path, "channels": 4},
+    )
     text = path.read_text()
     assert f"SPACE_OPTIONS = {{'root': {str(tmp_path)!r}, 'channels': 4}}" in text

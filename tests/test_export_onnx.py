@@ -17,12 +17,14 @@ from nas import SPACES, create_space, load_model
 from nas.cli.main import main
 from nas.deploy.export import export_model
 from nas.deploy.export_run import export_onnx
+from nas.results.weights import load_weights
 from nas.space import Exportable
 from nas.training.loop import seeded
-from nas.results.weights import load_weights
 from tests.search_spaces.conftest import DEFAULT_INPUT_SHAPE, INPUT_SHAPES, SMALL_OPTIONS
 
-EXPORTABLE = [n for n in SPACES.names() if isinstance(create_space(n, **SMALL_OPTIONS.get(n, {})), Exportable)]
+EXPORTABLE = [
+    n for n in SPACES.names() if isinstance(create_space(n, **SMALL_OPTIONS.get(n, {})), Exportable)
+]
 
 
 def run_onnx(path: Path, x: torch.Tensor) -> np.ndarray:
@@ -57,15 +59,25 @@ def test_the_reference_spaces_export_to_onnx() -> None:
 
 
 @pytest.mark.parametrize("name", EXPORTABLE)
-def test_onnx_of_every_space_runs_in_onnxruntime_with_torchs_outputs(name: str, tmp_path: Path) -> None:
+def test_onnx_of_every_space_runs_in_onnxruntime_with_torchs_outputs(
+    name: str, tmp_path: Path
+) -> None:
     space = create_space(name, **SMALL_OPTIONS.get(name, {}))
     shape = INPUT_SHAPES.get(name, DEFAULT_INPUT_SHAPE)
     arch = space.sample(np.random.default_rng(5))
     with seeded(0):
         model = space.build(arch, num_classes=7, input_shape=shape)
     randomise(model, 1)
-    module = export_model(space, arch, tmp_path / "exported", "net", num_classes=7, input_shape=shape,
-                          space_name=name, state_dict=model.state_dict())
+    module = export_model(
+        space,
+        arch,
+        tmp_path / "exported",
+        "net",
+        num_classes=7,
+        input_shape=shape,
+        space_name=name,
+        state_dict=model.state_dict(),
+    )
     path = export_onnx(module, shape)
     assert path == tmp_path / "exported" / "net.onnx"
     model.eval()
@@ -81,7 +93,12 @@ def test_nas_export_onnx_of_a_searched_run(searched_run: Path, tmp_path: Path, c
     out = tmp_path / "nets"
     assert main(["export", str(searched_run), "--best", "--onnx", "--out", str(out)]) == 0
     assert f"wrote {out / 'best.onnx'}" in capsys.readouterr().out
-    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["__init__.py", "best.onnx", "best.pt", "best.py"]
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == [
+        "__init__.py",
+        "best.onnx",
+        "best.pt",
+        "best.py",
+    ]
     model = load_model(out / "best.py").eval()
     # the weights the search kept, not a fresh network's
     kept = load_weights(next((searched_run / "weights").glob("*.pt")))
@@ -110,10 +127,20 @@ WITHOUT_ONNXSCRIPT = textwrap.dedent("""
 """)
 
 
-def test_without_the_onnx_packages_one_clear_line_and_nothing_written(searched_run: Path, tmp_path: Path) -> None:
+def test_without_the_onnx_packages_one_clear_line_and_nothing_written(
+    searched_run: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "nets"
-    done = subprocess.run([sys.executable, "-c", WITHOUT_ONNXSCRIPT, str(searched_run), str(out)],
-                          check=False, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", WITHOUT_ONNXSCRIPT, str(searched_run), str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "--onnx needs the onnx and onnxscript packages: pip install onnx onnxscript"
+    assert (
+        done.stdout.strip()
+        == "--onnx needs the onnx and onnxscript packages: pip install onnx onnxscript"
+    )
     assert not out.exists()

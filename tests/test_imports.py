@@ -30,7 +30,9 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str,
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                parts = name.split(".")[: len(name.split(".")) - node.level + (path.name == "__init__.py")]
+                parts = name.split(".")[
+                    : len(name.split(".")) - node.level + (path.name == "__init__.py")
+                ]
                 base = ".".join(parts + ([base] if base else []))
             for alias in node.names:
                 full = f"{base}.{alias.name}"
@@ -99,7 +101,9 @@ def test_no_private_names_imported_across_modules() -> None:
     assert private == []
 
 
-def test_the_check_sees_a_cycle_and_a_private_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_check_sees_a_cycle_and_a_private_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "nas").mkdir()
     (tmp_path / "search_spaces").mkdir()
     (tmp_path / "nas" / "__init__.py").write_text("")

@@ -43,13 +43,15 @@ def test_pareto_and_progress_pages_hold_every_trial(searched_run: Path, tmp_path
 
     (pareto,) = figures_in(tmp_path / "pareto.html")
     points = trace(pareto, "all trials")
-    assert sorted(zip(points["x"], points["y"])) == sorted(zip(done["params"], done["val_accuracy"]))
+    assert sorted(zip(points["x"], points["y"], strict=False)) == sorted(
+        zip(done["params"], done["val_accuracy"], strict=False)
+    )
     for arch in done["arch"]:
         assert any(arch in text for text in points["text"])  # hover shows the architecture
     front = trace(pareto, "Pareto front")
     values = done[["params", "val_accuracy"]].to_numpy(dtype=float)
     expected = values[non_dominated(values, ["minimize", "maximize"])]
-    assert sorted(zip(front["x"], front["y"])) == sorted(map(tuple, expected))
+    assert sorted(zip(front["x"], front["y"], strict=False)) == sorted(map(tuple, expected))
     assert front["x"] == sorted(front["x"])
 
     by_trial, by_time = figures_in(tmp_path / "progress.html")
@@ -61,17 +63,29 @@ def test_pareto_and_progress_pages_hold_every_trial(searched_run: Path, tmp_path
     assert len(trace(by_time, "best so far")["y"]) == len(complete)
 
 
-def test_several_runs_are_compared_coloured_by_run_or_strategy(searched_run: Path, tmp_path: Path) -> None:
+def test_several_runs_are_compared_coloured_by_run_or_strategy(
+    searched_run: Path, tmp_path: Path
+) -> None:
     run = load_run(searched_run)
     other = load_run(searched_run)
     other.label, other.strategy = "other/run", "random"
-    write_plots([run, other], tmp_path / "by_run", kinds=["pareto"], options=PlotOptions(x=["flops"]))
+    write_plots(
+        [run, other], tmp_path / "by_run", kinds=["pareto"], options=PlotOptions(x=["flops"])
+    )
     (figure,) = figures_in(tmp_path / "by_run" / "pareto.html")
     names = {t["name"] for t in figure["data"]}
-    assert names == {f"{run.label}: all trials", f"{run.label}: Pareto front", "other/run: all trials",
-                     "other/run: Pareto front"}
-    write_plots([run, other], tmp_path / "by_strategy", kinds=["pareto"],
-                options=PlotOptions(x=["flops"], color="strategy"))
+    assert names == {
+        f"{run.label}: all trials",
+        f"{run.label}: Pareto front",
+        "other/run: all trials",
+        "other/run: Pareto front",
+    }
+    write_plots(
+        [run, other],
+        tmp_path / "by_strategy",
+        kinds=["pareto"],
+        options=PlotOptions(x=["flops"], color="strategy"),
+    )
     (figure,) = figures_in(tmp_path / "by_strategy" / "pareto.html")
     assert {t["name"] for t in figure["data"]} >= {"evolution: all trials", "random: all trials"}
 
@@ -79,13 +93,19 @@ def test_several_runs_are_compared_coloured_by_run_or_strategy(searched_run: Pat
 def test_default_axes_and_bad_metrics(searched_run: Path, tmp_path: Path) -> None:
     write_plots([load_run(searched_run)], tmp_path, kinds=["pareto"])
     titles = [f["layout"]["title"]["text"] for f in figures_in(tmp_path / "pareto.html")]
-    assert titles[:2] == ["Pareto front: val_accuracy (maximize) vs params (minimize)",
-                          "Pareto front: val_accuracy (maximize) vs flops (minimize)"]
+    assert titles[:2] == [
+        "Pareto front: val_accuracy (maximize) vs params (minimize)",
+        "Pareto front: val_accuracy (maximize) vs flops (minimize)",
+    ]
     with pytest.raises(NasError, match="no completed trial has both 'nope' and 'val_accuracy'"):
-        write_plots([load_run(searched_run)], tmp_path, kinds=["pareto"], options=PlotOptions(x=["nope"]))
+        write_plots(
+            [load_run(searched_run)], tmp_path, kinds=["pareto"], options=PlotOptions(x=["nope"])
+        )
 
 
-def test_nas_plot_command_writes_into_the_run_folder(searched_run: Path, tmp_path: Path, capsys) -> None:
+def test_nas_plot_command_writes_into_the_run_folder(
+    searched_run: Path, tmp_path: Path, capsys
+) -> None:
     from nas.cli.main import main
 
     assert main(["plot", str(searched_run), "--out", str(tmp_path), "--kind", "progress"]) == 0

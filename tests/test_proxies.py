@@ -16,7 +16,11 @@ from nas.evaluators.proxies import PROXIES, get_proxy, register_proxy, score, wi
 def two_layer(bn: bool = False) -> nn.Sequential:
     """x -> W1 x -> [BN] -> ReLU -> W2 h (no biases), with fixed mixed-sign weights."""
     torch.manual_seed(0)
-    layers = [nn.Linear(4, 3, bias=False)] + ([nn.BatchNorm1d(3)] if bn else []) + [nn.ReLU(), nn.Linear(3, 2, bias=False)]
+    layers = (
+        [nn.Linear(4, 3, bias=False)]
+        + ([nn.BatchNorm1d(3)] if bn else [])
+        + [nn.ReLU(), nn.Linear(3, 2, bias=False)]
+    )
     return nn.Sequential(*layers)
 
 
@@ -38,19 +42,29 @@ def test_synflow_is_layers_times_the_output_of_the_absolute_network() -> None:
     expected = 2 * (np.ones(2) @ w2 @ w1 @ np.ones(4))
     x, y = batch()
     assert score("synflow", net, x, y) == pytest.approx(expected, rel=1e-12)
-    assert all(np.array_equal(a, b) for a, b in zip(before, weights(net)))  # the model is untouched
+    assert all(
+        np.array_equal(a, b) for a, b in zip(before, weights(net), strict=False)
+    )  # the model is untouched
 
 
 def test_synflow_of_a_conv_net_and_of_a_disconnected_one() -> None:
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, bias=False), nn.ReLU(), nn.Conv2d(3, 3, 1, bias=False),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(3, 2, bias=False))
+    net = nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1, bias=False),
+        nn.ReLU(),
+        nn.Conv2d(3, 3, 1, bias=False),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(3, 2, bias=False),
+    )
     absolute = [m.weight.detach().double().abs() for m in net if hasattr(m, "weight")]
     # independent forward pass of the absolute network on ones, by plain tensor algebra
     h = nn.functional.conv2d(torch.ones(1, 2, 5, 5, dtype=torch.float64), absolute[0], padding=1)
     h = nn.functional.conv2d(h, absolute[1]).mean(dim=(2, 3))
     expected = 3 * float((h @ absolute[2].T).sum())
-    assert score("synflow", net, torch.zeros(7, 2, 5, 5), torch.zeros(7, dtype=torch.long)) == pytest.approx(expected)
+    assert score(
+        "synflow", net, torch.zeros(7, 2, 5, 5), torch.zeros(7, dtype=torch.long)
+    ) == pytest.approx(expected)
     dead = nn.Sequential(nn.Linear(4, 3, bias=False), nn.Linear(3, 2, bias=False))
     with torch.no_grad():
         dead[0].weight.zero_()
@@ -76,8 +90,12 @@ def test_grad_norm_and_snip_match_the_hand_derived_gradients() -> None:
     x, y = batch()
     d1, d2 = _grads(net, x, y)
     w1, w2 = weights(net)
-    assert score("grad_norm", net, x, y) == pytest.approx(np.linalg.norm(d1) + np.linalg.norm(d2), rel=1e-5)
-    assert score("snip", net, x, y) == pytest.approx(np.abs(w1 * d1).sum() + np.abs(w2 * d2).sum(), rel=1e-5)
+    assert score("grad_norm", net, x, y) == pytest.approx(
+        np.linalg.norm(d1) + np.linalg.norm(d2), rel=1e-5
+    )
+    assert score("snip", net, x, y) == pytest.approx(
+        np.abs(w1 * d1).sum() + np.abs(w2 * d2).sum(), rel=1e-5
+    )
     assert net[0].weight.grad is None  # gradients live on a copy
 
 
@@ -131,7 +149,9 @@ def test_without_batchnorm_keeps_the_other_layers_and_weights() -> None:
 def test_unknown_proxy_and_custom_proxies() -> None:
     with pytest.raises(NasError, match="unknown zero-cost proxy 'synflo'.*did you mean 'synflow'"):
         get_proxy("synflo")
-    register_proxy("depth", needs_data=False)(lambda model, x, y: float(len(list(model.children()))))
+    register_proxy("depth", needs_data=False)(
+        lambda model, x, y: float(len(list(model.children())))
+    )
     try:
         assert score("depth", two_layer(), *batch()) == 3.0
         assert not PROXIES["depth"].needs_data

@@ -14,12 +14,12 @@ from torch import nn
 from nas import create_space
 from nas.cli.main import main
 from nas.config import TrainingConfig, resolve_config
+from nas.costs.int8 import INT8_METRICS, calibration_batches, int8_metrics, quantize_int8
 from nas.data import subset
 from nas.deploy.export import export_model, load_model
 from nas.deploy.int8_export import export_int8
-from nas.results.plots import PlotOptions, load_run, pareto_figures
-from nas.costs.int8 import INT8_METRICS, calibration_batches, int8_metrics, quantize_int8
 from nas.registry import DATASETS
+from nas.results.plots import PlotOptions, load_run, pareto_figures
 from nas.search.runner import run_search
 from nas.training.loop import train_model
 
@@ -27,7 +27,9 @@ CPU = torch.device("cpu")
 #: The stated tolerance: int8 validation accuracy on digits within this many points of float.
 TOLERANCE = 2.0
 NB201 = create_space("nb201", channels=8, cells_per_stage=1)
-NB201_ARCH = NB201.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+NB201_ARCH = NB201.parse(
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,9 @@ def digits():
 def trained(digits) -> nn.Module:
     """An NB201 network trained to about 97% validation accuracy on digits (a few seconds)."""
     model = NB201.build(NB201_ARCH, num_classes=10, input_shape=digits.input_shape)
-    train_model(model, digits, TrainingConfig(batch_size=64, threads=1), epochs=3, seed=0, device=CPU)
+    train_model(
+        model, digits, TrainingConfig(batch_size=64, threads=1), epochs=3, seed=0, device=CPU
+    )
     return model.eval()
 
 
@@ -52,15 +56,35 @@ def test_int8_metrics_of_a_trained_network(trained: nn.Module, digits) -> None:
     assert next(trained.parameters()).dtype == torch.float32  # the float network is left as it was
 
 
-@pytest.mark.parametrize("space_name,options", [
-    ("mbconv", {"width_coefficient": 0.25, "layers": (1, 2), "kernel_sizes": (3, 5), "expand_ratios": (1, 3)}),
-    ("darts", {"channels": 4, "layers": 3}),
-])
+@pytest.mark.parametrize(
+    "space_name,options",
+    [
+        (
+            "mbconv",
+            {
+                "width_coefficient": 0.25,
+                "layers": (1, 2),
+                "kernel_sizes": (3, 5),
+                "expand_ratios": (1, 3),
+            },
+        ),
+        ("darts", {"channels": 4, "layers": 3}),
+    ],
+)
 def test_other_spaces_quantize(space_name: str, options: dict, digits) -> None:
     space = create_space(space_name, **options)
-    model = space.build(space.sample(np.random.default_rng(0)), num_classes=10, input_shape=digits.input_shape)
-    train_model(model, digits, TrainingConfig(batch_size=64, threads=1), epochs=1, seed=0, device=CPU,
-                train_split=subset(digits.train, 0.2, 0))
+    model = space.build(
+        space.sample(np.random.default_rng(0)), num_classes=10, input_shape=digits.input_shape
+    )
+    train_model(
+        model,
+        digits,
+        TrainingConfig(batch_size=64, threads=1),
+        epochs=1,
+        seed=0,
+        device=CPU,
+        train_split=subset(digits.train, 0.2, 0),
+    )
     metrics = int8_metrics(model, digits, calibration=2, latency_repeats=3)
     assert all(math.isfinite(metrics[k]) for k in INT8_METRICS), metrics.get("int8_error")
     assert abs(metrics["int8_accuracy_drop"]) <= 2 * TOLERANCE
@@ -85,9 +109,18 @@ def test_an_untraceable_network_reports_why_instead_of_failing(digits) -> None:
     assert "TraceError" in metrics["int8_error"] and metrics["size_bytes"] > 0
 
 
-def test_int8_export_loads_with_plain_import_and_matches(trained: nn.Module, digits, tmp_path: Path) -> None:
-    module = export_model(NB201, NB201_ARCH, tmp_path / "pkg", "net", num_classes=10,
-                          input_shape=digits.input_shape, state_dict=trained.state_dict())
+def test_int8_export_loads_with_plain_import_and_matches(
+    trained: nn.Module, digits, tmp_path: Path
+) -> None:
+    module = export_model(
+        NB201,
+        NB201_ARCH,
+        tmp_path / "pkg",
+        "net",
+        num_classes=10,
+        input_shape=digits.input_shape,
+        state_dict=trained.state_dict(),
+    )
     path, measured = export_int8(module, digits)
     assert path.name == "net_int8.py" and (tmp_path / "pkg" / "net_int8.pt").is_file()
     assert abs(measured["val_accuracy"] - measured["int8_val_accuracy"]) <= TOLERANCE
@@ -95,28 +128,46 @@ def test_int8_export_loads_with_plain_import_and_matches(trained: nn.Module, dig
     x = calibration_batches(digits, 1, 32)[0]
     direct = quantize_int8(trained, calibration_batches(digits, 4, 64))
     assert torch.equal(load_model(path)(x), direct(x))
-    code = ("import sys, torch; import pkg.net_int8 as m; net = m.build_model(); "
-            "assert not any(k == 'nas' or k.startswith('nas.') for k in sys.modules); "
-            "print(tuple(net(torch.zeros(3, 1, 8, 8)).shape))")
-    done = subprocess.run([sys.executable, "-W", "error", "-c", code], cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120, check=False)
+    code = (
+        "import sys, torch; import pkg.net_int8 as m; net = m.build_model(); "
+        "assert not any(k == 'nas' or k.startswith('nas.') for k in sys.modules); "
+        "print(tuple(net(torch.zeros(3, 1, 8, 8)).shape))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "(3, 10)"
 
 
 def test_nas_export_int8_command(searched_run: Path, tmp_path: Path, capsys) -> None:
-    assert main(["export", str(searched_run), "--best", "--int8", "--out", str(tmp_path / "out")]) == 0
+    assert (
+        main(["export", str(searched_run), "--best", "--int8", "--out", str(tmp_path / "out")]) == 0
+    )
     printed = capsys.readouterr().out
     assert "best_int8.py" in printed and "val accuracy" in printed
-    assert isinstance(load_model(tmp_path / "out" / "best_int8.py")(torch.zeros(1, 1, 8, 8)), torch.Tensor)
+    assert isinstance(
+        load_model(tmp_path / "out" / "best_int8.py")(torch.zeros(1, 1, 8, 8)), torch.Tensor
+    )
 
 
-def test_int8_metrics_in_a_search_as_objective_and_constraint(tiny_config: dict, one_thread) -> None:
-    config = resolve_config({
-        **tiny_config, "trials": 3, "costs": {"int8": True, "int8_calibration_batches": 2, "latency_repeats": 3},
-        "objectives": {"val_accuracy": "maximize", "int8_size_bytes": "minimize"},
-        "constraints": {"int8_accuracy_drop": "<= 0.5"},
-    })
+def test_int8_metrics_in_a_search_as_objective_and_constraint(
+    tiny_config: dict, one_thread
+) -> None:
+    config = resolve_config(
+        {
+            **tiny_config,
+            "trials": 3,
+            "costs": {"int8": True, "int8_calibration_batches": 2, "latency_repeats": 3},
+            "objectives": {"val_accuracy": "maximize", "int8_size_bytes": "minimize"},
+            "constraints": {"int8_accuracy_drop": "<= 0.5"},
+        }
+    )
     result = run_search(config, progress=False)
     frame = pd.read_csv(result.run.path / "trials.csv")
     assert set(frame["state"]) == {"complete"}

@@ -37,7 +37,10 @@ def test_quickstart_config_is_valid() -> None:
 
     config = load_config(ROOT / "experiments" / "quickstart.yaml")
     assert config.dataset.name == "digits" and config.strategy.name == "evolution"
-    assert yaml.safe_load((ROOT / "experiments" / "quickstart.yaml").read_text())["trials"] == config.trials
+    assert (
+        yaml.safe_load((ROOT / "experiments" / "quickstart.yaml").read_text())["trials"]
+        == config.trials
+    )
 
 
 def readme_python() -> str:
@@ -48,15 +51,28 @@ def readme_python() -> str:
 
 def test_the_from_python_snippet_runs_as_written(tmp_path: Path) -> None:
     code = readme_python()
-    assert 'nas.load_config("experiments/quickstart.yaml", ["trials=10"])' in code  # what this test costs
+    assert (
+        'nas.load_config("experiments/quickstart.yaml", ["trials=10"])' in code
+    )  # what this test costs
     (tmp_path / "experiments").symlink_to(ROOT / "experiments")  # the snippet runs from a checkout
     # one torch thread: tiny networks train fastest on one, and the machine may be shared
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=False, capture_output=True,
-                          text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     (run,) = (tmp_path / "results" / "quickstart").iterdir()
-    assert done.stdout.rstrip().endswith(str(run.relative_to(tmp_path)))  # print(..., result.run.path)
+    assert done.stdout.rstrip().endswith(
+        str(run.relative_to(tmp_path))
+    )  # print(..., result.run.path)
     trials = pd.read_csv(run / "trials.csv")
-    assert len(trials[trials["duplicate_of"].isna()]) == 10 and (trials["state"] == "complete").all()
+    assert (
+        len(trials[trials["duplicate_of"].isna()]) == 10 and (trials["state"] == "complete").all()
+    )
     assert trials["val_accuracy"].max() > 50  # it learned: ten digits, chance is 10%

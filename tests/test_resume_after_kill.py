@@ -36,8 +36,13 @@ class Search:
         self.log = log
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         with log.open("a") as out:
-            self.proc = subprocess.Popen([sys.executable, "-m", "nas", *args, "--quiet"], cwd=cwd, env=env,
-                                         stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "nas", *args, "--quiet"],
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def output(self) -> str:
         """The last lines the process printed."""
@@ -57,11 +62,15 @@ class Search:
         """Return once ``ready()``; fail the test if the process exits first or ``timeout`` s pass."""
         deadline = time.monotonic() + timeout
         while True:
-            exited = not self.running()  # sampled first: an exit after ready() turned true is no failure
+            exited = (
+                not self.running()
+            )  # sampled first: an exit after ready() turned true is no failure
             if ready():
                 return
             if exited:
-                pytest.fail(f"the search exited with status {self.proc.returncode} before {what}:\n{self.output()}")
+                pytest.fail(
+                    f"the search exited with status {self.proc.returncode} before {what}:\n{self.output()}"
+                )
             if time.monotonic() > deadline:
                 self.kill()
                 pytest.fail(f"waited {timeout:g} s for {what} in vain:\n{self.output()}")
@@ -90,12 +99,19 @@ class Announced(ToyEvaluator):
     """:class:`tests.plugins.ToyEvaluator` that first appends the id of the architecture it starts
     to the file ``started``, so a test sees which evaluation is in flight."""
 
-    def __init__(self, context: EvalContext, *, started: str, hold_while: str, sleep: float = 0.0) -> None:
+    def __init__(
+        self, context: EvalContext, *, started: str, hold_while: str, sleep: float = 0.0
+    ) -> None:
         super().__init__(context, hold_while=hold_while, sleep=sleep)
         self.started = Path(started)
 
-    def evaluate(self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
-                 report: Any = None) -> dict[str, Any]:
+    def evaluate(
+        self,
+        arch: Mapping[str, Choice],
+        space: SearchSpace,
+        budget: Budget | None = None,
+        report: Any = None,
+    ) -> dict[str, Any]:
         """Announce, then evaluate as the toy evaluator does (waiting while its gate file exists)."""
         with self.started.open("a") as out:
             out.write(arch_id(arch) + "\n")
@@ -125,10 +141,18 @@ def test_sigkill_then_resume_keeps_every_finished_trial(tmp_path: Path, tiny_con
     """Three kills: the first and last while an evaluation is held at its gate (a trial in flight),
     the second just after a trial of the process's own was recorded; then it resumes to its budget."""
     gate, started = tmp_path / "gate", tmp_path / "started"
-    config = {**tiny_config, "trials": 12, "strategy": {"name": "evolution", "population_size": 4, "sample_size": 2},
-              "space": {"name": "tests.plugins:ToySpace", "widths": 4, "depths": 5},
-              "evaluator": {"name": "tests.test_resume_after_kill:Announced", "sleep": 0.05,
-                            "hold_while": str(gate), "started": str(started)}}
+    config = {
+        **tiny_config,
+        "trials": 12,
+        "strategy": {"name": "evolution", "population_size": 4, "sample_size": 2},
+        "space": {"name": "tests.plugins:ToySpace", "widths": 4, "depths": 5},
+        "evaluator": {
+            "name": "tests.test_resume_after_kill:Announced",
+            "sleep": 0.05,
+            "hold_while": str(gate),
+            "started": str(started),
+        },
+    }
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(config))
     runs = tmp_path / "results" / "tiny"
     args = ["search", "exp.yaml"]
@@ -144,11 +168,16 @@ def test_sigkill_then_resume_keeps_every_finished_trial(tmp_path: Path, tiny_con
         before = len(lines(started))
         with searching(args, tmp_path, tmp_path / f"search-{kill}.log") as search:
             if held:
-                search.wait_for(lambda n=before: len(lines(started)) > n, f"an evaluation to start (kill {kill})")
+                search.wait_for(
+                    lambda n=before: len(lines(started)) > n,
+                    f"an evaluation to start (kill {kill})",
+                )
                 in_flight.append(lines(started)[-1])
             else:
-                search.wait_for(lambda run=run, done=finished: bool(completed(run) - done),
-                                f"a trial of this process to finish (kill {kill})")
+                search.wait_for(
+                    lambda run=run, done=finished: bool(completed(run) - done),
+                    f"a trial of this process to finish (kill {kill})",
+                )
             run = run or next(runs.iterdir())
         now = completed(run)
         assert finished <= now, "a finished trial was lost"
@@ -163,11 +192,16 @@ def test_sigkill_then_resume_keeps_every_finished_trial(tmp_path: Path, tiny_con
     assert len(evaluated) == 12, "the budget counts each evaluated architecture once"
     assert evaluated["arch_id"].is_unique, "no architecture was evaluated twice"
     interrupted = frame[frame["error"] == INTERRUPTED]
-    assert set(in_flight) <= set(interrupted["arch_id"]), "each trial held at a kill was recorded as interrupted"
+    assert set(in_flight) <= set(interrupted["arch_id"]), (
+        "each trial held at a kill was recorded as interrupted"
+    )
     for _, dead in interrupted.iterrows():  # every trial in flight at a kill was run again
         if isinstance(dead["arch_id"], str):  # (empty when killed before its arch was recorded)
-            again = frame[(frame["trial"] > dead["trial"]) & (frame["arch_id"] == dead["arch_id"])
-                          & (frame["state"] == "complete")]
+            again = frame[
+                (frame["trial"] > dead["trial"])
+                & (frame["arch_id"] == dead["arch_id"])
+                & (frame["state"] == "complete")
+            ]
             assert not again.empty, f"interrupted trial {dead['trial']} was not run again"
 
 
@@ -176,19 +210,38 @@ def test_two_processes_on_one_run_never_share_it(tmp_path: Path, tiny_config: di
     its budget with every architecture evaluated once."""
     gate, started = tmp_path / "gate", tmp_path / "started"
     gate.touch()  # the first search waits in its first evaluation until the test removes this
-    config = {**tiny_config, "trials": 8, "strategy": {"name": "random"},
-              "space": {"name": "tests.plugins:ToySpace", "widths": 4, "depths": 5},
-              "evaluator": {"name": "tests.test_resume_after_kill:Announced", "hold_while": str(gate),
-                            "started": str(started)}}
+    config = {
+        **tiny_config,
+        "trials": 8,
+        "strategy": {"name": "random"},
+        "space": {"name": "tests.plugins:ToySpace", "widths": 4, "depths": 5},
+        "evaluator": {
+            "name": "tests.test_resume_after_kill:Announced",
+            "hold_while": str(gate),
+            "started": str(started),
+        },
+    }
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(config))
     with searching(["search", "exp.yaml"], tmp_path, tmp_path / "first.log") as first:
-        first.wait_for(started.exists, "the first search to start evaluating")  # it holds the run's lock by then
+        first.wait_for(
+            started.exists, "the first search to start evaluating"
+        )  # it holds the run's lock by then
         (run,) = (tmp_path / "results" / "tiny").iterdir()
-        with searching(["search", "--resume", str(run), "trials=12"], tmp_path, tmp_path / "second.log") as second:
-            assert second.finish() == 2 and "is being searched by another process" in second.output()
+        with searching(
+            ["search", "--resume", str(run), "trials=12"], tmp_path, tmp_path / "second.log"
+        ) as second:
+            assert (
+                second.finish() == 2 and "is being searched by another process" in second.output()
+            )
         gate.unlink()
         assert first.finish() == 0, first.output()
     frame = pd.read_csv(run / "trials.csv")
     evaluated = frame[frame["duplicate_of"].isna()]
-    assert len(evaluated) == 8 and evaluated["arch_id"].is_unique and (frame["state"] == "complete").all()
-    assert yaml.safe_load((run / "config.yaml").read_text())["trials"] == 8, "the refused resume changed nothing"
+    assert (
+        len(evaluated) == 8
+        and evaluated["arch_id"].is_unique
+        and (frame["state"] == "complete").all()
+    )
+    assert yaml.safe_load((run / "config.yaml").read_text())["trials"] == 8, (
+        "the refused resume changed nothing"
+    )

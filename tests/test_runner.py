@@ -17,16 +17,29 @@ from nas.results.reading import load_trials
 from nas.results.run_folder import STUDY_NAME, RunFolder
 from nas.search.runner import run_search
 
-TOY = {"space": {"name": "tests.plugins:ToySpace"}, "evaluator": {"name": "tests.plugins:ToyEvaluator"},
-       "strategy": {"name": "random"}}
+TOY = {
+    "space": {"name": "tests.plugins:ToySpace"},
+    "evaluator": {"name": "tests.plugins:ToyEvaluator"},
+    "strategy": {"name": "random"},
+}
 
 
 def test_search_writes_a_complete_run_folder(tiny_config: dict) -> None:
     result = run_search(resolve_config(tiny_config), progress=False)
     run = result.run.path
-    assert {p.name for p in run.iterdir()} >= {"config.yaml", "run.json", "study.journal", "trials.csv"}
+    assert {p.name for p in run.iterdir()} >= {
+        "config.yaml",
+        "run.json",
+        "study.journal",
+        "trials.csv",
+    }
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["strategy"] == {"name": "evolution", "population_size": 2, "sample_size": 2, "warm_start": None}
+    assert saved["strategy"] == {
+        "name": "evolution",
+        "population_size": 2,
+        "sample_size": 2,
+        "warm_start": None,
+    }
     frame = pd.read_csv(run / "trials.csv")
     assert len(frame) == result.evaluated == 4
     assert frame["val_accuracy"].dtype == float and frame["params"].dtype == int
@@ -66,14 +79,24 @@ def test_interrupted_trials_are_re_run_on_resume(tiny_config: dict) -> None:
 
 
 def test_duplicates_reuse_results_and_a_small_space_caps_the_budget(tiny_config: dict) -> None:
-    config = resolve_config({**tiny_config, **TOY, "trials": 10, "space": {"name": "tests.plugins:ToySpace", "widths": 2}})
+    config = resolve_config(
+        {
+            **tiny_config,
+            **TOY,
+            "trials": 10,
+            "space": {"name": "tests.plugins:ToySpace", "widths": 2},
+        }
+    )
     result = run_search(config, progress=False)
     assert result.evaluated == 4 and "only 4 architectures" in result.stopped_early
     frame = pd.read_csv(result.run.path / "trials.csv")
     dups = frame[frame["duplicate_of"].notna()]
     for _, dup in dups.iterrows():
         original = frame[frame["trial"] == dup["duplicate_of"]].iloc[0]
-        assert (dup["arch_id"], dup["val_accuracy"]) == (original["arch_id"], original["val_accuracy"])
+        assert (dup["arch_id"], dup["val_accuracy"]) == (
+            original["arch_id"],
+            original["val_accuracy"],
+        )
 
 
 def test_failing_and_nan_candidates_are_recorded_and_the_search_goes_on(tiny_config: dict) -> None:
@@ -82,23 +105,33 @@ def test_failing_and_nan_candidates_are_recorded_and_the_search_goes_on(tiny_con
     result = run_search(config, progress=False)
     frame = pd.read_csv(result.run.path / "trials.csv")
     failed = frame[frame["state"] == "fail"]
-    assert set(failed["error"]) >= {"RuntimeError: candidate a=0 crashed", "objective val_accuracy is nan"}
+    assert set(failed["error"]) >= {
+        "RuntimeError: candidate a=0 crashed",
+        "objective val_accuracy is nan",
+    }
     assert (frame[frame["state"] == "complete"]["arch"].str.contains('"a":2')).all()
     assert result.frame.iloc[0]["state"] == "complete"
 
 
 def test_out_of_memory_and_overtime_candidates_fail_with_their_reason(tiny_config: dict) -> None:
     evaluator = {"name": "tests.plugins:ToyEvaluator", "oom_when_a": 0, "hang_when_a": 1}
-    config = resolve_config({**tiny_config, **TOY, "evaluator": evaluator, "trials": 6,
-                             "trial_time_limit": 0.5})
-    result = run_search(config, progress=False)  # a candidate with a=1 sleeps an hour unless stopped
+    config = resolve_config(
+        {**tiny_config, **TOY, "evaluator": evaluator, "trials": 6, "trial_time_limit": 0.5}
+    )
+    result = run_search(
+        config, progress=False
+    )  # a candidate with a=1 sleeps an hour unless stopped
     frame = pd.read_csv(result.run.path / "trials.csv")
     errors = frame.groupby(frame["arch"].str.extract(r'"a":(\d)')[0])["error"].agg(set)
-    assert errors["0"] == {"out of memory (OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB); "
-                           "lower training.batch_size, or constrain the candidates' size "
-                           "(constraints: {params: '<= ...'})"}
-    assert errors["1"] == {"TrialTimeout: exceeded the per-trial time limit of 0.5 s "
-                           "(raise trial_time_limit, or make candidates cheaper)"}
+    assert errors["0"] == {
+        "out of memory (OutOfMemoryError: CUDA out of memory. Tried to allocate 20.00 GiB); "
+        "lower training.batch_size, or constrain the candidates' size "
+        "(constraints: {params: '<= ...'})"
+    }
+    assert errors["1"] == {
+        "TrialTimeout: exceeded the per-trial time limit of 0.5 s "
+        "(raise trial_time_limit, or make candidates cheaper)"
+    }
     assert (frame.loc[frame["arch"].str.contains('"a":2'), "state"] == "complete").all()
     assert len(frame[frame["duplicate_of"].isna()]) == 6
 
@@ -119,8 +152,11 @@ def test_the_time_limit_stops_training_in_a_worker_thread(tiny_config: dict) -> 
     def work() -> None:  # a worker thread gets no SIGALRM: the training loop checks the deadline
         try:
             with time_limit(0.3):
-                evaluator.evaluate(space.sample(np.random.default_rng(0)), space,
-                                   report=lambda epoch, value: epochs.append(epoch))
+                evaluator.evaluate(
+                    space.sample(np.random.default_rng(0)),
+                    space,
+                    report=lambda epoch, value: epochs.append(epoch),
+                )
             outcome.append(None)
         except BaseException as exc:  # noqa: BLE001 - the test inspects it
             outcome.append(exc)
@@ -135,15 +171,24 @@ def test_the_time_limit_stops_training_in_a_worker_thread(tiny_config: dict) -> 
 def test_consecutive_failures_stop_the_search(tiny_config: dict) -> None:
     evaluator = {"name": "tests.plugins:ToyEvaluator", "fail_when_a": 0}
     space = {"name": "tests.plugins:ToySpace", "widths": 1}
-    config = resolve_config({**tiny_config, **TOY, "evaluator": evaluator, "space": space,
-                             "max_consecutive_failures": 2})
+    config = resolve_config(
+        {
+            **tiny_config,
+            **TOY,
+            "evaluator": evaluator,
+            "space": space,
+            "max_consecutive_failures": 2,
+        }
+    )
     with pytest.raises(NasError, match="2 trials failed in a row .*candidate a=0 crashed"):
         run_search(config, progress=False)
 
 
 def test_unknown_objective_stops_with_a_clear_error(tiny_config: dict) -> None:
     config = resolve_config({**tiny_config, **TOY, "objectives": {"accuracy": "maximize"}})
-    with pytest.raises(NasError, match="objective 'accuracy' is not a metric .* returns: val_accuracy, params"):
+    with pytest.raises(
+        NasError, match="objective 'accuracy' is not a metric .* returns: val_accuracy, params"
+    ):
         run_search(config, progress=False)
 
 
@@ -172,8 +217,12 @@ def test_database_storage_from_the_config(tiny_config: dict, tmp_path: Path) -> 
     assert (tmp_path / "studies.db").is_file() and not (result.run.path / "study.journal").exists()
     frame, _ = load_trials(result.run.path)
     assert len(frame) == 2
-    other = run_search(resolve_config({**tiny_config, **TOY, "trials": 3, "storage": url}), progress=False)
-    assert len(load_trials(other.run.path)[0]) == 3, "two runs in one database keep their own studies"
+    other = run_search(
+        resolve_config({**tiny_config, **TOY, "trials": 3, "storage": url}), progress=False
+    )
+    assert len(load_trials(other.run.path)[0]) == 3, (
+        "two runs in one database keep their own studies"
+    )
     assert len(load_trials(result.run.path)[0]) == 2
 
 

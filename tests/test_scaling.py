@@ -11,13 +11,21 @@ import yaml
 from nas import NasError, create_space
 from nas.cli.main import main
 from nas.config import resolve_config
-from nas.search.runner import run_search
 from nas.deploy.scaling import coefficient_grid, compound, published
+from nas.search.runner import run_search
 from search_spaces.mbconv import B0_BLOCKS
 from tests.search_spaces.test_mbconv import REFERENCE_PARAMS
 
-TINY_SPACE = {"name": "mbconv", "width_coefficient": 0.25, "layers": [1], "kernel_sizes": [3],
-              "expand_ratios": [1, 3], "width_multipliers": [1.0], "dropout": 0.0, "drop_path_rate": 0.0}
+TINY_SPACE = {
+    "name": "mbconv",
+    "width_coefficient": 0.25,
+    "layers": [1],
+    "kernel_sizes": [3],
+    "expand_ratios": [1, 3],
+    "width_multipliers": [1.0],
+    "dropout": 0.0,
+    "drop_path_rate": 0.0,
+}
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -46,11 +54,34 @@ def test_compound_and_published_multipliers() -> None:
 
 def test_nas_scale_published_reproduces_b0_to_b7(tmp_path: Path, capsys) -> None:
     config = tmp_path / "b0.yaml"
-    config.write_text(yaml.safe_dump({"name": "b0", "trials": 1, "space": {"name": "mbconv"},
-                                      "dataset": "digits", "strategy": "random", "evaluator": "partial"}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "b0",
+                "trials": 1,
+                "space": {"name": "mbconv"},
+                "dataset": "digits",
+                "strategy": "random",
+                "evaluator": "partial",
+            }
+        )
+    )
     out = tmp_path / "family"
-    code = main(["scale", str(config), "--arch", " ".join(B0_BLOCKS), "--published",
-                 "--input-shape", "3x224x224", "--num-classes", "1000", "--output", str(out)])
+    code = main(
+        [
+            "scale",
+            str(config),
+            "--arch",
+            " ".join(B0_BLOCKS),
+            "--published",
+            "--input-shape",
+            "3x224x224",
+            "--num-classes",
+            "1000",
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0
     rows = _rows(out / "family.csv")
     assert {int(r["phi"]): int(r["params"]) for r in rows} == REFERENCE_PARAMS
@@ -64,14 +95,33 @@ def test_nas_scale_published_reproduces_b0_to_b7(tmp_path: Path, capsys) -> None
 
 
 def test_nas_scale_searches_coefficients_for_a_runs_best_arch(tmp_path: Path, one_thread) -> None:
-    config = resolve_config({
-        "name": "tiny-mbconv", "seed": 0, "trials": 2, "space": TINY_SPACE, "dataset": "digits",
-        "strategy": "random", "evaluator": {"name": "partial", "epochs": 1, "data_fraction": 0.2},
-        "training": {"batch_size": 64, "amp": False, "threads": 1}, "output": str(tmp_path / "results"),
-    })
+    config = resolve_config(
+        {
+            "name": "tiny-mbconv",
+            "seed": 0,
+            "trials": 2,
+            "space": TINY_SPACE,
+            "dataset": "digits",
+            "strategy": "random",
+            "evaluator": {"name": "partial", "epochs": 1, "data_fraction": 0.2},
+            "training": {"batch_size": 64, "amp": False, "threads": 1},
+            "output": str(tmp_path / "results"),
+        }
+    )
     result = run_search(config, progress=False)
-    code = main(["scale", str(result.run.path), "--search", "--grid-step", "0.5", "--tolerance", "0.5",
-                 "--phi", "2"])
+    code = main(
+        [
+            "scale",
+            str(result.run.path),
+            "--search",
+            "--grid-step",
+            "0.5",
+            "--tolerance",
+            "0.5",
+            "--phi",
+            "2",
+        ]
+    )
     assert code == 0
     out = result.run.path / "scaled"
     grid = _rows(out / "coefficient_search.csv")
@@ -91,8 +141,18 @@ def test_nas_scale_searches_coefficients_for_a_runs_best_arch(tmp_path: Path, on
 
 def test_nas_scale_refuses_spaces_without_scaling_options(tmp_path: Path, capsys) -> None:
     config = tmp_path / "nb.yaml"
-    config.write_text(yaml.safe_dump({"name": "nb", "trials": 1, "space": {"name": "nb201"},
-                                      "dataset": "digits", "strategy": "random", "evaluator": "partial"}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "name": "nb",
+                "trials": 1,
+                "space": {"name": "nb201"},
+                "dataset": "digits",
+                "strategy": "random",
+                "evaluator": "partial",
+            }
+        )
+    )
     arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|skip_connect~0|none~1|none~2|"
     code = main(["scale", str(config), "--arch", arch, "--output", str(tmp_path / "o")])
     assert code == 2

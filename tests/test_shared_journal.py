@@ -42,14 +42,22 @@ WRITER = textwrap.dedent("""
 """)
 
 
-def test_two_processes_append_to_one_journal_and_every_trial_is_there(searched_run: Path, tmp_path: Path) -> None:
+def test_two_processes_append_to_one_journal_and_every_trial_is_there(
+    searched_run: Path, tmp_path: Path
+) -> None:
     path = tmp_path / "run"
     shutil.copytree(searched_run, path)
     run = RunFolder.open(path)
     before = len(optuna.load_study(study_name=run.study_name, storage=run.storage(None)).trials)
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), name, str(TRIALS_EACH), str(PAYLOAD)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for name in ("alpha", "beta")]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), name, str(TRIALS_EACH), str(PAYLOAD)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("alpha", "beta")
+    ]
     for writer in writers:
         _, err = writer.communicate(timeout=300)
         assert writer.returncode == 0, err

@@ -31,7 +31,9 @@ def test_csv_and_json_hold_every_column_and_row(searched_run: Path, capsys) -> N
 
 
 def test_markdown_escapes_the_pipes_of_architecture_strings(searched_run: Path, capsys) -> None:
-    lines = show(capsys, str(searched_run), "--format", "markdown", "--limit", "3").strip().splitlines()
+    lines = (
+        show(capsys, str(searched_run), "--format", "markdown", "--limit", "3").strip().splitlines()
+    )
     assert lines[0].startswith("| trial | state | val_accuracy |") and set(lines[1]) <= set("|-: ")
     assert len(lines) == 5
     row = lines[2]
@@ -40,18 +42,24 @@ def test_markdown_escapes_the_pipes_of_architecture_strings(searched_run: Path, 
 
 def test_sort_by_any_column_either_way(searched_run: Path, capsys) -> None:
     def column(*args: str) -> list:
-        return pd.read_csv(io.StringIO(show(capsys, str(searched_run), "--format", "csv", *args)))["params"].tolist()
+        return pd.read_csv(io.StringIO(show(capsys, str(searched_run), "--format", "csv", *args)))[
+            "params"
+        ].tolist()
 
     assert column("--sort", "params") == sorted(column())
     assert column("--sort", "params:desc") == sorted(column(), reverse=True)
-    accuracy = pd.read_csv(io.StringIO(show(capsys, str(searched_run), "--format", "csv", "--sort", "val_accuracy")))
+    accuracy = pd.read_csv(
+        io.StringIO(show(capsys, str(searched_run), "--format", "csv", "--sort", "val_accuracy"))
+    )
     finished = accuracy["val_accuracy"].dropna().tolist()
     assert finished == sorted(finished, reverse=True)  # an objective sorts best first
     with pytest.raises(NasError, match="cannot sort by 'param'.*did you mean 'params'"):
         main(["--debug", "show", str(searched_run), "--sort", "param"])
 
 
-def test_several_runs_share_one_table_with_a_run_column(searched_run: Path, tmp_path: Path, capsys) -> None:
+def test_several_runs_share_one_table_with_a_run_column(
+    searched_run: Path, tmp_path: Path, capsys
+) -> None:
     import shutil
 
     copy = tmp_path / "other" / "run-b"

@@ -11,4 +11,5 @@ def command_line(script: str, args: argparse.Namespace, keys: Iterable[str] | No
     but ``output``), so that a report names exactly the settings it was made with."""
     keys = [k for k in vars(args) if k != "output"] if keys is None else list(keys)
     return f"python experiments/benchmarks/{script} " + " ".join(
-        f"--{k.replace('_', '-')} {getattr(args, k)}" for k in keys)
+        f"--{k.replace('_', '-')} {getattr(args, k)}" for k in keys
+    )

@@ -26,15 +26,19 @@ def main() -> int:
     device = resolve_device("auto")
     assert device.type == "cuda", device
     with tempfile.TemporaryDirectory() as out:
-        config = resolve_config({
-            "name": "gpu_smoke", "trials": 3, "seed": 0,
-            "space": {"name": "nb201", "channels": 16, "cells_per_stage": 5},
-            "dataset": {"name": "digits"},
-            "strategy": {"name": "random"},
-            "evaluator": {"name": "partial", "epochs": 3},
-            "training": {"device": "auto", "amp": True, "batch_size": 128},
-            "output": out,
-        })
+        config = resolve_config(
+            {
+                "name": "gpu_smoke",
+                "trials": 3,
+                "seed": 0,
+                "space": {"name": "nb201", "channels": 16, "cells_per_stage": 5},
+                "dataset": {"name": "digits"},
+                "strategy": {"name": "random"},
+                "evaluator": {"name": "partial", "epochs": 3},
+                "training": {"device": "auto", "amp": True, "batch_size": 128},
+                "output": out,
+            }
+        )
         start = time.perf_counter()
         result = run_search(config, progress=False)
         seconds = time.perf_counter() - start

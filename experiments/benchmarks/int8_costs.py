@@ -24,13 +24,14 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from command_line import command_line  # a sibling script (this folder is on sys.path)
+
 from nas import create_space
 from nas.config import TrainingConfig
-from nas.costs.measure import count_params, measure_latency
 from nas.costs.int8 import int8_metrics
+from nas.costs.measure import count_params, measure_latency
 from nas.registry import DATASETS
 from nas.training.loop import seeded, train_model
-from command_line import command_line  # a sibling script (this folder is on sys.path)
 
 #: (space, options) measured; small enough to train in seconds on one thread.
 SPACES = [
@@ -62,15 +63,31 @@ def run(args: argparse.Namespace) -> list[dict[str, Any]]:
         for _ in range(args.archs):
             arch = space.sample(rng)
             with seeded(args.seed):
-                model = space.build(arch, num_classes=data.num_classes, input_shape=data.input_shape)
-            train_model(model, data, TrainingConfig(threads=args.threads), epochs=args.epochs, seed=args.seed,
-                        device=torch.device("cpu"))
+                model = space.build(
+                    arch, num_classes=data.num_classes, input_shape=data.input_shape
+                )
+            train_model(
+                model,
+                data,
+                TrainingConfig(threads=args.threads),
+                epochs=args.epochs,
+                seed=args.seed,
+                device=torch.device("cpu"),
+            )
             start = time.perf_counter()
             m = int8_metrics(model, data, latency_repeats=args.repeats)
             seconds = time.perf_counter() - start
             float_ms = measure_latency(model.eval(), data.input_shape, repeats=args.repeats)
-            rows.append({"space": name, "arch": space.format(arch), "params": count_params(model),
-                         "float_ms": float_ms, "seconds": seconds, **m})
+            rows.append(
+                {
+                    "space": name,
+                    "arch": space.format(arch),
+                    "params": count_params(model),
+                    "float_ms": float_ms,
+                    "seconds": seconds,
+                    **m,
+                }
+            )
             print(rows[-1], file=sys.stderr, flush=True)
     return rows
 
@@ -82,18 +99,24 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], command: str) -
         "",
         f"Command: `{command}`",
         "",
-        (f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs (latencies are "
-         f"noisy), torch {torch.__version__}, {args.threads} torch thread(s), quantized engine x86."),
+        (
+            f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs (latencies are "
+            f"noisy), torch {torch.__version__}, {args.threads} torch thread(s), quantized engine x86."
+        ),
         "",
-        (f"Each architecture (sampled with seed {args.seed}) trained {args.epochs} epochs on digits' training "
-         "split (SGD lr 0.05, cosine, batch 64), then quantized as `costs.int8: true` does: FX graph mode, "
-         "the x86 backend's default qconfig with min/max activation observers, calibration on 4 training "
-         "batches of 64. Accuracies on the validation split (359 images; one image is 0.28 points), both "
-         "on the CPU; size is the serialized state dict; latency is batch 1, median of "
-         f"{args.repeats}; 'quantize s' is the time the int8 metrics add to a trial."),
+        (
+            f"Each architecture (sampled with seed {args.seed}) trained {args.epochs} epochs on digits' training "
+            "split (SGD lr 0.05, cosine, batch 64), then quantized as `costs.int8: true` does: FX graph mode, "
+            "the x86 backend's default qconfig with min/max activation observers, calibration on 4 training "
+            "batches of 64. Accuracies on the validation split (359 images; one image is 0.28 points), both "
+            "on the CPU; size is the serialized state dict; latency is batch 1, median of "
+            f"{args.repeats}; 'quantize s' is the time the int8 metrics add to a trial."
+        ),
         "",
-        ("| space | params | float acc % | int8 acc % | drop (points) | float bytes | int8 bytes | size ratio "
-         "| float ms | int8 ms | quantize s |"),
+        (
+            "| space | params | float acc % | int8 acc % | drop (points) | float bytes | int8 bytes | size ratio "
+            "| float ms | int8 ms | quantize s |"
+        ),
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
@@ -102,7 +125,8 @@ def report(args: argparse.Namespace, rows: list[dict[str, Any]], command: str) -
             f"| {r['space']} | {r['params']:,} | {float_acc:.1f} | {r['int8_val_accuracy']:.1f} | "
             f"{r['int8_accuracy_drop']:+.2f} | {r['size_bytes']:,} | {r['int8_size_bytes']:,} | "
             f"{r['size_bytes'] / r['int8_size_bytes']:.2f}× | {r['float_ms']:.2f} | {r['int8_latency_ms']:.2f} | "
-            f"{r['seconds']:.1f} |")
+            f"{r['seconds']:.1f} |"
+        )
     lines += ["", "Architectures:", ""]
     lines += [f"- {r['space']}: `{r['arch']}`" for r in rows]
     return "\n".join(lines) + "\n"

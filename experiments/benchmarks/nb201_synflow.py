@@ -59,15 +59,19 @@ def compute(args: argparse.Namespace, frame) -> None:
     done: set[int] = set()
     if raw.exists():
         done = {int(line.split(",", 1)[0]) for line in raw.read_text().splitlines() if line.strip()}
-    todo = [(int(i), s) for i, s in zip(frame["index"], frame["arch_str"]) if int(i) not in done]
+    todo = [
+        (int(i), s)
+        for i, s in zip(frame["index"], frame["arch_str"], strict=False)
+        if int(i) not in done
+    ]
     if args.limit:
         todo = todo[: args.limit]
-    chunks = [(todo[i:i + args.chunk], args.seed) for i in range(0, len(todo), args.chunk)]
+    chunks = [(todo[i : i + args.chunk], args.seed) for i in range(0, len(todo), args.chunk)]
     print(f"{len(done)} scored, {len(todo)} to go", flush=True)
     raw.parent.mkdir(parents=True, exist_ok=True)
     with Pool(args.workers) as pool, raw.open("a") as fh:
         for results in pool.imap_unordered(score_chunk, chunks):
-            for index, arch_str, value, seconds in results:
+            for index, _arch, value, seconds in results:
                 fh.write(f"{index},{value!r},{seconds:.5f}\n")
             fh.flush()
 
@@ -100,7 +104,9 @@ def report(args: argparse.Namespace, frame) -> str:
     import pandas as pd
     from scipy import stats
 
-    raw = pd.read_csv(args.scores_raw, names=["index", "synflow", "seconds"]).drop_duplicates("index")
+    raw = pd.read_csv(args.scores_raw, names=["index", "synflow", "seconds"]).drop_duplicates(
+        "index"
+    )
     merged = frame.merge(raw, on="index").sort_values("index")
     merged["params"], merged["flops"] = costs(merged["arch_str"])
     n = len(merged)
@@ -111,23 +117,32 @@ def report(args: argparse.Namespace, frame) -> str:
     base = {}
     for name in ("params", "flops"):
         if name in merged:
-            base[name] = (stats.spearmanr(merged[name], acc).statistic, stats.kendalltau(merged[name], acc).statistic)
+            base[name] = (
+                stats.spearmanr(merged[name], acc).statistic,
+                stats.kendalltau(merged[name], acc).statistic,
+            )
     syn_params = stats.spearmanr(syn, merged["params"]).statistic
     top = merged.nlargest(max(1, n // 100), "synflow")["cifar10_test_200ep"]
     buf = io.StringIO()
-    pd.DataFrame({"arch": merged["arch_str"], "synflow": [f"{v:.9g}" for v in syn]}).to_csv(buf, index=False)
+    pd.DataFrame({"arch": merged["arch_str"], "synflow": [f"{v:.9g}" for v in syn]}).to_csv(
+        buf, index=False
+    )
     with gzip.GzipFile(args.scores, "wb", compresslevel=9, mtime=0) as fh:  # byte-identical reruns
         fh.write(buf.getvalue().encode())
     seconds = merged["seconds"].to_numpy()
     lines = [
-        "# Synflow on NAS-Bench-201 (CIFAR-10): rank correlation with the 200-epoch test accuracy", "",
+        "# Synflow on NAS-Bench-201 (CIFAR-10): rank correlation with the 200-epoch test accuracy",
+        "",
         "Command: `python experiments/benchmarks/nb201_synflow.py` "
-        f"(workers={args.workers}, one thread each, seed={args.seed}).", "",
+        f"(workers={args.workers}, one thread each, seed={args.seed}).",
+        "",
         "Each architecture's benchmark network (C=16, N=5 cells per stage, 10 classes, 32×32 input) is built "
         "with PyTorch's default initialisation (seeded per architecture) and scored by the toolkit's "
         "`synflow` proxy (`nas/evaluators/proxies.py`: float64, |θ|, all-ones input, batch norm removed; "
-        "Σ|θ ⊙ ∂R/∂θ| over convolution and linear weights), as in SamsungLabs/zero-cost-nas.", "",
-        "| | value |", "|---|---|",
+        "Σ|θ ⊙ ∂R/∂θ| over convolution and linear weights), as in SamsungLabs/zero-cost-nas.",
+        "",
+        "| | value |",
+        "|---|---|",
         f"| architectures scored | {n} of {len(frame)} |",
         f"| Spearman ρ (synflow vs CIFAR-10 200-epoch test acc.) | **{rho:.3f}** |",
         f"| Kendall τ | {tau:.3f} |",
@@ -141,10 +156,12 @@ def report(args: argparse.Namespace, frame) -> str:
         lines.append(f"| baseline {name}: Spearman ρ / Kendall τ | {r:.3f} / {t:.3f} |")
     lines.append(f"| Spearman ρ between synflow and params | {syn_params:.3f} |")
     lines += [
-        "", "The published figure is a correlation with the *final validation* accuracy (the paper's "
+        "",
+        "The published figure is a correlation with the *final validation* accuracy (the paper's "
         "abstract says so); the NAS-Bench-201 table holds no 200-epoch validation accuracy, so the target here is "
         "the 200-epoch *test* accuracy, which may account for part of the difference.",
-        "", f"Timings on a 2-core machine shared with other jobs (load average now "
+        "",
+        f"Timings on a 2-core machine shared with other jobs (load average now "
         f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}); Python {platform.python_version()}, "
         f"{platform.machine()}. The scores are committed as `{Path(args.scores).name}` "
         "(`arch,synflow`) for the pre-filter benchmark.",
@@ -157,21 +174,30 @@ def main(argv: list[str] | None = None) -> int:
     import pandas as pd
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--table", help="a table in the format of nb201.csv.gz (default: the one shipped "
-                        "with nas, nas/tables/nb201.csv.gz)")
-    parser.add_argument("--scores-raw", default=str(ROOT / "results/benchmarks/nb201_synflow_raw.csv"))
+    parser.add_argument(
+        "--table",
+        help="a table in the format of nb201.csv.gz (default: the one shipped "
+        "with nas, nas/tables/nb201.csv.gz)",
+    )
+    parser.add_argument(
+        "--scores-raw", default=str(ROOT / "results/benchmarks/nb201_synflow_raw.csv")
+    )
     parser.add_argument("--scores", default=str(ROOT / "results/benchmarks/nb201_synflow.csv.gz"))
     parser.add_argument("--output", default=str(ROOT / "results/benchmarks/nb201_synflow.md"))
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=0, help="score at most this many more (0: all)")
+    parser.add_argument(
+        "--limit", type=int, default=0, help="score at most this many more (0: all)"
+    )
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from nas.tables import nb201_table_path
 
-    frame = pd.read_csv(args.table or nb201_table_path(), usecols=["index", "arch_str", "cifar10_test_200ep"])
+    frame = pd.read_csv(
+        args.table or nb201_table_path(), usecols=["index", "arch_str", "cifar10_test_200ep"]
+    )
     if not args.report_only:
         compute(args, frame)
     text = report(args, frame)

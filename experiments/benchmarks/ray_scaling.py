@@ -34,7 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _config(out: Path, trials: int, executor: dict[str, Any] | None) -> dict[str, Any]:
     config = {
-        "name": "ray_scaling", "seed": 0, "trials": trials,
+        "name": "ray_scaling",
+        "seed": 0,
+        "trials": trials,
         "space": {"name": "nb201", "channels": 16, "cells_per_stage": 1},
         "dataset": {"name": "digits"},
         "strategy": {"name": "random"},
@@ -56,11 +58,15 @@ def _measure(label: str, config: dict[str, Any]) -> dict[str, Any]:
     done = frame[frame["state"] == "complete"]
     metrics = pd.json_normalize([json.loads(m) for m in _metrics(result.run.path)])
     overhead = float(done["duration_s"].mean() - metrics["train_seconds"].mean())
-    row = {"mode": label, "trials": len(done), "wall_s": round(wall, 2),
-           "trials_per_min": round(60 * len(done) / wall, 2),
-           "mean_trial_s": round(float(done["duration_s"].mean()), 2),
-           "mean_train_s": round(float(metrics["train_seconds"].mean()), 2),
-           "overhead_per_trial_s": round(overhead, 2)}
+    row = {
+        "mode": label,
+        "trials": len(done),
+        "wall_s": round(wall, 2),
+        "trials_per_min": round(60 * len(done) / wall, 2),
+        "mean_trial_s": round(float(done["duration_s"].mean()), 2),
+        "mean_train_s": round(float(metrics["train_seconds"].mean()), 2),
+        "overhead_per_trial_s": round(overhead, 2),
+    }
     print(row, flush=True)
     return row
 
@@ -93,8 +99,11 @@ def _metrics(run: Path) -> list[str]:
     from nas.results.run_folder import STUDY_NAME, RunFolder
 
     study = optuna.load_study(study_name=STUDY_NAME, storage=RunFolder(run).storage(None))
-    return [json.dumps(t.user_attrs["metrics"]) for t in study.get_trials(deepcopy=False)
-            if t.state == optuna.trial.TrialState.COMPLETE]
+    return [
+        json.dumps(t.user_attrs["metrics"])
+        for t in study.get_trials(deepcopy=False)
+        if t.state == optuna.trial.TrialState.COMPLETE
+    ]
 
 
 def main() -> None:
@@ -118,24 +127,39 @@ def main() -> None:
         try:
             for concurrent in (1, 2):
                 executor = {"name": "ray", "cpus_per_trial": 1, "max_concurrent": concurrent}
-                rows.append(_measure(f"ray, {concurrent} concurrent", _config(out, args.trials, executor)))
+                rows.append(
+                    _measure(f"ray, {concurrent} concurrent", _config(out, args.trials, executor))
+                )
         finally:
             ray.shutdown()
     speedup = rows[2]["trials_per_min"] / rows[1]["trials_per_min"]
     after = _ceiling()
-    report = {"rows": rows, "ray_startup_s": round(startup, 2), "speedup_2_vs_1": round(speedup, 2),
-              "target": 1.7, "cpus": os.cpu_count(),
-              "plain_2_vs_1_before": round(ceiling, 2), "plain_2_vs_1_after": round(after, 2),
-              "machine": platform.platform(), "note": "2-core machine shared with other jobs"}
+    report = {
+        "rows": rows,
+        "ray_startup_s": round(startup, 2),
+        "speedup_2_vs_1": round(speedup, 2),
+        "target": 1.7,
+        "cpus": os.cpu_count(),
+        "plain_2_vs_1_before": round(ceiling, 2),
+        "plain_2_vs_1_after": round(after, 2),
+        "machine": platform.platform(),
+        "note": "2-core machine shared with other jobs",
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ray_scaling.json").write_text(json.dumps(report, indent=2) + "\n")
-    table = pd.DataFrame(rows).to_markdown(index=False) if _has_tabulate() else pd.DataFrame(rows).to_string()
-    text = (f"# Ray scaling ({args.trials} trials of partial training on digits, 1 thread per trial)\n\n"
-            f"{table}\n\nRay start-up (not in the walls above): {startup:.1f} s. "
-            f"2 concurrent vs 1: {speedup:.2f}x throughput (target 1.7x). "
-            f"Two plain 1-thread torch processes vs one, measured just before and after: {ceiling:.2f}x and "
-            f"{after:.2f}x (the machine's own ceiling at the time). "
-            f"Machine: {report['cpus']} CPUs, shared with other jobs while measured.\n")
+    table = (
+        pd.DataFrame(rows).to_markdown(index=False)
+        if _has_tabulate()
+        else pd.DataFrame(rows).to_string()
+    )
+    text = (
+        f"# Ray scaling ({args.trials} trials of partial training on digits, 1 thread per trial)\n\n"
+        f"{table}\n\nRay start-up (not in the walls above): {startup:.1f} s. "
+        f"2 concurrent vs 1: {speedup:.2f}x throughput (target 1.7x). "
+        f"Two plain 1-thread torch processes vs one, measured just before and after: {ceiling:.2f}x and "
+        f"{after:.2f}x (the machine's own ceiling at the time). "
+        f"Machine: {report['cpus']} CPUs, shared with other jobs while measured.\n"
+    )
     (args.out / "ray_scaling.md").write_text(text)
     print(text)
 

@@ -10,9 +10,14 @@ from nas.registry import REGISTRIES
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``nas list`` to the CLI."""
-    lst = sub.add_parser("list", help=f"list registered {', '.join(REGISTRIES)}",
-                         description="List what is registered, one line each.")
-    lst.add_argument("kind", nargs="?", choices=list(REGISTRIES), help="what to list (default: everything)")
+    lst = sub.add_parser(
+        "list",
+        help=f"list registered {', '.join(REGISTRIES)}",
+        description="List what is registered, one line each.",
+    )
+    lst.add_argument(
+        "kind", nargs="?", choices=list(REGISTRIES), help="what to list (default: everything)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,12 @@ from nas.errors import NasError
 
 #: Sub-command name -> its module.
 COMMANDS: dict[str, ModuleType] = {
-    "search": search, "show": show, "plot": plot, "export": export, "train": train, "list": listing,
+    "search": search,
+    "show": show,
+    "plot": plot,
+    "export": export,
+    "train": train,
+    "list": listing,
     "scale": scale,
 }
 
@@ -20,7 +25,8 @@ COMMANDS: dict[str, ModuleType] = {
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every sub-command."""
     parser = argparse.ArgumentParser(
-        prog="nas", description="Neural architecture search: search spaces, strategies, evaluators.",
+        prog="nas",
+        description="Neural architecture search: search spaces, strategies, evaluators.",
         epilog="Run 'nas COMMAND --help' for the options of each command.",
     )
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -65,11 +71,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         where = f" {exc.filename!r}" if exc.filename else ""
-        print(f"error: cannot use{where}: {exc.strerror or exc}; check the path (or the disk)", file=sys.stderr)
+        print(
+            f"error: cannot use{where}: {exc.strerror or exc}; check the path (or the disk)",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:  # an unexpected failure: one line unless --debug
         if args.debug:
             raise
-        print(f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        print(
+            f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+            file=sys.stderr,
+        )
         return 1

@@ -21,17 +21,32 @@ OVERRIDES = "items"
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``nas search`` to the CLI."""
     search = sub.add_parser(
-        "search", help="run a search from an experiment YAML file",
+        "search",
+        help="run a search from an experiment YAML file",
         description="Run a search from an experiment config; any config key can be overridden "
-                    "as key.subkey=value (e.g. strategy.population_size=20 seed=3).",
+        "as key.subkey=value (e.g. strategy.population_size=20 seed=3).",
     )
-    search.add_argument("items", nargs="*", metavar="CONFIG [KEY=VALUE ...]",
-                        help="experiment YAML file, then config overrides")
-    search.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN "
-                        "(no CONFIG; only trials=, max_consecutive_failures= and executor.* may be overridden)")
-    search.add_argument("--output", metavar="DIR", help="parent folder for runs (default: the config's output, 'results')")
+    search.add_argument(
+        "items",
+        nargs="*",
+        metavar="CONFIG [KEY=VALUE ...]",
+        help="experiment YAML file, then config overrides",
+    )
+    search.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue the run in folder RUN "
+        "(no CONFIG; only trials=, max_consecutive_failures= and executor.* may be overridden)",
+    )
+    search.add_argument(
+        "--output",
+        metavar="DIR",
+        help="parent folder for runs (default: the config's output, 'results')",
+    )
     search.add_argument("--quiet", action="store_true", help="no progress bar")
-    search.add_argument("--top", type=int, default=10, metavar="N", help="rows of the final table (default 10)")
+    search.add_argument(
+        "--top", type=int, default=10, metavar="N", help="rows of the final table (default 10)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,12 +62,16 @@ def run(args: argparse.Namespace) -> int:
         for item in items:
             key = ".".join(parse_override(item)[0])
             if key not in RESUME_OVERRIDABLE and not key.startswith("executor."):
-                raise NasError(f"cannot change {key!r} of an existing run (only {', '.join(sorted(RESUME_OVERRIDABLE))}); "
-                               "start a new search instead")
+                raise NasError(
+                    f"cannot change {key!r} of an existing run (only {', '.join(sorted(RESUME_OVERRIDABLE))}); "
+                    "start a new search instead"
+                )
         config = resolve_config(apply_overrides(resume.load_config().to_yaml_dict(), items))
     else:
         if not items or "=" in items[0]:
-            raise NasError("nas search needs a config file first, e.g. nas search experiments/quickstart.yaml")
+            raise NasError(
+                "nas search needs a config file first, e.g. nas search experiments/quickstart.yaml"
+            )
         config = load_config(items[0], items[1:])
         if args.output:
             config = config.model_copy(update={"output": args.output})
@@ -62,7 +81,9 @@ def run(args: argparse.Namespace) -> int:
         result = run_search(config, resume=resume, progress=not args.quiet, on_run=started.append)
     except KeyboardInterrupt:
         if started:
-            print(f"interrupted; resume with: nas search --resume {started[0].path}", file=sys.stderr)
+            print(
+                f"interrupted; resume with: nas search --resume {started[0].path}", file=sys.stderr
+            )
         raise
     _summary(config, result, args.top)
     return 0
@@ -72,7 +93,9 @@ def _summary(config: ExperimentConfig, result: SearchResult, top: int) -> None:
     from nas.results.show import table_columns
     from nas.results.trials import format_table
 
-    print(f"\nBest architectures of {config.name} ({result.evaluated} evaluated, {result.wall_seconds:.1f} s):")
+    print(
+        f"\nBest architectures of {config.name} ({result.evaluated} evaluated, {result.wall_seconds:.1f} s):"
+    )
     frame = result.frame
     if "duplicate_of" in frame:  # each architecture once: its first evaluation
         frame = frame[frame["duplicate_of"].isna()]

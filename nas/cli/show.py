@@ -10,18 +10,37 @@ from nas.results.kinds import FORMATS
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``nas show`` to the CLI."""
-    show = sub.add_parser("show", help="print the trial table of one or more runs, best first",
-                          description="Print the trials of finished or running searches, best first by the "
-                                      "first objective; several runs are merged with a 'run' column.")
-    show.add_argument("runs", nargs="+", metavar="RUN", help="run folder(s), results/<experiment>/<run-id>")
-    show.add_argument("--limit", type=int, metavar="N",
-                      help="rows to print (0 for all; default 20 for table/markdown, all for csv/json)")
-    show.add_argument("--pareto", action="store_true",
-                      help="only the Pareto front of the objectives (feasible, non-dominated trials)")
-    show.add_argument("--sort", metavar="COLUMN[:asc|:desc]",
-                      help="sort by a column (objectives best first, other columns ascending by default)")
-    show.add_argument("--format", choices=FORMATS, default="table",
-                      help="output format (csv and json print every column)")
+    show = sub.add_parser(
+        "show",
+        help="print the trial table of one or more runs, best first",
+        description="Print the trials of finished or running searches, best first by the "
+        "first objective; several runs are merged with a 'run' column.",
+    )
+    show.add_argument(
+        "runs", nargs="+", metavar="RUN", help="run folder(s), results/<experiment>/<run-id>"
+    )
+    show.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help="rows to print (0 for all; default 20 for table/markdown, all for csv/json)",
+    )
+    show.add_argument(
+        "--pareto",
+        action="store_true",
+        help="only the Pareto front of the objectives (feasible, non-dominated trials)",
+    )
+    show.add_argument(
+        "--sort",
+        metavar="COLUMN[:asc|:desc]",
+        help="sort by a column (objectives best first, other columns ascending by default)",
+    )
+    show.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="output format (csv and json print every column)",
+    )
     show.add_argument("--all-columns", action="store_true", help="print every metric column")
 
 

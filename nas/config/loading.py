@@ -17,8 +17,12 @@ from nas.errors import NasError
 from nas.registry import DATASETS, EVALUATORS, EXECUTORS, PRUNERS, SPACES, STRATEGIES, Registry
 
 _REGISTRIES: dict[str, Registry] = {
-    "space": SPACES, "dataset": DATASETS, "strategy": STRATEGIES, "evaluator": EVALUATORS,
-    "pruner": PRUNERS, "executor": EXECUTORS,
+    "space": SPACES,
+    "dataset": DATASETS,
+    "strategy": STRATEGIES,
+    "evaluator": EVALUATORS,
+    "pruner": PRUNERS,
+    "executor": EXECUTORS,
 }
 
 
@@ -96,14 +100,22 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
-        raise NasError(f"config file {str(path)!r} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line "
-                       f"{line}); save it as UTF-8, or pass the YAML file you meant") from None
+        raise NasError(
+            f"config file {str(path)!r} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line "
+            f"{line}); save it as UTF-8, or pass the YAML file you meant"
+        ) from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except _DuplicateKey as exc:
-        where = f"on line {exc.first}" if exc.first == exc.again else f"on lines {exc.first} and {exc.again}"
-        raise NasError(f"config file {str(path)!r} gives key {exc.key!r} twice {where}; keep one "
-                       "(YAML allows each key once per mapping)") from None
+        where = (
+            f"on line {exc.first}"
+            if exc.first == exc.again
+            else f"on lines {exc.first} and {exc.again}"
+        )
+        raise NasError(
+            f"config file {str(path)!r} gives key {exc.key!r} twice {where}; keep one "
+            "(YAML allows each key once per mapping)"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -114,7 +126,9 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise NasError(f"config file {str(path)!r} must hold a mapping of keys, not a {type(data).__name__}")
+        raise NasError(
+            f"config file {str(path)!r} must hold a mapping of keys, not a {type(data).__name__}"
+        )
     _check_names(path, data)
     return data
 
@@ -125,8 +139,10 @@ def _check_names(path: Path, data: dict[Any, Any]) -> None:
     for prefix, mapping in sections:
         for key in mapping:
             if not isinstance(key, str):
-                raise NasError(f"config file {str(path)!r}: key {prefix}{key!r} is not a name; config keys "
-                               "and options are words (e.g. trials: 3)")
+                raise NasError(
+                    f"config file {str(path)!r}: key {prefix}{key!r} is not a name; config keys "
+                    "and options are words (e.g. trials: 3)"
+                )
 
 
 def resolve_config(data: Mapping[str, Any], default_name: str = "experiment") -> ExperimentConfig:

@@ -36,7 +36,9 @@ def _options_model(factory: Callable[..., Any]) -> type[pydantic.BaseModel]:
     )
 
 
-def validate_options(factory: Callable[..., Any], options: Mapping[str, Any], where: str) -> dict[str, Any]:
+def validate_options(
+    factory: Callable[..., Any], options: Mapping[str, Any], where: str
+) -> dict[str, Any]:
     """Check ``options`` against ``factory``'s keyword-only parameters; return them with defaults.
 
     Raises NasError naming the key (as ``where.key``) on an unknown key, a missing required
@@ -60,14 +62,18 @@ def _fields_at(model: type[pydantic.BaseModel], loc: tuple[Any, ...]) -> list[st
     return list(model.model_fields)
 
 
-def pydantic_message(exc: pydantic.ValidationError, where: str, model: type[pydantic.BaseModel]) -> str:
+def pydantic_message(
+    exc: pydantic.ValidationError, where: str, model: type[pydantic.BaseModel]
+) -> str:
     """One line for the first error of a pydantic validation error."""
     err = exc.errors()[0]
     key = ".".join(str(part) for part in (where, *err["loc"]) if part != "")
     if err["type"] == "extra_forbidden":
         valid = _fields_at(model, tuple(err["loc"][:-1]))
         last = str(err["loc"][-1])
-        hint = did_you_mean(last, valid) + (f"; valid keys: {', '.join(valid)}" if valid else "; it takes no options")
+        hint = did_you_mean(last, valid) + (
+            f"; valid keys: {', '.join(valid)}" if valid else "; it takes no options"
+        )
         return f"unknown config key {key!r}{hint}"
     if err["type"] == "missing":
         return f"config key {key!r} is required"

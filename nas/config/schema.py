@@ -28,9 +28,13 @@ class DistillConfig(_Strict):
     """Knowledge distillation from a trained teacher (config section ``training.distill``; nas/training/distill.py)."""
 
     teacher: str  # an exported module (.py or its folder), or a run's weights/<arch_id>.pt with teacher_arch
-    teacher_arch: str | None = None  # the teacher's architecture in the experiment's space (weights files only)
+    teacher_arch: str | None = (
+        None  # the teacher's architecture in the experiment's space (weights files only)
+    )
     temperature: float = Field(4.0, gt=0)
-    alpha: float = Field(0.9, ge=0, le=1)  # weight of the soft-target term; 1 - alpha goes to the labels
+    alpha: float = Field(
+        0.9, ge=0, le=1
+    )  # weight of the soft-target term; 1 - alpha goes to the labels
     features: float = Field(0.0, ge=0)  # weight of penultimate-feature matching (0: off)
 
 
@@ -53,7 +57,9 @@ class TrainingConfig(_Strict):
     amp: bool = True
     threads: int | None = Field(None, gt=0)
     augment: AugmentConfig = AugmentConfig()
-    ema_decay: float | None = Field(None, gt=0, lt=1)  # keep an exponential moving average of the weights
+    ema_decay: float | None = Field(
+        None, gt=0, lt=1
+    )  # keep an exponential moving average of the weights
     distill: DistillConfig | None = None  # learn from a trained teacher's soft targets as well
 
 
@@ -65,7 +71,9 @@ class CostsConfig(_Strict):
     latency_batch_sizes: list[int] = Field(default_factory=lambda: [1], min_length=1)
     latency_repeats: int = Field(30, ge=3)
     latency_warmup: int = Field(5, ge=0)
-    int8: bool = False  # quantize each trained candidate to int8 (CPU) and measure it (nas/costs/int8.py)
+    int8: bool = (
+        False  # quantize each trained candidate to int8 (CPU) and measure it (nas/costs/int8.py)
+    )
     int8_calibration_batches: int = Field(4, ge=1)  # training batches the int8 calibration sees
 
 

@@ -61,7 +61,9 @@ def recipe() -> Any:
         observer = getattr(qconfig.activation, "p", None)
         if observer is None or getattr(observer, "func", None) is not HistogramObserver:
             return qconfig
-        return QConfig(activation=MinMaxObserver.with_args(**observer.keywords), weight=qconfig.weight)
+        return QConfig(
+            activation=MinMaxObserver.with_args(**observer.keywords), weight=qconfig.weight
+        )
 
     mapping.set_global(fast(mapping.global_qconfig))
     for kind, qconfig in list(mapping.object_type_qconfigs.items()):
@@ -97,8 +99,11 @@ def serialized_bytes(model: nn.Module) -> int:
     """Size in bytes of ``torch.save(model.state_dict())``, the model's file size on disk, leaving
     out training-only auxiliary heads (submodules named ``auxiliary*``, as params does), which the
     int8 network, traced in inference mode, does not have either."""
-    state = {k: v for k, v in model.state_dict().items()
-             if not any(part.startswith("auxiliary") for part in k.split("."))}
+    state = {
+        k: v
+        for k, v in model.state_dict().items()
+        if not any(part.startswith("auxiliary") for part in k.split("."))
+    }
     buffer = io.BytesIO()
     torch.save(state, buffer)
     return buffer.tell()
@@ -107,8 +112,9 @@ def serialized_bytes(model: nn.Module) -> int:
 def calibration_batches(data: DataSplits, batches: int, batch_size: int) -> list[torch.Tensor]:
     """The first ``batches`` normalised training batches (in order, so calibration is repeatable)."""
     out = []
-    for x, _ in iterate_batches(data.train, batch_size, mean=data.mean, std=data.std,
-                                device=torch.device("cpu")):
+    for x, _ in iterate_batches(
+        data.train, batch_size, mean=data.mean, std=data.std, device=torch.device("cpu")
+    ):
         out.append(x)
         if len(out) == batches:
             break
@@ -119,13 +125,22 @@ def calibration_batches(data: DataSplits, batches: int, batch_size: int) -> list
 def accuracy(model: nn.Module, data: DataSplits, batch_size: int) -> float:
     """Validation accuracy in percent of a network on the CPU."""
     correct = 0
-    for x, y in iterate_batches(data.val, batch_size, mean=data.mean, std=data.std, device=torch.device("cpu")):
+    for x, y in iterate_batches(
+        data.val, batch_size, mean=data.mean, std=data.std, device=torch.device("cpu")
+    ):
         correct += (model(x).argmax(1) == y).sum().item()
     return 100.0 * correct / max(1, len(data.val))
 
 
-def int8_metrics(model: nn.Module, data: DataSplits, *, calibration: int = 4, batch_size: int = 64,
-                 latency_repeats: int = 30, latency_warmup: int = 5) -> dict[str, Any]:
+def int8_metrics(
+    model: nn.Module,
+    data: DataSplits,
+    *,
+    calibration: int = 4,
+    batch_size: int = 64,
+    latency_repeats: int = 30,
+    latency_warmup: int = 5,
+) -> dict[str, Any]:
     """Quantize a trained network and measure it on the CPU: int8 validation accuracy (%), its drop
     from the float network's on the CPU (percentage points), serialized sizes and int8 latency.
 
@@ -140,13 +155,17 @@ def int8_metrics(model: nn.Module, data: DataSplits, *, calibration: int = 4, ba
         int8_acc = accuracy(quantized, data, batch_size)
     except Exception as exc:  # noqa: BLE001  (an untraceable or unsupported network: record why, keep the trial)
         first = (str(exc).strip().splitlines() or [""])[0][:300]
-        return {**metrics, **dict.fromkeys(INT8_METRICS, math.nan),
-                "int8_error": f"{type(exc).__name__}: {first}"}
+        return {
+            **metrics,
+            **dict.fromkeys(INT8_METRICS, math.nan),
+            "int8_error": f"{type(exc).__name__}: {first}",
+        }
     metrics.update(
         int8_val_accuracy=int8_acc,
         int8_accuracy_drop=accuracy(float_model, data, batch_size) - int8_acc,
         int8_size_bytes=serialized_bytes(quantized),
-        int8_latency_ms=measure_latency(quantized, data.input_shape, repeats=latency_repeats,
-                                        warmup=latency_warmup),
+        int8_latency_ms=measure_latency(
+            quantized, data.input_shape, repeats=latency_repeats, warmup=latency_warmup
+        ),
     )
     return metrics

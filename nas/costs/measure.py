@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -21,7 +22,8 @@ def count_params(model: nn.Module, *, auxiliary: bool = False) -> int:
     stats excluded). Training-only auxiliary heads (submodules named ``auxiliary*``) are left out
     unless ``auxiliary`` is true, as the DARTS code and papers count them."""
     return sum(
-        p.numel() for name, p in model.named_parameters()
+        p.numel()
+        for name, p in model.named_parameters()
         if auxiliary or not any(part.startswith("auxiliary") for part in name.split("."))
     )
 
@@ -53,7 +55,7 @@ class _FlopCount(TorchDispatchMode):
 
 
 @torch.no_grad()
-def count_flops(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
+def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int:
     """Multiply-accumulate operations of one forward pass on one input (the convention NAS papers
     call FLOPs, e.g. EfficientNet-B0's 0.39 G): convolutions and matrix products, counted with
     PyTorch's own per-operation formulas (which count 2 per multiply-add) and halved."""
@@ -97,7 +99,9 @@ class _LiveBytes(TorchDispatchMode):
 
 
 @torch.no_grad()
-def peak_activation_bytes(model: nn.Module, input_shape: tuple[int, int, int], batch_size: int = 1) -> int:
+def peak_activation_bytes(
+    model: nn.Module, input_shape: tuple[int, int, int], batch_size: int = 1
+) -> int:
     """Peak bytes of intermediate tensors alive at once during one inference forward pass
     (weights, buffers and the input excluded), measured by tracking every tensor the pass creates."""
     was_training = model.training
@@ -113,8 +117,12 @@ def peak_activation_bytes(model: nn.Module, input_shape: tuple[int, int, int], b
 
 @torch.no_grad()
 def measure_latency(
-    model: nn.Module, input_shape: tuple[int, int, int], *, batch_size: int = 1,
-    repeats: int = 30, warmup: int = 5,
+    model: nn.Module,
+    input_shape: tuple[int, int, int],
+    *,
+    batch_size: int = 1,
+    repeats: int = 30,
+    warmup: int = 5,
 ) -> float:
     """Median wall time in milliseconds of an inference forward pass, on the model's device."""
     was_training = model.training
@@ -134,16 +142,24 @@ def measure_latency(
     return 1000.0 * statistics.median(times)
 
 
-def cost_metrics(model: nn.Module, input_shape: tuple[int, int, int], costs: CostsConfig) -> dict[str, float | int]:
+def cost_metrics(
+    model: nn.Module, input_shape: tuple[int, int, int], costs: CostsConfig
+) -> dict[str, float | int]:
     """Params and FLOPs, plus peak activation memory and latency as configured (on the model's device)."""
     metrics: dict[str, float | int] = {
-        "params": count_params(model), "flops": count_flops(model, input_shape),
+        "params": count_params(model),
+        "flops": count_flops(model, input_shape),
     }
     if costs.memory:
         metrics["activation_bytes"] = peak_activation_bytes(model, input_shape)
     if costs.latency:
         for batch in costs.latency_batch_sizes:
             key = "latency_ms" if batch == 1 else f"latency_ms_b{batch}"
-            metrics[key] = measure_latency(model, input_shape, batch_size=batch,
-                                           repeats=costs.latency_repeats, warmup=costs.latency_warmup)
+            metrics[key] = measure_latency(
+                model,
+                input_shape,
+                batch_size=batch,
+                repeats=costs.latency_repeats,
+                warmup=costs.latency_warmup,
+            )
     return metrics

@@ -14,10 +14,14 @@ from nas.errors import NasError
 
 # The CIFAR pickles hold dicts of bytes, lists and numpy arrays; nothing else may be loaded.
 _ALLOWED = {
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("_codecs", "encode"), ("builtins", "bytes"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("_codecs", "encode"),
+    ("builtins", "bytes"),
 }
 
 
@@ -30,14 +34,18 @@ class _SafeUnpickler(pickle.Unpickler):
 
 def _load_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
-        raise NasError(f"CIFAR file {str(path)!r} is missing; point 'root' at the extracted python-pickle folder")
+        raise NasError(
+            f"CIFAR file {str(path)!r} is missing; point 'root' at the extracted python-pickle folder"
+        )
     try:
         with path.open("rb") as fh:
             batch = _SafeUnpickler(fh, encoding="bytes").load()
         data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         labels = np.asarray(batch[label_key.encode()], dtype=np.int64)
     except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as exc:
-        raise NasError(f"CIFAR file {str(path)!r} is corrupt or not a CIFAR python pickle ({exc})") from None
+        raise NasError(
+            f"CIFAR file {str(path)!r} is corrupt or not a CIFAR python pickle ({exc})"
+        ) from None
     if len(data) != len(labels):
         raise NasError(f"CIFAR file {str(path)!r} has {len(data)} images but {len(labels)} labels")
     return data, labels
@@ -48,12 +56,20 @@ _FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 
 
 def _load(
-    name: str, root: str, train_files: list[str], test_file: str, label_key: str,
-    num_classes: int, validation_fraction: float, split_seed: int,
+    name: str,
+    root: str,
+    train_files: list[str],
+    test_file: str,
+    label_key: str,
+    num_classes: int,
+    validation_fraction: float,
+    split_seed: int,
 ) -> DataSplits:
     folder = Path(root).expanduser()
     if not folder.is_dir():
-        raise NasError(f"{name} folder {root!r} does not exist; set dataset.root to the extracted python-pickle folder")
+        raise NasError(
+            f"{name} folder {root!r} does not exist; set dataset.root to the extracted python-pickle folder"
+        )
     inner = folder / _FOLDERS[name]
     if not (folder / test_file).exists() and inner.is_dir():  # the folder the archive extracts into
         folder = inner
@@ -72,9 +88,13 @@ def _load(
 def cifar10(*, root: str, validation_fraction: float = 0.1, split_seed: int = 0) -> DataSplits:
     """CIFAR-10 from a 'cifar-10-batches-py' folder; validation split carved from the training set."""
     files = [f"data_batch_{i}" for i in range(1, 6)]
-    return _load("cifar10", root, files, "test_batch", "labels", 10, validation_fraction, split_seed)
+    return _load(
+        "cifar10", root, files, "test_batch", "labels", 10, validation_fraction, split_seed
+    )
 
 
 def cifar100(*, root: str, validation_fraction: float = 0.1, split_seed: int = 0) -> DataSplits:
     """CIFAR-100 (fine labels) from a 'cifar-100-python' folder; validation carved from training."""
-    return _load("cifar100", root, ["train"], "test", "fine_labels", 100, validation_fraction, split_seed)
+    return _load(
+        "cifar100", root, ["train"], "test", "fine_labels", 100, validation_fraction, split_seed
+    )

@@ -17,6 +17,11 @@ def digits(
     x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0
     y = torch.tensor(bunch.target, dtype=torch.int64)
     return make_splits(
-        "digits", x, y, validation_fraction=validation_fraction,
-        test_fraction=test_fraction, split_seed=split_seed, num_classes=10,
+        "digits",
+        x,
+        y,
+        validation_fraction=validation_fraction,
+        test_fraction=test_fraction,
+        split_seed=split_seed,
+        num_classes=10,
     )

@@ -20,8 +20,10 @@ class Split:
 
     def __post_init__(self) -> None:
         if self.x.ndim != 4 or self.y.ndim != 1 or len(self.x) != len(self.y):
-            raise ValueError(f"a split needs x of shape (N, C, H, W) and y of shape (N,), got "
-                             f"{tuple(self.x.shape)} and {tuple(self.y.shape)}")
+            raise ValueError(
+                f"a split needs x of shape (N, C, H, W) and y of shape (N,), got "
+                f"{tuple(self.x.shape)} and {tuple(self.y.shape)}"
+            )
 
     def __len__(self) -> int:
         return len(self.y)
@@ -46,9 +48,7 @@ class DataSplits:
         return int(c), int(h), int(w)
 
 
-def stratified_split(
-    labels: np.ndarray, fractions: Sequence[float], seed: int
-) -> list[np.ndarray]:
+def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) -> list[np.ndarray]:
     """Split indices into parts of the given fractions (the last part takes the rest), per class.
 
     The same labels, fractions and seed always give the same indices.
@@ -61,7 +61,7 @@ def stratified_split(
         idx = np.flatnonzero(labels == cls)
         rng.shuffle(idx)
         bounds = np.cumsum([round(f * len(idx)) for f in fractions])
-        for part, chunk in zip(parts, np.split(idx, bounds)):
+        for part, chunk in zip(parts, np.split(idx, bounds), strict=False):
             part.extend(chunk.tolist())
     return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]
 
@@ -94,15 +94,29 @@ def resize(split: Split, side: int, chunk: int = 2048) -> Split:
         return split
     parts = []
     for start in range(0, len(split), chunk):
-        x = torch.nn.functional.interpolate(split.x[start:start + chunk].float(), size=size, mode="bilinear",
-                                            align_corners=False, antialias=True)
-        parts.append(x.round().clamp(0, 255).to(torch.uint8) if split.x.dtype == torch.uint8 else x.to(split.x.dtype))
+        x = torch.nn.functional.interpolate(
+            split.x[start : start + chunk].float(),
+            size=size,
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )
+        parts.append(
+            x.round().clamp(0, 255).to(torch.uint8)
+            if split.x.dtype == torch.uint8
+            else x.to(split.x.dtype)
+        )
     return Split(torch.cat(parts), split.y)
 
 
 def iterate_batches(
-    split: Split, batch_size: int, *, mean: Sequence[float], std: Sequence[float],
-    device: torch.device, generator: torch.Generator | None = None,
+    split: Split,
+    batch_size: int,
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    device: torch.device,
+    generator: torch.Generator | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Yield normalised float batches on ``device``; shuffled when a generator is given."""
     n = len(split)
@@ -111,7 +125,7 @@ def iterate_batches(
     m = torch.tensor(mean, device=device).view(1, -1, 1, 1) * scale
     s = torch.tensor(std, device=device).view(1, -1, 1, 1) * scale
     for start in range(0, n, batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         x = split.x[index].to(device, non_blocking=True).float()
         yield (x - m) / s, split.y[index].to(device, non_blocking=True)
 
@@ -125,14 +139,23 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
 
 
 def make_splits(
-    name: str, x: torch.Tensor, y: torch.Tensor, *, validation_fraction: float,
-    test_fraction: float, split_seed: int, num_classes: int,
+    name: str,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    validation_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+    num_classes: int,
 ) -> DataSplits:
     """Split one pool of images into train / validation / test, normalised by the train statistics."""
     val_idx, test_idx, train_idx = stratified_split(
         y.numpy(), [validation_fraction, test_fraction], split_seed
     )
-    take = lambda idx: Split(x[torch.from_numpy(idx)], y[torch.from_numpy(idx)])
+
+    def take(idx: np.ndarray) -> Split:
+        return Split(x[torch.from_numpy(idx)], y[torch.from_numpy(idx)])
+
     train = take(train_idx)
     mean, std = channel_stats(train.x)
     return DataSplits(name, train, take(val_idx), take(test_idx), num_classes, mean, std)

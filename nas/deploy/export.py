@@ -28,17 +28,33 @@ from torch import nn
 
 from nas.arch import Choice, arch_id
 from nas.costs.measure import count_params
-from nas.errors import NasError
 from nas.deploy.inline import inline_module
-from nas.space import Exportable, NetworkSpec, SearchSpace, instantiate
+from nas.errors import NasError
 from nas.results.weights import load_state_checked, read_plain
+from nas.space import Exportable, NetworkSpec, SearchSpace, instantiate
 
 #: Names the generated part of an exported module defines (the inlined source may not).
-GENERATED_NAMES = frozenset({
-    "SPACE", "SPACE_OPTIONS", "ARCH", "ARCH_TEXT", "ARCH_ID", "TRIAL", "NUM_CLASSES", "INPUT_SHAPE",
-    "NETWORK_KWARGS", "METRICS", "WEIGHTS_FILE", "build_model", "os", "torch",
-})
-PACKAGE_INIT = '"""Networks exported by nas: import one module each and call its build_model()."""\n'
+GENERATED_NAMES = frozenset(
+    {
+        "SPACE",
+        "SPACE_OPTIONS",
+        "ARCH",
+        "ARCH_TEXT",
+        "ARCH_ID",
+        "TRIAL",
+        "NUM_CLASSES",
+        "INPUT_SHAPE",
+        "NETWORK_KWARGS",
+        "METRICS",
+        "WEIGHTS_FILE",
+        "build_model",
+        "os",
+        "torch",
+    }
+)
+PACKAGE_INIT = (
+    '"""Networks exported by nas: import one module each and call its build_model()."""\n'
+)
 
 
 def to_literal(value: Any, classes: Mapping[str, type], indent: int = 0, width: int = 100) -> str:
@@ -60,9 +76,15 @@ def to_literal(value: Any, classes: Mapping[str, type], indent: int = 0, width: 
     return open_ + "\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + close
 
 
-def _parts(value: Any, kind: type, classes: Mapping[str, type], indent: int, width: int,
-           ) -> tuple[str, list[str], str]:
+def _parts(
+    value: Any,
+    kind: type,
+    classes: Mapping[str, type],
+    indent: int,
+    width: int,
+) -> tuple[str, list[str], str]:
     """Opening text, item texts and closing text of a container literal."""
+
     def lit(item: Any) -> str:
         return to_literal(item, classes, indent, width)
 
@@ -73,7 +95,9 @@ def _parts(value: Any, kind: type, classes: Mapping[str, type], indent: int, wid
     if kind is dict:
         for key in value:
             if type(key) not in (str, int, bool, float) and key is not None:
-                raise NasError(f"cannot write a dict key of type {type(key).__name__} into an exported module")
+                raise NasError(
+                    f"cannot write a dict key of type {type(key).__name__} into an exported module"
+                )
         return "{", [f"{lit(k)}: {lit(v)}" for k, v in value.items()], "}"
     if classes.get(kind.__name__) is kind:
         if dataclasses.is_dataclass(value):
@@ -81,25 +105,48 @@ def _parts(value: Any, kind: type, classes: Mapping[str, type], indent: int, wid
             return f"{kind.__name__}(", [f"{n}={lit(getattr(value, n))}" for n in names], ")"
         if isinstance(value, tuple) and hasattr(kind, "_fields"):
             return f"{kind.__name__}(", [f"{n}={lit(getattr(value, n))}" for n in kind._fields], ")"
-    raise NasError(f"cannot write a {kind.__module__}.{kind.__qualname__} into an exported module; network "
-                   "arguments must be numbers, strings, booleans, None, lists, tuples, dicts or dataclasses "
-                   "defined beside the network")
+    raise NasError(
+        f"cannot write a {kind.__module__}.{kind.__qualname__} into an exported module; network "
+        "arguments must be numbers, strings, booleans, None, lists, tuples, dicts or dataclasses "
+        "defined beside the network"
+    )
 
 
 def check_literal(text: str, class_names: set[str]) -> None:
     """Parse generated literal source and refuse anything but literals and the allowed constructors."""
-    allowed = (ast.Expression, ast.Constant, ast.List, ast.Tuple, ast.Dict, ast.Load, ast.keyword,
-               ast.Call, ast.Name, ast.UnaryOp, ast.USub)
+    allowed = (
+        ast.Expression,
+        ast.Constant,
+        ast.List,
+        ast.Tuple,
+        ast.Dict,
+        ast.Load,
+        ast.keyword,
+        ast.Call,
+        ast.Name,
+        ast.UnaryOp,
+        ast.USub,
+    )
     tree = ast.parse(text, mode="eval")
     for node in ast.walk(tree):
         if not isinstance(node, allowed):
-            raise NasError(f"generated literal contains a {type(node).__name__}; refusing to export")
+            raise NasError(
+                f"generated literal contains a {type(node).__name__}; refusing to export"
+            )
         if isinstance(node, ast.Call):
-            ok_float = (isinstance(node.func, ast.Name) and node.func.id == "float" and len(node.args) == 1
-                        and isinstance(node.args[0], ast.Constant) and node.args[0].value in ("inf", "-inf", "nan"))
-            if not ok_float and not (isinstance(node.func, ast.Name) and node.func.id in class_names
-                                     and not node.args):
-                raise NasError("generated literal calls something other than a known dataclass; refusing to export")
+            ok_float = (
+                isinstance(node.func, ast.Name)
+                and node.func.id == "float"
+                and len(node.args) == 1
+                and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value in ("inf", "-inf", "nan")
+            )
+            if not ok_float and not (
+                isinstance(node.func, ast.Name) and node.func.id in class_names and not node.args
+            ):
+                raise NasError(
+                    "generated literal calls something other than a known dataclass; refusing to export"
+                )
         if isinstance(node, ast.Name) and node.id not in class_names | {"float"}:
             raise NasError(f"generated literal names {node.id!r}; refusing to export")
 
@@ -127,8 +174,10 @@ def _plain_or_str(value: Any, classes: Mapping[str, type]) -> Any:
 def check_module_name(name: str) -> str:
     """``name`` if it can be an importable module name, else NasError."""
     if not name.isidentifier() or keyword.iskeyword(name) or not name.isascii():
-        raise NasError(f"{name!r} cannot be a module name; use letters, digits and underscores "
-                       "(not starting with a digit)")
+        raise NasError(
+            f"{name!r} cannot be a module name; use letters, digits and underscores "
+            "(not starting with a digit)"
+        )
     return name
 
 
@@ -142,26 +191,40 @@ def check_export_targets(out_dir: str | Path, names: list[str]) -> Path:
             break
         if part.exists():
             where = "is a file" if part == out else f"lies under {str(part)!r}, which is a file"
-            raise NasError(f"cannot export into {str(out)!r}: it {where}, not a folder; pass --out a "
-                           "folder (it is created if missing), or move the file away")
+            raise NasError(
+                f"cannot export into {str(out)!r}: it {where}, not a folder; pass --out a "
+                "folder (it is created if missing), or move the file away"
+            )
     for name in names:
         for target in (out / f"{name}.py", out / f"{name}.pt", out / "__init__.py"):
             if target.is_dir():
-                raise NasError(f"cannot write {str(target)!r}: it is a folder; move it away, or pass "
-                               "another --out or --name")
+                raise NasError(
+                    f"cannot write {str(target)!r}: it is a folder; move it away, or pass "
+                    "another --out or --name"
+                )
     return out
 
 
 def render_module(
-    spec: NetworkSpec, *, name: str, space: str, space_options: Mapping[str, Any],
-    arch: Mapping[str, Choice], arch_text: str, input_shape: tuple[int, int, int],
-    metrics: Mapping[str, Any], weights_file: str | None, trial: int | None = None,
+    spec: NetworkSpec,
+    *,
+    name: str,
+    space: str,
+    space_options: Mapping[str, Any],
+    arch: Mapping[str, Choice],
+    arch_text: str,
+    input_shape: tuple[int, int, int],
+    metrics: Mapping[str, Any],
+    weights_file: str | None,
+    trial: int | None = None,
 ) -> str:
     """The source of the standalone module for one network."""
     inlined = inline_module(spec.module)
     taken = sorted(inlined.defined & GENERATED_NAMES)
     if taken:
-        raise NasError(f"cannot export: {spec.module} defines {taken[0]!r}, a name exported modules reserve")
+        raise NasError(
+            f"cannot export: {spec.module} defines {taken[0]!r}, a name exported modules reserve"
+        )
     if spec.cls not in inlined.defined:
         raise NasError(f"network class {spec.cls!r} is not defined at the top of {spec.module}")
     kwargs = dict(spec.kwargs)
@@ -172,13 +235,22 @@ def render_module(
     names = set(classes)
     plain: dict[str, Any] = {k: v for k, v in metrics.items() if type(v) in (int, float, bool, str)}
     constants = {
-        "SPACE": space, "SPACE_OPTIONS": dict(space_options), "ARCH": dict(arch), "ARCH_TEXT": arch_text,
-        "ARCH_ID": arch_id(arch), "TRIAL": trial, "NUM_CLASSES": num_classes,
-        "INPUT_SHAPE": tuple(input_shape), "NETWORK_KWARGS": kwargs, "METRICS": plain,
+        "SPACE": space,
+        "SPACE_OPTIONS": dict(space_options),
+        "ARCH": dict(arch),
+        "ARCH_TEXT": arch_text,
+        "ARCH_ID": arch_id(arch),
+        "TRIAL": trial,
+        "NUM_CLASSES": num_classes,
+        "INPUT_SHAPE": tuple(input_shape),
+        "NETWORK_KWARGS": kwargs,
+        "METRICS": plain,
         "WEIGHTS_FILE": weights_file,
     }
     # provenance only: an option that is not a plain value is recorded as its string
-    constants["SPACE_OPTIONS"] = {k: _plain_or_str(v, classes) for k, v in constants["SPACE_OPTIONS"].items()}
+    constants["SPACE_OPTIONS"] = {
+        k: _plain_or_str(v, classes) for k, v in constants["SPACE_OPTIONS"].items()
+    }
     lines = []
     for key, value in constants.items():
         text = to_literal(value, classes)
@@ -186,8 +258,13 @@ def render_module(
         lines.append(f"{key} = {text}")
     imports = list(dict.fromkeys(["import os", "import torch", *inlined.imports]))
     return _TEMPLATE.format(
-        name=name, aid=arch_id(arch), imports="\n".join(imports), code=inlined.code(),
-        constants="\n".join(lines), cls=spec.cls, weights_name=f"{name}.pt",
+        name=name,
+        aid=arch_id(arch),
+        imports="\n".join(imports),
+        code=inlined.code(),
+        constants="\n".join(lines),
+        cls=spec.cls,
+        weights_name=f"{name}.pt",
     )
 
 
@@ -224,21 +301,36 @@ def build_model(num_classes: int = NUM_CLASSES, *, pretrained: bool = True) -> t
 '''
 
 
-def network_spec_of(space: SearchSpace, arch: Mapping[str, Choice], *, num_classes: int,
-                    input_shape: tuple[int, int, int]) -> NetworkSpec:
+def network_spec_of(
+    space: SearchSpace,
+    arch: Mapping[str, Choice],
+    *,
+    num_classes: int,
+    input_shape: tuple[int, int, int],
+) -> NetworkSpec:
     """The space's network spec for ``arch``, or a clear NasError when the space cannot export."""
     if not isinstance(space, Exportable):
-        raise NasError(f"space {space.name or type(space).__name__!r} cannot be exported: it has no "
-                       "network_spec(arch, *, num_classes, input_shape) method (see nas.space.Exportable)")
+        raise NasError(
+            f"space {space.name or type(space).__name__!r} cannot be exported: it has no "
+            "network_spec(arch, *, num_classes, input_shape) method (see nas.space.Exportable)"
+        )
     c, h, w = input_shape
     return space.network_spec(space.validate(arch), num_classes=num_classes, input_shape=(c, h, w))
 
 
 def export_model(
-    space: SearchSpace, arch: Mapping[str, Choice], out_dir: str | Path, name: str, *,
-    num_classes: int, input_shape: tuple[int, int, int], space_name: str | None = None,
-    space_options: Mapping[str, Any] | None = None, state_dict: Mapping[str, torch.Tensor] | None = None,
-    metrics: Mapping[str, Any] | None = None, trial: int | None = None,
+    space: SearchSpace,
+    arch: Mapping[str, Choice],
+    out_dir: str | Path,
+    name: str,
+    *,
+    num_classes: int,
+    input_shape: tuple[int, int, int],
+    space_name: str | None = None,
+    space_options: Mapping[str, Any] | None = None,
+    state_dict: Mapping[str, torch.Tensor] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    trial: int | None = None,
 ) -> Path:
     """Write ``out_dir/name.py`` (and ``name.pt`` with ``state_dict``); returns the module's path."""
     arch = space.validate(arch)
@@ -249,9 +341,16 @@ def export_model(
         load_state_checked(reference, state_dict, f"the weights of architecture {arch_id(arch)}")
     options = dict(space_options or {})
     text = render_module(
-        spec, name=name, space=space_name or space.name, space_options=options, arch=arch,
-        arch_text=space.format(arch), input_shape=input_shape, metrics=metrics or {},
-        weights_file=f"{name}.pt" if state_dict is not None else None, trial=trial,
+        spec,
+        name=name,
+        space=space_name or space.name,
+        space_options=options,
+        arch=arch,
+        arch_text=space.format(arch),
+        input_shape=input_shape,
+        metrics=metrics or {},
+        weights_file=f"{name}.pt" if state_dict is not None else None,
+        trial=trial,
     )
     out = check_export_targets(out_dir, [name])
     try:
@@ -269,8 +368,10 @@ def export_model(
     path.write_text(text)
     built = load_model(path, pretrained=state_dict is not None)
     if count_params(built) != count_params(reference):
-        raise NasError(f"exported module {str(path)!r} builds a different network than the space; "
-                       "this is a bug in the space's network_spec")
+        raise NasError(
+            f"exported module {str(path)!r} builds a different network than the space; "
+            "this is a bug in the space's network_spec"
+        )
     return path
 
 
@@ -281,10 +382,14 @@ def _exported_file(path: str | Path) -> Path:
         modules = sorted(p for p in path.glob("*.py") if p.name != "__init__.py")
         if len(modules) != 1:
             listed = ", ".join(p.name for p in modules) or "none"
-            raise NasError(f"{str(path)!r} holds {len(modules)} exported modules ({listed}); pass one .py file")
+            raise NasError(
+                f"{str(path)!r} holds {len(modules)} exported modules ({listed}); pass one .py file"
+            )
         path = modules[0]
     if path.suffix != ".py" or not path.is_file():
-        raise NasError(f"{str(path)!r} is not an exported module; pass the .py file nas export wrote")
+        raise NasError(
+            f"{str(path)!r} is not an exported module; pass the .py file nas export wrote"
+        )
     return path
 
 
@@ -323,19 +428,28 @@ def rebuild_exported(path: str | Path) -> nn.Module:
     wanted = {"SPACE", "SPACE_OPTIONS", "ARCH", "NUM_CLASSES", "INPUT_SHAPE", "WEIGHTS_FILE"}
     found: dict[str, Any] = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name) \
-                and node.targets[0].id in wanted:
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id in wanted
+        ):
             try:
                 found[node.targets[0].id] = ast.literal_eval(node.value)
             except ValueError:
-                raise NasError(f"{str(path)!r}: {node.targets[0].id} is not a plain literal; rebuild it "
-                               "with nas export") from None
+                raise NasError(
+                    f"{str(path)!r}: {node.targets[0].id} is not a plain literal; rebuild it "
+                    "with nas export"
+                ) from None
     missing = sorted(wanted - set(found))
     if missing:
         raise NasError(f"{str(path)!r} is not a module nas export wrote (no {missing[0]})")
     space = SPACES.get(found["SPACE"])(**found["SPACE_OPTIONS"])
-    model = space.build(space.validate(found["ARCH"]), num_classes=found["NUM_CLASSES"],
-                        input_shape=tuple(found["INPUT_SHAPE"]))
+    model = space.build(
+        space.validate(found["ARCH"]),
+        num_classes=found["NUM_CLASSES"],
+        input_shape=tuple(found["INPUT_SHAPE"]),
+    )
     if found["WEIGHTS_FILE"] is not None:
         weights = path.parent / Path(found["WEIGHTS_FILE"]).name
         try:
@@ -343,6 +457,8 @@ def rebuild_exported(path: str | Path) -> nn.Module:
         except NasError:
             raise
         except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same one-line error
-            raise NasError(f"cannot read weights {str(weights)!r} ({type(exc).__name__}: {exc})") from None
+            raise NasError(
+                f"cannot read weights {str(weights)!r} ({type(exc).__name__}: {exc})"
+            ) from None
         load_state_checked(model, state, str(weights))
     return model

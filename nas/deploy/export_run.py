@@ -15,13 +15,23 @@ from typing import Any
 import pandas as pd
 
 from nas.config import ExperimentConfig
-from nas.errors import NasError
 from nas.deploy.export import check_export_targets, check_module_name, export_model
-from nas.space import SearchSpace
+from nas.errors import NasError
 from nas.results.weights import load_weights, weights_path
+from nas.space import SearchSpace
 
 #: Columns of the trial table that are bookkeeping, not metrics of the network.
-NOT_METRICS = {"trial", "state", "arch_id", "arch", "duplicate_of", "error", "started", "duration_s", "run"}
+NOT_METRICS = {
+    "trial",
+    "state",
+    "arch_id",
+    "arch",
+    "duplicate_of",
+    "error",
+    "started",
+    "duration_s",
+    "run",
+}
 
 
 @dataclass(frozen=True)
@@ -46,17 +56,30 @@ def row_metrics(row: pd.Series) -> dict[str, Any]:
     """The numeric metrics of a trial-table row as plain Python numbers (NaN and bookkeeping left out)."""
     out: dict[str, Any] = {}
     for key, value in row.items():
-        if key in NOT_METRICS or isinstance(value, (bool, str)) or not pd.api.types.is_number(value):
+        if (
+            key in NOT_METRICS
+            or isinstance(value, (bool, str))
+            or not pd.api.types.is_number(value)
+        ):
             continue
         value = value.item() if hasattr(value, "item") else value
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
+        if (
+            isinstance(value, (int, float))
+            and not isinstance(value, bool)
+            and not math.isnan(value)
+        ):
             out[str(key)] = value
     return out
 
 
 def choose_trials(
-    frame: pd.DataFrame, objectives: dict[str, str], *, best: bool = False, trials: Sequence[int] = (),
-    pareto: bool = False, name: str | None = None,
+    frame: pd.DataFrame,
+    objectives: dict[str, str],
+    *,
+    best: bool = False,
+    trials: Sequence[int] = (),
+    pareto: bool = False,
+    name: str | None = None,
 ) -> list[Chosen]:
     """The trials ``--best``, ``--trial N ...`` or ``--pareto`` select (frame: best first)."""
     from nas.results.trials import pareto_front
@@ -74,7 +97,11 @@ def choose_trials(
             raise NasError("the run has no completed trial yet, so no Pareto front")
         rows = [r for _, r in front.iterrows()]
     else:
-        known = {int(t): r for t, r in frame.set_index("trial", drop=False).iterrows()} if not frame.empty else {}
+        known = (
+            {int(t): r for t, r in frame.set_index("trial", drop=False).iterrows()}
+            if not frame.empty
+            else {}
+        )
         missing = [t for t in trials if t not in known]
         if missing:
             raise NasError(f"the run has no trial {missing[0]} (trials: 0..{len(known) - 1})")
@@ -82,8 +109,12 @@ def choose_trials(
     if name is not None and len(rows) != 1:
         raise NasError("--name names one module; it cannot be used when exporting several trials")
     return [
-        Chosen(int(r["trial"]), str(r["arch"]), check_module_name(name) if name else
-               ("best" if best else f"trial_{int(r['trial'])}"), row_metrics(r))
+        Chosen(
+            int(r["trial"]),
+            str(r["arch"]),
+            check_module_name(name) if name else ("best" if best else f"trial_{int(r['trial'])}"),
+            row_metrics(r),
+        )
         for r in rows
     ]
 
@@ -91,18 +122,29 @@ def choose_trials(
 class _Shapes:
     """Number of classes and input shape: from saved weights, the command line, or the data set."""
 
-    def __init__(self, config: ExperimentConfig, num_classes: int | None, input_shape: tuple[int, int, int] | None):
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        num_classes: int | None,
+        input_shape: tuple[int, int, int] | None,
+    ):
         self.config = config
         self.given = (num_classes, input_shape)
         self._data: tuple[int, tuple[int, int, int]] | None = None
 
-    def resolve(self, saved: tuple[int, tuple[int, int, int]] | None) -> tuple[int, tuple[int, int, int]]:
+    def resolve(
+        self, saved: tuple[int, tuple[int, int, int]] | None
+    ) -> tuple[int, tuple[int, int, int]]:
         """(num_classes, input_shape) for one trial."""
         classes, shape = self.given
         if saved is not None:
-            if (classes is not None and classes != saved[0]) or (shape is not None and shape != saved[1]):
-                raise NasError(f"the trial's weights were trained for {saved[0]} classes and input "
-                               f"{'x'.join(map(str, saved[1]))}; drop --num-classes / --input-shape")
+            if (classes is not None and classes != saved[0]) or (
+                shape is not None and shape != saved[1]
+            ):
+                raise NasError(
+                    f"the trial's weights were trained for {saved[0]} classes and input "
+                    f"{'x'.join(map(str, saved[1]))}; drop --num-classes / --input-shape"
+                )
             return saved
         if classes is not None and shape is not None:
             return classes, shape
@@ -117,9 +159,16 @@ class _Shapes:
 
 
 def export_run(
-    run_path: str | Path, out_dir: str | Path | None = None, *, best: bool = False, trials: Sequence[int] = (),
-    pareto: bool = False, name: str | None = None, num_classes: int | None = None,
-    input_shape: tuple[int, int, int] | None = None, onnx: bool = False,
+    run_path: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    best: bool = False,
+    trials: Sequence[int] = (),
+    pareto: bool = False,
+    name: str | None = None,
+    num_classes: int | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    onnx: bool = False,
 ) -> list[tuple[Path, bool]]:
     """Export the chosen trials of a run; returns each module's path and whether it has weights."""
     from nas.registry import SPACES
@@ -132,9 +181,12 @@ def export_run(
     config = run.load_config()
     space: SearchSpace = SPACES.get(config.space.name)(**config.space.options)
     frame, _ = load_trials(run.path)
-    chosen = choose_trials(frame, run_objectives(run.path), best=best, trials=trials, pareto=pareto, name=name)
-    out = check_export_targets(out_dir if out_dir is not None else run.path / "exported",
-                               [item.name for item in chosen])
+    chosen = choose_trials(
+        frame, run_objectives(run.path), best=best, trials=trials, pareto=pareto, name=name
+    )
+    out = check_export_targets(
+        out_dir if out_dir is not None else run.path / "exported", [item.name for item in chosen]
+    )
     shapes = _Shapes(config, num_classes, input_shape)
     written = []
     for item in chosen:
@@ -143,9 +195,17 @@ def export_run(
         saved = load_weights(path) if path.is_file() else None
         classes, shape = shapes.resolve((saved.num_classes, saved.input_shape) if saved else None)
         module = export_model(
-            space, arch, out, item.name, num_classes=classes, input_shape=shape,
-            space_name=config.space.name, space_options=config.space.options,
-            state_dict=saved.state_dict if saved else None, metrics=item.metrics, trial=item.trial,
+            space,
+            arch,
+            out,
+            item.name,
+            num_classes=classes,
+            input_shape=shape,
+            space_name=config.space.name,
+            space_options=config.space.options,
+            state_dict=saved.state_dict if saved else None,
+            metrics=item.metrics,
+            trial=item.trial,
         )
         if onnx:
             export_onnx(module, shape)
@@ -159,7 +219,9 @@ def require_onnx() -> None:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401  (torch.onnx's exporter needs it)
     except ImportError:
-        raise NasError("--onnx needs the onnx and onnxscript packages: pip install onnx onnxscript") from None
+        raise NasError(
+            "--onnx needs the onnx and onnxscript packages: pip install onnx onnxscript"
+        ) from None
 
 
 def export_onnx(module: Path, input_shape: tuple[int, int, int]) -> Path:
@@ -174,9 +236,17 @@ def export_onnx(module: Path, input_shape: tuple[int, int, int]) -> Path:
     model = load_model(module).eval()
     path = module.with_suffix(".onnx")
     with _quiet_exporter():
-        torch.onnx.export(model, (torch.zeros(2, *input_shape),), str(path), dynamo=True, verbose=False,
-                          input_names=["images"], output_names=["logits"],
-                          dynamic_shapes=({0: torch.export.Dim("batch")},), external_data=False)
+        torch.onnx.export(
+            model,
+            (torch.zeros(2, *input_shape),),
+            str(path),
+            dynamo=True,
+            verbose=False,
+            input_names=["images"],
+            output_names=["logits"],
+            dynamic_shapes=({0: torch.export.Dim("batch")},),
+            external_data=False,
+        )
     onnx.checker.check_model(str(path))
     return path
 
@@ -203,7 +273,9 @@ def _quiet_exporter() -> Iterator[None]:
         registration.removeFilter(notice)
 
 
-def export_int8_modules(run_path: str | Path, modules: Sequence[Path]) -> list[tuple[Path, dict[str, Any]]]:
+def export_int8_modules(
+    run_path: str | Path, modules: Sequence[Path]
+) -> list[tuple[Path, dict[str, Any]]]:
     """Write NAME_int8.py beside each exported module, calibrated on the run's data set; returns each
     int8 module with its measured accuracy and size (float and int8)."""
     from nas.deploy.int8_export import export_int8
@@ -214,5 +286,12 @@ def export_int8_modules(run_path: str | Path, modules: Sequence[Path]) -> list[t
     if config.dataset is None:
         raise NasError("--int8 calibrates on the run's data set, and the run has none")
     data = DATASETS.get(config.dataset.name)(**config.dataset.options)
-    return [export_int8(module, data, calibration=config.costs.int8_calibration_batches,
-                        batch_size=config.training.batch_size) for module in modules]
+    return [
+        export_int8(
+            module,
+            data,
+            calibration=config.costs.int8_calibration_batches,
+            batch_size=config.training.batch_size,
+        )
+        for module in modules
+    ]

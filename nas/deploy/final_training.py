@@ -20,12 +20,13 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
-from nas.arch import Arch, Choice, arch_id
-from nas.config import ExperimentConfig, TrainingConfig, apply_overrides, load_config, read_yaml
+from nas.arch import Arch, Choice
+from nas.config import ExperimentConfig, TrainingConfig, apply_overrides, read_yaml
+from nas.config.options import pydantic_message, validate_options
 from nas.data import DataSplits, Split
 from nas.errors import NasError
-from nas.config.options import pydantic_message, validate_options
 from nas.space import SearchSpace
+
 
 class Recipe(BaseModel):
     """A final-training recipe; sections are merged over the experiment config's."""
@@ -52,8 +53,11 @@ def load_recipe(path: str | Path | None, overrides: Sequence[str] = ()) -> Recip
 def _merge(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(dict(base))
     for key, value in update.items():
-        out[key] = _merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), Mapping) \
+        out[key] = (
+            _merge(out[key], value)
+            if isinstance(value, Mapping) and isinstance(out.get(key), Mapping)
             else value
+        )
     return out
 
 
@@ -75,13 +79,19 @@ def resolve(config: ExperimentConfig, recipe: Recipe, arch_text: str) -> Setup:
     from nas.registry import DATASETS, SPACES
 
     space_factory = SPACES.get(config.space.name)
-    space_options = validate_options(space_factory, {**config.space.options, **recipe.space}, "recipe.space")
+    space_options = validate_options(
+        space_factory, {**config.space.options, **recipe.space}, "recipe.space"
+    )
     space = space_factory(**space_options)
     arch = space.parse(arch_text)
     if config.dataset is None:
-        raise NasError("nas train trains on a data set; add a 'dataset:' section to the experiment config")
+        raise NasError(
+            "nas train trains on a data set; add a 'dataset:' section to the experiment config"
+        )
     data_factory = DATASETS.get(config.dataset.name)
-    data_options = validate_options(data_factory, {**config.dataset.options, **recipe.dataset}, "recipe.dataset")
+    data_options = validate_options(
+        data_factory, {**config.dataset.options, **recipe.dataset}, "recipe.dataset"
+    )
     try:
         training = TrainingConfig(**_merge(config.training.model_dump(), recipe.training))
     except pydantic.ValidationError as exc:
@@ -104,7 +114,11 @@ class Trained:
 
 
 def train_final(
-    setup: Setup, arch: Mapping[str, Choice], *, epochs: int, train_on: str = "train",
+    setup: Setup,
+    arch: Mapping[str, Choice],
+    *,
+    epochs: int,
+    train_on: str = "train",
     report: Any = None,
 ) -> Trained:
     """Build ``arch`` and train it from scratch with the shared loop; measure test accuracy (%)."""
@@ -124,8 +138,24 @@ def train_final(
         from nas.training.distill import load_teacher
 
         teacher = load_teacher(cfg.distill, setup.space, device)
-    result = train_model(model, data, cfg, epochs=epochs, seed=setup.seed, device=device,
-                         train_split=split, report=report, teacher=teacher)
+    result = train_model(
+        model,
+        data,
+        cfg,
+        epochs=epochs,
+        seed=setup.seed,
+        device=device,
+        train_split=split,
+        report=report,
+        teacher=teacher,
+    )
     test_accuracy, _ = evaluate_model(model, data.test, data, cfg, device)
-    return Trained(model.cpu(), 100.0 * test_accuracy, 100.0 * result.val_accuracy,
-                   [100.0 * a for a in result.history], params, flops, result.train_seconds)
+    return Trained(
+        model.cpu(),
+        100.0 * test_accuracy,
+        100.0 * result.val_accuracy,
+        [100.0 * a for a in result.history],
+        params,
+        flops,
+        result.train_seconds,
+    )

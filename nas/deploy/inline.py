@@ -33,8 +33,10 @@ class InlinedSource:
 
     def code(self) -> str:
         """The modules' code (imports left out), each under a comment naming where it came from."""
-        return "\n\n\n".join(f"# {'-' * 20} inlined from {name} {'-' * 20}\n\n{body.strip()}"
-                              for name, body in zip(self.modules, self.bodies))
+        return "\n\n\n".join(
+            f"# {'-' * 20} inlined from {name} {'-' * 20}\n\n{body.strip()}"
+            for name, body in zip(self.modules, self.bodies, strict=False)
+        )
 
 
 @dataclass
@@ -59,17 +61,24 @@ def inline_module(module: str) -> InlinedSource:
             if symbol.startswith("__") and symbol.endswith("__"):
                 continue  # __all__ and the like: harmless when a later module redefines them
             if symbol in defined:
-                raise NasError(f"cannot inline {module}: {symbol!r} is defined in both {defined[symbol]} "
-                               f"and {name}; rename one of them")
+                raise NasError(
+                    f"cannot inline {module}: {symbol!r} is defined in both {defined[symbol]} "
+                    f"and {name}; rename one of them"
+                )
             defined[symbol] = name
     clash = sorted(set(defined) & _bound_names(imports))
     if clash:
-        raise NasError(f"cannot inline {module}: {clash[0]!r} is both imported and defined ({defined[clash[0]]})")
-    return InlinedSource([ast.unparse(s) for s in imports], order, [parsed[n].body for n in order],
-                         set(defined))
+        raise NasError(
+            f"cannot inline {module}: {clash[0]!r} is both imported and defined ({defined[clash[0]]})"
+        )
+    return InlinedSource(
+        [ast.unparse(s) for s in imports], order, [parsed[n].body for n in order], set(defined)
+    )
 
 
-def _visit(name: str, package: str, parsed: dict[str, _Parsed], order: list[str], stack: list[str]) -> None:
+def _visit(
+    name: str, package: str, parsed: dict[str, _Parsed], order: list[str], stack: list[str]
+) -> None:
     if name in stack:
         raise NasError(f"cannot inline {stack[0]}: circular imports {' -> '.join([*stack, name])}")
     if name in parsed:
@@ -104,16 +113,26 @@ def _parse(name: str, package: str) -> _Parsed:
             spans.append((stmt.lineno, stmt.end_lineno or stmt.lineno))
             removed[stmt.lineno] = replacement
     _check_nested_imports(tree, name, package)
-    kept = {n for s in tree.body if (s.lineno, s.end_lineno or s.lineno) not in spans for n in _defines(s)}
+    kept = {
+        n
+        for s in tree.body
+        if (s.lineno, s.end_lineno or s.lineno) not in spans
+        for n in _defines(s)
+    }
     body = _cut(lines, spans, removed, name)
     return _Parsed(name, body, deps, imports, kept)
 
 
-def _top_level(stmt: ast.stmt, index: int, name: str, package: str, deps: list[str],
-               imports: list[ast.stmt]) -> str | None:
+def _top_level(
+    stmt: ast.stmt, index: int, name: str, package: str, deps: list[str], imports: list[ast.stmt]
+) -> str | None:
     """None to keep ``stmt``; otherwise the text that replaces it (possibly empty)."""
-    if index == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant) \
-            and isinstance(stmt.value.value, str):
+    if (
+        index == 0
+        and isinstance(stmt, ast.Expr)
+        and isinstance(stmt.value, ast.Constant)
+        and isinstance(stmt.value.value, str)
+    ):
         return f"# {stmt.value.value.strip().splitlines()[0]}" if stmt.value.value.strip() else ""
     if isinstance(stmt, ast.If) and _is_type_checking(stmt.test) and not stmt.orelse:
         return ""  # imports for type checkers only
@@ -127,7 +146,9 @@ def _top_level(stmt: ast.stmt, index: int, name: str, package: str, deps: list[s
         imports.append(stmt)
         return ""
     deps.append(target)
-    return "\n".join(f"{a.asname} = {a.name}" for a in stmt.names if a.asname and a.asname != a.name)
+    return "\n".join(
+        f"{a.asname} = {a.name}" for a in stmt.names if a.asname and a.asname != a.name
+    )
 
 
 def _internal_target(stmt: ast.Import | ast.ImportFrom, name: str, package: str) -> str | None:
@@ -135,8 +156,10 @@ def _internal_target(stmt: ast.Import | ast.ImportFrom, name: str, package: str)
     if isinstance(stmt, ast.Import):
         for alias in stmt.names:
             if package and (alias.name == package or alias.name.startswith(package + ".")):
-                raise NasError(f"cannot inline {name}: write 'from {alias.name} import NAME' instead of "
-                               f"'import {alias.name}'")
+                raise NasError(
+                    f"cannot inline {name}: write 'from {alias.name} import NAME' instead of "
+                    f"'import {alias.name}'"
+                )
         return None
     module = stmt.module or ""
     if stmt.level:
@@ -145,8 +168,10 @@ def _internal_target(stmt: ast.Import | ast.ImportFrom, name: str, package: str)
     if not package or not (module == package or module.startswith(package + ".")):
         return None
     if module == package:
-        raise NasError(f"cannot inline {name}: it imports from the package {package!r} itself; import "
-                       "from the module that defines the names instead")
+        raise NasError(
+            f"cannot inline {name}: it imports from the package {package!r} itself; import "
+            "from the module that defines the names instead"
+        )
     if any(a.name == "*" for a in stmt.names):
         raise NasError(f"cannot inline {name}: 'from {module} import *' hides which names it uses")
     return module
@@ -156,7 +181,9 @@ def _check_external(stmt: ast.Import | ast.ImportFrom, name: str) -> None:
     modules = [a.name for a in stmt.names] if isinstance(stmt, ast.Import) else [stmt.module or ""]
     for module in modules:
         top = module.split(".")[0]
-        if getattr(stmt, "level", 0) or not (top in ALLOWED_PACKAGES or top in sys.stdlib_module_names):
+        if getattr(stmt, "level", 0) or not (
+            top in ALLOWED_PACKAGES or top in sys.stdlib_module_names
+        ):
             raise NasError(
                 f"cannot export: {name} imports {module or '.'!r}; an exported network may import only "
                 f"torch, the standard library and modules of its own package"
@@ -170,19 +197,24 @@ def _check_nested_imports(tree: ast.Module, name: str, package: str) -> None:
             if _inside_type_checking(tree, node):
                 continue
             if _internal_target(node, name, package) is not None:
-                raise NasError(f"cannot inline {name}: it imports from its own package inside a function "
-                               f"(line {node.lineno}); import at the top of the module instead")
+                raise NasError(
+                    f"cannot inline {name}: it imports from its own package inside a function "
+                    f"(line {node.lineno}); import at the top of the module instead"
+                )
             _check_external(node, name)
 
 
 def _inside_type_checking(tree: ast.Module, node: ast.AST) -> bool:
-    return any(isinstance(s, ast.If) and _is_type_checking(s.test) and node in list(ast.walk(s))
-               for s in tree.body)
+    return any(
+        isinstance(s, ast.If) and _is_type_checking(s.test) and node in list(ast.walk(s))
+        for s in tree.body
+    )
 
 
 def _is_type_checking(test: ast.expr) -> bool:
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def _cut(lines: list[str], spans: list[tuple[int, int]], removed: dict[int, str], name: str) -> str:
@@ -240,5 +272,7 @@ def _merge_imports(stmts: list[ast.stmt]) -> list[ast.stmt]:
             module = getattr(stmt, "module", None)
             what = f"{module}.{alias.name}" if module else (alias.name if alias.asname else key)
             if bound.setdefault(key, what) != what:
-                raise NasError(f"cannot inline: the name {key!r} is imported as both {bound[key]} and {what}")
+                raise NasError(
+                    f"cannot inline: the name {key!r} is imported as both {bound[key]} and {what}"
+                )
     return list(seen.values())

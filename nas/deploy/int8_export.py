@@ -15,22 +15,25 @@ from typing import Any
 
 import torch
 
-from nas.data import DataSplits, resize
-from nas.errors import NasError
-from nas.deploy.export import check_module_name, load_model
 from nas.costs.int8 import BACKEND, accuracy, calibration_batches, quantize_int8, serialized_bytes
+from nas.data import DataSplits, resize
+from nas.deploy.export import check_module_name, load_model
+from nas.errors import NasError
 
 
-def export_int8(module: str | Path, data: DataSplits, *, calibration: int = 4, batch_size: int = 64
-                ) -> tuple[Path, dict[str, Any]]:
+def export_int8(
+    module: str | Path, data: DataSplits, *, calibration: int = 4, batch_size: int = 64
+) -> tuple[Path, dict[str, Any]]:
     """Quantize the exported module's trained network (calibrated on ``data``'s first training
     batches) and write ``NAME_int8.py`` + ``NAME_int8.pt`` beside it; returns the new module's path
     and what was measured (validation accuracy of float and int8, serialized sizes)."""
     module = Path(module)
     name = check_module_name(module.stem)
     if not module.with_suffix(".pt").is_file():
-        raise NasError(f"{str(module)!r} has no trained weights to quantize; search with "
-                       "evaluator.save_weights=true or train the architecture with nas train")
+        raise NasError(
+            f"{str(module)!r} has no trained weights to quantize; search with "
+            "evaluator.save_weights=true or train the architecture with nas train"
+        )
     float_model = load_model(module).eval()
     shape = _input_shape(module)
     if data.input_shape != shape:  # trained at another resolution: calibrate and score at that one
@@ -41,17 +44,28 @@ def export_int8(module: str | Path, data: DataSplits, *, calibration: int = 4, b
     path = module.with_name(f"{name}_int8.py")
     path.write_text(_TEMPLATE.format(name=name, backend=BACKEND))
     rebuilt = load_model(path)
-    float_acc, int8_acc = accuracy(float_model, data, batch_size), accuracy(rebuilt, data, batch_size)
-    return path, {"val_accuracy": float_acc, "int8_val_accuracy": int8_acc,
-                  "size_bytes": serialized_bytes(float_model), "int8_size_bytes": weights.stat().st_size}
+    float_acc, int8_acc = (
+        accuracy(float_model, data, batch_size),
+        accuracy(rebuilt, data, batch_size),
+    )
+    return path, {
+        "val_accuracy": float_acc,
+        "int8_val_accuracy": int8_acc,
+        "size_bytes": serialized_bytes(float_model),
+        "int8_size_bytes": weights.stat().st_size,
+    }
 
 
 def _input_shape(module: Path) -> tuple[int, int, int]:
     import ast
 
     for node in ast.parse(module.read_text()).body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "INPUT_SHAPE"):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "INPUT_SHAPE"
+        ):
             shape = ast.literal_eval(node.value)
             return int(shape[0]), int(shape[1]), int(shape[2])
     raise NasError(f"{str(module)!r} has no INPUT_SHAPE; is it a module nas export wrote?")
@@ -60,8 +74,12 @@ def _input_shape(module: Path) -> tuple[int, int, int]:
 def _resized(data: DataSplits, side: int) -> DataSplits:
     import dataclasses
 
-    return dataclasses.replace(data, train=resize(data.train, side), val=resize(data.val, side),
-                               test=resize(data.test, side))
+    return dataclasses.replace(
+        data,
+        train=resize(data.train, side),
+        val=resize(data.val, side),
+        test=resize(data.test, side),
+    )
 
 
 _TEMPLATE = '''"""{name}_int8: the network of {name}.py quantized to int8 by nas (post-training, CPU only).

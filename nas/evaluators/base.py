@@ -18,8 +18,8 @@ from nas.config import Component, CostsConfig, TrainingConfig
 from nas.data import DataSplits
 from nas.errors import NasError
 from nas.registry import DATASETS
-from nas.space import SearchSpace
 from nas.search.time_limit import paused
+from nas.space import SearchSpace
 from nas.training.loop import EpochReport
 from nas.training.supernet import SupernetRecipe, TrainedSupernet
 
@@ -48,8 +48,10 @@ class EvalContext:
     def data(self) -> DataSplits:
         """The configured data set, loaded once."""
         if self.dataset is None:
-            raise NasError("this evaluator trains networks and needs a data set: add a 'dataset:' "
-                           "section to the config (e.g. dataset: {name: cifar10})")
+            raise NasError(
+                "this evaluator trains networks and needs a data set: add a 'dataset:' "
+                "section to the config (e.g. dataset: {name: cifar10})"
+            )
         with paused():  # loading the data is the run's cost, not the first candidate's
             return DATASETS.get(self.dataset.name)(**self.dataset.options)
 
@@ -94,7 +96,7 @@ class Evaluator(ABC):
     #: The run folder, where an evaluator keeps artefacts (weights); None outside a run.
     run_dir: Path | None = None
 
-    def check(self, space: SearchSpace) -> None:
+    def check(self, space: SearchSpace) -> None:  # noqa: B027 - a hook: by default every space will do
         """Raise NasError if this evaluator cannot score ``space``'s architectures (before a run starts)."""
 
     def prepare(self, space: SearchSpace, run_dir: Path | None, executor: ExecutorServices) -> None:
@@ -104,7 +106,10 @@ class Evaluator(ABC):
 
     @abstractmethod
     def evaluate(
-        self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
+        self,
+        arch: Mapping[str, Choice],
+        space: SearchSpace,
+        budget: Budget | None = None,
         report: EpochReport | None = None,
     ) -> dict[str, Any]:
         """Return the metrics of ``arch`` (floats; the objectives among them)."""

@@ -58,8 +58,10 @@ def get_proxy(name: str) -> Proxy:
     """The proxy registered as ``name``, or a clear error listing the known ones."""
     if name not in PROXIES:
         known = sorted(PROXIES)
-        raise NasError(f"unknown zero-cost proxy {name!r}{did_you_mean(name, known)}; "
-                       f"choose one of: {', '.join(known)}")
+        raise NasError(
+            f"unknown zero-cost proxy {name!r}{did_you_mean(name, known)}; "
+            f"choose one of: {', '.join(known)}"
+        )
     return PROXIES[name]
 
 
@@ -70,7 +72,9 @@ def score(name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> floa
 
 def weighted_layers(model: nn.Module) -> list[nn.Module]:
     """The convolutions and linear layers whose weights the per-weight proxies sum over."""
-    return [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
+    return [
+        m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))
+    ]
 
 
 def without_batchnorm(model: nn.Module) -> nn.Module:
@@ -113,15 +117,27 @@ def synflow(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     without batch norm, in float64 on |θ|, for an all-ones input of ``x``'s shape (batch of one)."""
     # functional_call on float64 copies of the tensors: no deep copy of the modules (the slow part)
     with batchnorm_removed(model) as net:
-        params = {n: p.detach().double().abs().requires_grad_(True) for n, p in net.named_parameters()}
+        params = {
+            n: p.detach().double().abs().requires_grad_(True) for n, p in net.named_parameters()
+        }
         buffers = {n: b.double() if b.is_floating_point() else b for n, b in net.named_buffers()}
         ones = torch.ones((1, *x.shape[1:]), dtype=torch.float64, device=x.device)
         out = torch.func.functional_call(net, {**params, **buffers}, (ones,))
         layers = set(weighted_layers(net))
-        names = [f"{prefix}.weight" if prefix else "weight" for prefix, m in net.named_modules() if m in layers]
+        names = [
+            f"{prefix}.weight" if prefix else "weight"
+            for prefix, m in net.named_modules()
+            if m in layers
+        ]
     wanted = [params[n] for n in names]
     grads = torch.autograd.grad(out.sum(), wanted, allow_unused=True)
-    return float(sum((w * g).abs().sum().detach() for w, g in zip(wanted, grads) if g is not None))
+    return float(
+        sum(
+            (w * g).abs().sum().detach()
+            for w, g in zip(wanted, grads, strict=False)
+            if g is not None
+        )
+    )
 
 
 @register_proxy("grad_norm", needs_data=True)
@@ -146,7 +162,9 @@ def _weights_and_grads(net: nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]
 def snip(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """SNIP saliency (Lee et al. 2019): sum of |θ ⊙ ∂L/∂θ| of the cross-entropy L on the batch."""
     net = _grads_of(model, x, y)
-    return float(sum((weight * grad).abs().sum().detach() for weight, grad in _weights_and_grads(net)))
+    return float(
+        sum((weight * grad).abs().sum().detach() for weight, grad in _weights_and_grads(net))
+    )
 
 
 @register_proxy("naswot", needs_data=True)
@@ -198,5 +216,4 @@ def params(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 @register_proxy("flops", needs_data=False)
 def flops(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Multiply-accumulates of one forward pass on one input (the other baseline)."""
-    c, h, w = x.shape[1:]
-    return float(count_flops(model, (c, h, w)))
+    return float(count_flops(model, tuple(x.shape[1:])))

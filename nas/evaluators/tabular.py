@@ -39,8 +39,10 @@ def _load(path: str, mtime: float, dataset: str) -> dict[str, dict[str, float]]:
     required = ["arch_str", f"{dataset}_val_12ep", f"{dataset}_test_200ep"]
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise NasError(f"NAS-Bench-201 table {path!r} lacks column(s) {', '.join(missing)}; "
-                       f"it needs arch_str, <dataset>_val_12ep and <dataset>_test_200ep")
+        raise NasError(
+            f"NAS-Bench-201 table {path!r} lacks column(s) {', '.join(missing)}; "
+            f"it needs arch_str, <dataset>_val_12ep and <dataset>_test_200ep"
+        )
     columns = {
         "val_accuracy": f"{dataset}_val_12ep",
         "test_accuracy": f"{dataset}_test_200ep",
@@ -50,7 +52,10 @@ def _load(path: str, mtime: float, dataset: str) -> dict[str, dict[str, float]]:
     columns.update({c: c for c in frame.columns if c.startswith("lat_")})
     values = frame[list(columns.values())].astype(float).to_numpy().tolist()
     names = list(columns)
-    return {arch: dict(zip(names, row)) for arch, row in zip(frame["arch_str"], values)}
+    return {
+        arch: dict(zip(names, row, strict=False))
+        for arch, row in zip(frame["arch_str"], values, strict=False)
+    }
 
 
 class TabularNB201(Evaluator):
@@ -63,26 +68,36 @@ class TabularNB201(Evaluator):
     """
 
     def __init__(
-        self, context: EvalContext, *, table: str | None = None,
+        self,
+        context: EvalContext,
+        *,
+        table: str | None = None,
         dataset: Literal["cifar10", "cifar100", "imagenet16"] = "cifar10",
     ) -> None:
         path = Path(table).expanduser() if table is not None else nb201_table_path()
         if not path.is_file():
-            raise NasError(f"NAS-Bench-201 table {str(path)!r} does not exist; set evaluator.table to "
-                           "a table in the format of nb201.csv.gz, or leave it out to use the one "
-                           "shipped with nas")
+            raise NasError(
+                f"NAS-Bench-201 table {str(path)!r} does not exist; set evaluator.table to "
+                "a table in the format of nb201.csv.gz, or leave it out to use the one "
+                "shipped with nas"
+            )
         self.path = str(path.resolve())
         self.dataset = dataset
         self.rows = _load(self.path, path.stat().st_mtime, dataset)
 
     def evaluate(
-        self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
+        self,
+        arch: Mapping[str, Choice],
+        space: SearchSpace,
+        budget: Budget | None = None,
         report: EpochReport | None = None,
     ) -> dict[str, Any]:
         """The table's metrics for ``arch`` (budget and report are ignored: nothing is trained)."""
         key = space.format(arch)
         row = self.rows.get(key)
         if row is None:
-            raise NasError(f"architecture {key!r} is not in the NAS-Bench-201 table {self.path!r}; "
-                           "the tabular evaluator needs the nb201 space")
+            raise NasError(
+                f"architecture {key!r} is not in the NAS-Bench-201 table {self.path!r}; "
+                "the tabular evaluator needs the nb201 space"
+            )
         return {k: v for k, v in row.items() if not math.isnan(v)}

@@ -16,9 +16,9 @@ from nas.costs.measure import cost_metrics
 from nas.data import DataSplits, resize, subset
 from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator, Pruned, candidate_seed
+from nas.results.weights import save_weights
 from nas.space import SearchSpace
 from nas.training.loop import EpochReport, seeded, train_model
-from nas.results.weights import save_weights
 
 
 class PartialTraining(Evaluator):
@@ -30,20 +30,31 @@ class PartialTraining(Evaluator):
     """
 
     def __init__(
-        self, context: EvalContext, *, epochs: int = 5, data_fraction: float = 1.0, resolution: int | None = None,
+        self,
+        context: EvalContext,
+        *,
+        epochs: int = 5,
+        data_fraction: float = 1.0,
+        resolution: int | None = None,
         save_weights: bool = False,
     ) -> None:
         if epochs < 1:
             raise NasError(f"config key 'evaluator.epochs' must be at least 1, got {epochs}")
         if not 0 < data_fraction <= 1:
-            raise NasError(f"config key 'evaluator.data_fraction' must be in (0, 1], got {data_fraction}")
+            raise NasError(
+                f"config key 'evaluator.data_fraction' must be in (0, 1], got {data_fraction}"
+            )
         if resolution is not None and resolution < 1:
-            raise NasError(f"config key 'evaluator.resolution' must be at least 1 pixel, got {resolution}")
+            raise NasError(
+                f"config key 'evaluator.resolution' must be at least 1 pixel, got {resolution}"
+            )
         self.context = context
         self.epochs = epochs
         self.data_fraction = data_fraction
         self.resolution = resolution
-        self.save_weights = save_weights  # keep each trained network in the run folder (for nas export)
+        self.save_weights = (
+            save_weights  # keep each trained network in the run folder (for nas export)
+        )
         self._resized: dict[int, DataSplits] = {}
         self._teacher: nn.Module | None = None
 
@@ -63,13 +74,18 @@ class PartialTraining(Evaluator):
             return data
         if resolution not in self._resized:
             self._resized[resolution] = dataclasses.replace(
-                data, train=resize(data.train, resolution), val=resize(data.val, resolution),
+                data,
+                train=resize(data.train, resolution),
+                val=resize(data.val, resolution),
                 test=resize(data.test, resolution),
             )
         return self._resized[resolution]
 
     def evaluate(
-        self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
+        self,
+        arch: Mapping[str, Choice],
+        space: SearchSpace,
+        budget: Budget | None = None,
         report: EpochReport | None = None,
     ) -> dict[str, Any]:
         """Train ``arch`` from scratch and return accuracy (%), losses, costs and the fidelity used."""
@@ -85,8 +101,14 @@ class PartialTraining(Evaluator):
         if train_data.input_shape != data.input_shape:
             # the network as the space lays it out for the smaller input (same weights, same seed)
             with seeded(seed):
-                model = space.build(arch, num_classes=data.num_classes, input_shape=train_data.input_shape)
-        fidelity = {"epochs": epochs, "data_fraction": fraction, "resolution": min(train_data.input_shape[1:])}
+                model = space.build(
+                    arch, num_classes=data.num_classes, input_shape=train_data.input_shape
+                )
+        fidelity = {
+            "epochs": epochs,
+            "data_fraction": fraction,
+            "resolution": min(train_data.input_shape[1:]),
+        }
         reached: dict[str, Any] = {}
 
         def relay(epoch: int, accuracy: float) -> None:
@@ -97,22 +119,43 @@ class PartialTraining(Evaluator):
         start = time.perf_counter()
         try:
             result = train_model(
-                model, train_data, ctx.training, epochs=epochs, seed=seed, device=ctx.device,
-                train_split=subset(train_data.train, fraction, ctx.seed), report=relay,
+                model,
+                train_data,
+                ctx.training,
+                epochs=epochs,
+                seed=seed,
+                device=ctx.device,
+                train_split=subset(train_data.train, fraction, ctx.seed),
+                report=relay,
                 teacher=self.teacher(space),
             )
         except optuna.TrialPruned as exc:
             pruned = exc if isinstance(exc, Pruned) else Pruned(reached.get("epochs", 0))
-            pruned.metrics.update({**costs, **fidelity, **reached, "train_seconds": time.perf_counter() - start})
+            pruned.metrics.update(
+                {**costs, **fidelity, **reached, "train_seconds": time.perf_counter() - start}
+            )
             raise pruned from None
         if self.save_weights and self.run_dir is not None:
-            save_weights(self.run_dir, arch, model, num_classes=data.num_classes, input_shape=train_data.input_shape)
+            save_weights(
+                self.run_dir,
+                arch,
+                model,
+                num_classes=data.num_classes,
+                input_shape=train_data.input_shape,
+            )
         if ctx.costs.int8:
             from nas.costs.int8 import int8_metrics
 
-            costs.update(int8_metrics(model, train_data, calibration=ctx.costs.int8_calibration_batches,
-                                      batch_size=ctx.training.batch_size, latency_repeats=ctx.costs.latency_repeats,
-                                      latency_warmup=ctx.costs.latency_warmup))
+            costs.update(
+                int8_metrics(
+                    model,
+                    train_data,
+                    calibration=ctx.costs.int8_calibration_batches,
+                    batch_size=ctx.training.batch_size,
+                    latency_repeats=ctx.costs.latency_repeats,
+                    latency_warmup=ctx.costs.latency_warmup,
+                )
+            )
         return {
             "val_accuracy": 100.0 * result.val_accuracy,
             "val_loss": result.val_loss,
@@ -127,5 +170,7 @@ class PartialTraining(Evaluator):
 class FullTraining(PartialTraining):
     """Train each candidate on the whole training split for the full schedule; score on validation."""
 
-    def __init__(self, context: EvalContext, *, epochs: int = 30, save_weights: bool = False) -> None:
+    def __init__(
+        self, context: EvalContext, *, epochs: int = 30, save_weights: bool = False
+    ) -> None:
         super().__init__(context, epochs=epochs, data_fraction=1.0, save_weights=save_weights)

@@ -17,21 +17,21 @@ from nas.data import subset
 from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator, ExecutorServices, candidate_seed
 from nas.io import save_torch_atomic
+from nas.results.weights import save_weights
+from nas.search.time_limit import paused
 from nas.space import SearchSpace
 from nas.supernet import HasSupernet, Supernet
+from nas.training.loop import CandidateError, EpochReport, evaluate_model, seeded
 from nas.training.supernet import (
+    SupernetRecipe,
     calibration_inputs,
     finetune,
     is_elastic,
     mismatches,
     recalibrate_bn,
-    SupernetRecipe,
     supernet_identity,
     train_supernet,
 )
-from nas.search.time_limit import paused
-from nas.training.loop import CandidateError, EpochReport, evaluate_model, seeded
-from nas.results.weights import save_weights
 
 #: The supernet checkpoint's file name in the run folder.
 CHECKPOINT_FILE = "supernet.pt"
@@ -52,32 +52,49 @@ class WeightSharing(Evaluator):
     """
 
     def __init__(
-        self, context: EvalContext, *, epochs: int = 100, sandwich: bool | None = None, random_subnets: int = 2,
-        data_fraction: float = 1.0, calibration_batches: int = 4, finetune_steps: int = 0,
-        finetune_lr: float | None = None, checkpoint: str | None = None, save_weights: bool = False,
+        self,
+        context: EvalContext,
+        *,
+        epochs: int = 100,
+        sandwich: bool | None = None,
+        random_subnets: int = 2,
+        data_fraction: float = 1.0,
+        calibration_batches: int = 4,
+        finetune_steps: int = 0,
+        finetune_lr: float | None = None,
+        checkpoint: str | None = None,
+        save_weights: bool = False,
     ) -> None:
         if epochs < 1:
             raise NasError(f"config key 'evaluator.epochs' must be at least 1, got {epochs}")
         if random_subnets < 0 or calibration_batches < 0 or finetune_steps < 0:
-            raise NasError("config keys 'evaluator.random_subnets', 'evaluator.calibration_batches' and "
-                           "'evaluator.finetune_steps' must be >= 0")
+            raise NasError(
+                "config keys 'evaluator.random_subnets', 'evaluator.calibration_batches' and "
+                "'evaluator.finetune_steps' must be >= 0"
+            )
         if not 0 < data_fraction <= 1:
-            raise NasError(f"config key 'evaluator.data_fraction' must be in (0, 1], got {data_fraction}")
+            raise NasError(
+                f"config key 'evaluator.data_fraction' must be in (0, 1], got {data_fraction}"
+            )
         self.context = context
         self.epochs, self.sandwich, self.random_subnets = epochs, sandwich, random_subnets
         self.data_fraction = data_fraction
         self.calibration_batches, self.finetune_steps = calibration_batches, finetune_steps
         self.finetune_lr = finetune_lr
         self.checkpoint = checkpoint
-        self.save_weights = save_weights  # keep each scored subnet in the run folder (for nas export)
+        self.save_weights = (
+            save_weights  # keep each scored subnet in the run folder (for nas export)
+        )
         self.supernet: Supernet | None = None
         self.trained_here = False  # whether this evaluator trained the supernet (False: loaded it)
 
     def check(self, space: SearchSpace) -> None:
         """Refuse a space that has no weight-sharing supernet."""
         if not isinstance(space, HasSupernet):
-            raise NasError(f"evaluator 'weight_sharing' needs a space with a supernet(); space "
-                           f"{space.name or type(space).__name__!r} has none (use evaluator: partial or full)")
+            raise NasError(
+                f"evaluator 'weight_sharing' needs a space with a supernet(); space "
+                f"{space.name or type(space).__name__!r} has none (use evaluator: partial or full)"
+            )
 
     def checkpoint_path(self) -> Path | None:
         """Where the supernet is saved and looked for (None: kept in memory only)."""
@@ -122,22 +139,43 @@ class WeightSharing(Evaluator):
             recipe = self.recipe(space)
             try:
                 seconds = train_supernet(
-                    supernet, space, data, ctx.training, epochs=recipe.epochs, seed=ctx.seed, device=ctx.device,
-                    sandwich=recipe.sandwich, random_subnets=recipe.random_subnets,
+                    supernet,
+                    space,
+                    data,
+                    ctx.training,
+                    epochs=recipe.epochs,
+                    seed=ctx.seed,
+                    device=ctx.device,
+                    sandwich=recipe.sandwich,
+                    random_subnets=recipe.random_subnets,
                     train_split=subset(data.train, recipe.data_fraction, ctx.seed),
                 )
-            except CandidateError as exc:  # not one candidate's fault: every score would depend on it
-                raise NasError(f"the supernet did not train ({exc}); lower training.lr or set "
-                               "training.grad_clip") from None
+            except (
+                CandidateError
+            ) as exc:  # not one candidate's fault: every score would depend on it
+                raise NasError(
+                    f"the supernet did not train ({exc}); lower training.lr or set "
+                    "training.grad_clip"
+                ) from None
             self.trained_here = True
             if path is not None:
                 self._save(space, path, supernet.state_dict(), seconds, {})
         return supernet.to(ctx.device).eval()
 
-    def _save(self, space: SearchSpace, path: Path, state: dict[str, torch.Tensor], seconds: float,
-              details: dict[str, Any]) -> None:
-        recipe = {**dataclasses.asdict(self.recipe(space)), "seed": self.context.seed, "train_seconds": seconds,
-                  **details}
+    def _save(
+        self,
+        space: SearchSpace,
+        path: Path,
+        state: dict[str, torch.Tensor],
+        seconds: float,
+        details: dict[str, Any],
+    ) -> None:
+        recipe = {
+            **dataclasses.asdict(self.recipe(space)),
+            "seed": self.context.seed,
+            "train_seconds": seconds,
+            **details,
+        }
         identity = supernet_identity(space, self.context.data)
         save_torch_atomic({**identity, "recipe": recipe, "state_dict": state}, path)
 
@@ -145,19 +183,28 @@ class WeightSharing(Evaluator):
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-            raise NasError(f"cannot read supernet checkpoint {str(path)!r} ({type(exc).__name__}); "
-                           "delete it to retrain") from None
+            raise NasError(
+                f"cannot read supernet checkpoint {str(path)!r} ({type(exc).__name__}); "
+                "delete it to retrain"
+            ) from None
         if not isinstance(saved, dict) or "state_dict" not in saved:
-            raise NasError(f"{str(path)!r} is not a nas supernet checkpoint; point evaluator.checkpoint at a "
-                           "supernet.pt of a weight_sharing run")
+            raise NasError(
+                f"{str(path)!r} is not a nas supernet checkpoint; point evaluator.checkpoint at a "
+                "supernet.pt of a weight_sharing run"
+            )
         wrong = mismatches(saved, identity)
         if wrong:
-            raise NasError(f"supernet checkpoint {str(path)!r} was trained for something else ({'; '.join(wrong)}); "
-                           "point evaluator.checkpoint at a matching one or delete it to retrain")
+            raise NasError(
+                f"supernet checkpoint {str(path)!r} was trained for something else ({'; '.join(wrong)}); "
+                "point evaluator.checkpoint at a matching one or delete it to retrain"
+            )
         supernet.load_state_dict(saved["state_dict"])
 
     def evaluate(
-        self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
+        self,
+        arch: Mapping[str, Choice],
+        space: SearchSpace,
+        budget: Budget | None = None,
         report: EpochReport | None = None,
     ) -> dict[str, Any]:
         """Validation accuracy (%) and loss of ``arch``'s subnet with inherited weights, plus its costs."""
@@ -171,16 +218,36 @@ class WeightSharing(Evaluator):
         costs = cost_metrics(model, data.input_shape, ctx.costs)
         seed = candidate_seed(ctx.seed, arch)
         if self.finetune_steps:
-            finetune(model, data, ctx.training, steps=self.finetune_steps, lr=self.finetune_lr or ctx.training.lr,
-                     seed=seed, device=ctx.device)
+            finetune(
+                model,
+                data,
+                ctx.training,
+                steps=self.finetune_steps,
+                lr=self.finetune_lr or ctx.training.lr,
+                seed=seed,
+                device=ctx.device,
+            )
         if self.calibration_batches:
             images = self.calibration_batches * ctx.training.batch_size
             # the same images for every candidate, so that their scores differ by architecture only
-            recalibrate_bn(model, calibration_inputs(data, images, ctx.training.eval_batch_size, seed=ctx.seed,
-                                                     device=ctx.device))
+            recalibrate_bn(
+                model,
+                calibration_inputs(
+                    data, images, ctx.training.eval_batch_size, seed=ctx.seed, device=ctx.device
+                ),
+            )
         accuracy, loss = evaluate_model(model, data.val, data, ctx.training, ctx.device)
         if self.save_weights and self.run_dir is not None:
-            save_weights(self.run_dir, arch, model, num_classes=data.num_classes, input_shape=data.input_shape)
-        return {"val_accuracy": 100.0 * accuracy, "val_loss": loss, **costs,
-                "score_seconds": time.perf_counter() - start}
-
+            save_weights(
+                self.run_dir,
+                arch,
+                model,
+                num_classes=data.num_classes,
+                input_shape=data.input_shape,
+            )
+        return {
+            "val_accuracy": 100.0 * accuracy,
+            "val_loss": loss,
+            **costs,
+            "score_seconds": time.perf_counter() - start,
+        }

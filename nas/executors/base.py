@@ -31,7 +31,7 @@ class Executor(ABC):
         ``run_dir`` is the run folder (None for an in-memory search), ``progress`` whether to show a bar.
         """
 
-    def run_searches(self, jobs: Sequence[SearchJob]) -> None:
+    def run_searches(self, jobs: Sequence[SearchJob]) -> None:  # noqa: B027 - a hook, empty by default
         """Run one-shot searches ahead of the loop, each saving its result in its folder.
 
         The default runs none: the one-shot driver then runs each in this process when it needs it.

@@ -21,7 +21,12 @@ WEIGHTS_FILE = "supernet.ddp.pt"
 
 
 def train_supernet_ddp(
-    config_data: dict[str, Any], recipe: SupernetRecipe, *, workers: int, use_gpu: bool, storage: Path,
+    config_data: dict[str, Any],
+    recipe: SupernetRecipe,
+    *,
+    workers: int,
+    use_gpu: bool,
+    storage: Path,
 ) -> TrainedSupernet:
     """Train the config's supernet with ``recipe`` on ``workers`` Ray Train workers."""
     import torch
@@ -33,7 +38,11 @@ def train_supernet_ddp(
     start = time.perf_counter()
     trainer = TorchTrainer(
         _train_worker,
-        train_loop_config={"config": config_data, "out": str(out), "recipe": dataclasses.asdict(recipe)},
+        train_loop_config={
+            "config": config_data,
+            "out": str(out),
+            "recipe": dataclasses.asdict(recipe),
+        },
         scaling_config=ScalingConfig(num_workers=workers, use_gpu=use_gpu),
         torch_config=TorchConfig(backend="nccl" if use_gpu else "gloo"),
         run_config=RunConfig(name="supernet", storage_path=str(storage.resolve())),
@@ -43,8 +52,11 @@ def train_supernet_ddp(
         raise result.error
     saved = torch.load(out, weights_only=True)
     out.unlink()
-    return TrainedSupernet(saved["state_dict"], float(saved["seconds"]),
-                           {"workers": workers, "wall_seconds": time.perf_counter() - start})
+    return TrainedSupernet(
+        saved["state_dict"],
+        float(saved["seconds"]),
+        {"workers": workers, "wall_seconds": time.perf_counter() - start},
+    )
 
 
 def _train_worker(loop_config: dict[str, Any]) -> None:
@@ -72,10 +84,20 @@ def _train_worker(loop_config: dict[str, Any]) -> None:
     with seeded(config.seed):
         supernet = space.supernet(num_classes=data.num_classes, input_shape=data.input_shape)
     seconds = train_supernet(
-        supernet, space, data, config.training, epochs=recipe.epochs, seed=config.seed, device=device,
-        sandwich=recipe.sandwich, random_subnets=recipe.random_subnets,
-        train_split=subset(data.train, recipe.data_fraction, config.seed), shard=(rank, world),
+        supernet,
+        space,
+        data,
+        config.training,
+        epochs=recipe.epochs,
+        seed=config.seed,
+        device=device,
+        sandwich=recipe.sandwich,
+        random_subnets=recipe.random_subnets,
+        train_split=subset(data.train, recipe.data_fraction, config.seed),
+        shard=(rank, world),
     )
-    if rank == 0:  # Ray Train keeps metrics only with checkpoints: the seconds travel with the weights
+    if (
+        rank == 0
+    ):  # Ray Train keeps metrics only with checkpoints: the seconds travel with the weights
         state = {k: v.cpu() for k, v in supernet.state_dict().items()}
         save_torch_atomic({"state_dict": state, "seconds": seconds}, Path(loop_config["out"]))

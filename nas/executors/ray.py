@@ -10,8 +10,9 @@ hands it its result.
 
 Workers (:mod:`nas.executors.workers`) rebuild space and evaluator from the config (registry
 names, never pickled models), run one architecture with ``training.threads`` =
-``executor.cpus_per_trial``, and report the validation accuracy each epoch when a pruner is configured: ``successive_halving`` and ``hyperband`` become
-Ray's ASHA scheduler, any other pruner decides in the driver from the study as in-process.
+``executor.cpus_per_trial``, and report the validation accuracy each epoch when a pruner is
+configured: ``successive_halving`` and ``hyperband`` become Ray's ASHA scheduler, any other
+pruner decides in the driver from the study as in-process.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ class _State:
 
 def _outcome(result: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
     """``evaluate`` for ``SearchLoop.finish``: what a finished Ray trial's last result says."""
+
     def evaluate(report: Any) -> dict[str, Any]:
         if FATAL in result:
             raise NasError(result[FATAL])
@@ -133,15 +135,28 @@ class RayExecutor(Executor):
     """
 
     def __init__(
-        self, config: ExperimentConfig, *, address: str | None = None,
-        cpus_per_trial: Annotated[float, Field(gt=0)] = 1.0, gpus_per_trial: Annotated[float, Field(ge=0)] = 0.0,
-        max_concurrent: Annotated[int, Field(ge=1)] | None = None, max_retries: Annotated[int, Field(ge=0)] = 2,
+        self,
+        config: ExperimentConfig,
+        *,
+        address: str | None = None,
+        cpus_per_trial: Annotated[float, Field(gt=0)] = 1.0,
+        gpus_per_trial: Annotated[float, Field(ge=0)] = 0.0,
+        max_concurrent: Annotated[int, Field(ge=1)] | None = None,
+        max_retries: Annotated[int, Field(ge=0)] = 2,
         train_workers: Annotated[int, Field(ge=1)] = 1,
     ) -> None:
         super().__init__(config)
         self.config: ExperimentConfig = config
-        self.address, self.cpus_per_trial, self.gpus_per_trial = address, cpus_per_trial, gpus_per_trial
-        self.max_concurrent, self.max_retries, self.train_workers = max_concurrent, max_retries, train_workers
+        self.address, self.cpus_per_trial, self.gpus_per_trial = (
+            address,
+            cpus_per_trial,
+            gpus_per_trial,
+        )
+        self.max_concurrent, self.max_retries, self.train_workers = (
+            max_concurrent,
+            max_retries,
+            train_workers,
+        )
 
     @property
     def threads(self) -> int:
@@ -153,8 +168,10 @@ class RayExecutor(Executor):
         import ray
 
         if run_dir is None:
-            raise NasError("the ray executor needs a run folder (its workers read the run's files); "
-                           "use nas.run_search, or executor: local for an in-memory search")
+            raise NasError(
+                "the ray executor needs a run folder (its workers read the run's files); "
+                "use nas.run_search, or executor: local for an in-memory search"
+            )
         started = self._connect()
         try:
             return self._tune(loop, run_dir, progress)
@@ -168,18 +185,31 @@ class RayExecutor(Executor):
 
         # trial functions run in the driver's folder (relative paths in the config stay valid)
         os.environ.setdefault("RAY_CHDIR_TO_TRIAL_DIR", "0")
-        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # no TensorBoard/CSV logs per trial
+        os.environ.setdefault(
+            "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1"
+        )  # no TensorBoard/CSV logs per trial
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         if ray.is_initialized():
             return False
         try:
-            ray.init(address=self.address, include_dashboard=False, logging_level=logging.WARNING,
-                     log_to_driver=False, configure_logging=True,
-                     runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}})
+            ray.init(
+                address=self.address,
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                log_to_driver=False,
+                configure_logging=True,
+                runtime_env={"env_vars": {"RAY_CHDIR_TO_TRIAL_DIR": "0"}},
+            )
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            where = "a local Ray instance" if self.address is None else f"the Ray cluster at {self.address!r}"
-            raise NasError(f"cannot start or reach {where} ({exc}); check executor.address "
-                           "('auto' for a cluster started with 'ray start', or 'ray://host:10001')") from None
+            where = (
+                "a local Ray instance"
+                if self.address is None
+                else f"the Ray cluster at {self.address!r}"
+            )
+            raise NasError(
+                f"cannot start or reach {where} ({exc}); check executor.address "
+                "('auto' for a cluster started with 'ray start', or 'ray://host:10001')"
+            ) from None
         return True
 
     def _tune(self, loop: SearchLoop, run_dir: Path, progress: bool) -> str | None:
@@ -191,26 +221,37 @@ class RayExecutor(Executor):
         with loop.progress(progress) as bar:
             state = _State(loop, bar, self.max_retries)
             trainable = tune.with_parameters(
-                run_trial, config_data=config.to_yaml_dict(), output=str(run_dir.resolve()),
-                threads=self.threads, report_epochs=config.pruner.name != "none",
+                run_trial,
+                config_data=config.to_yaml_dict(),
+                output=str(run_dir.resolve()),
+                threads=self.threads,
+                report_epochs=config.pruner.name != "none",
             )
             resources = {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial}
             tuner = tune.Tuner(
                 tune.with_resources(trainable, resources),
                 tune_config=tune.TuneConfig(
-                    search_alg=_searcher(state), scheduler=_scheduler(state), num_samples=loop.remaining(),
-                    max_concurrent_trials=self.max_concurrent, reuse_actors=True,
+                    search_alg=_searcher(state),
+                    scheduler=_scheduler(state),
+                    num_samples=loop.remaining(),
+                    max_concurrent_trials=self.max_concurrent,
+                    reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
-                    name="tune", storage_path=str((run_dir / RAY_DIR).resolve()), verbose=0,
+                    name="tune",
+                    storage_path=str((run_dir / RAY_DIR).resolve()),
+                    verbose=0,
                     failure_config=tune.FailureConfig(max_failures=self.max_retries),
-                    callbacks=[_callback(state)], stop=_stopper(state),
+                    callbacks=[_callback(state)],
+                    stop=_stopper(state),
                     checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
                 ),
             )
             quiet = logging.getLogger("ray.tune")
             level = quiet.level
-            quiet.setLevel(logging.CRITICAL)  # trial errors are recorded in trials.csv (and in RUN/ray/)
+            quiet.setLevel(
+                logging.CRITICAL
+            )  # trial errors are recorded in trials.csv (and in RUN/ray/)
             try:
                 tuner.fit()
             finally:
@@ -229,10 +270,16 @@ class RayExecutor(Executor):
         started = self._connect()
         try:
             task = ray.remote(oneshot_search).options(
-                num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial, max_retries=self.max_retries,
-                retry_exceptions=True)
+                num_cpus=self.cpus_per_trial,
+                num_gpus=self.gpus_per_trial,
+                max_retries=self.max_retries,
+                retry_exceptions=True,
+            )
             data = self.config.to_yaml_dict()
-            refs = {task.remote(data, str(job.folder.resolve()), job.seed, self.threads): job for job in jobs}
+            refs = {
+                task.remote(data, str(job.folder.resolve()), job.seed, self.threads): job
+                for job in jobs
+            }
             for ref, job in refs.items():
                 error = ray.get(ref)
                 if error is not None:
@@ -252,8 +299,13 @@ class RayExecutor(Executor):
 
         started = self._connect()
         try:
-            return train_supernet_ddp(self.config.to_yaml_dict(), recipe, workers=self.train_workers,
-                                      use_gpu=self.gpus_per_trial > 0, storage=run_dir / RAY_DIR)
+            return train_supernet_ddp(
+                self.config.to_yaml_dict(),
+                recipe,
+                workers=self.train_workers,
+                use_gpu=self.gpus_per_trial > 0,
+                storage=run_dir / RAY_DIR,
+            )
         finally:
             if started:
                 ray.shutdown()
@@ -274,14 +326,18 @@ def _searcher(state: _State) -> Any:
                     state.stopped = loop.exhausted()
                     continue
                 if any(p.aid == asked.aid for p in state.pending.values()):
-                    state.waiting.setdefault(asked.aid, []).append(asked)  # told when the first finishes
+                    state.waiting.setdefault(asked.aid, []).append(
+                        asked
+                    )  # told when the first finishes
                     loop.duplicates_in_a_row += 1
                     continue
                 state.pending[trial_id] = asked
                 return {"arch": asked.arch, "trial": asked.trial.number}
             return Searcher.FINISHED  # type: ignore[return-value]  # Ray's contract, though typed Optional[Dict]
 
-        def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        def on_trial_complete(
+            self, trial_id: str, result: dict | None = None, error: bool = False
+        ) -> None:
             """Outcomes are told by the callback, which also sees a failed trial's error."""
 
         def save(self, checkpoint_path: str) -> None:
@@ -305,16 +361,26 @@ def _scheduler(state: _State) -> Any:
         grace = options["min_epochs"]
         epochs = options.get("max_epochs") or config.evaluator.options.get("epochs") or 100
         # ASHA stops a trial at max_t itself; one more lets a trial that survives finish and return
-        return ASHAScheduler(time_attr=EPOCH, metric=REPORTED_METRIC, mode="max", grace_period=grace,
-                             max_t=max(epochs, grace) + 1, reduction_factor=options["reduction_factor"],
-                             brackets=3 if name == "hyperband" else 1)
+        return ASHAScheduler(
+            time_attr=EPOCH,
+            metric=REPORTED_METRIC,
+            mode="max",
+            grace_period=grace,
+            max_t=max(epochs, grace) + 1,
+            reduction_factor=options["reduction_factor"],
+            brackets=3 if name == "hyperband" else 1,
+        )
 
     class PrunerScheduler(FIFOScheduler):
         """Asks the run's Optuna pruner after each epoch, as the in-process reporter does."""
 
         def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
             p = state.report(trial.trial_id, result)
-            return TrialScheduler.STOP if p is not None and p.trial.should_prune() else TrialScheduler.CONTINUE
+            return (
+                TrialScheduler.STOP
+                if p is not None and p.trial.should_prune()
+                else TrialScheduler.CONTINUE
+            )
 
     return PrunerScheduler()
 
@@ -325,14 +391,18 @@ def _callback(state: _State) -> Any:
     class Recorder(tune.Callback):
         """Tells the study each finished Ray trial's outcome (the driver's side of ``SearchLoop.step``)."""
 
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        def on_trial_result(
+            self, iteration: int, trials: list, trial: Any, result: dict, **info: Any
+        ) -> None:
             state.report(trial.trial_id, result)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             state.finish(trial.trial_id, _outcome(dict(trial.last_result or {})))
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            state.finish(trial.trial_id, _failure(_last_line(_error_text(trial), state.max_retries)))
+            state.finish(
+                trial.trial_id, _failure(_last_line(_error_text(trial), state.max_retries))
+            )
 
     return Recorder()
 

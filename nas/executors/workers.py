@@ -15,7 +15,9 @@ EPOCH, DONE, METRICS, ERROR, FATAL = "epoch", "nas_done", "nas_metrics", "nas_er
 _WORKER_PARTS: dict[str, Any] = {}
 
 
-def _worker_parts(config_data: dict[str, Any], output: str, threads: int, *, prepared: bool = False) -> Any:
+def _worker_parts(
+    config_data: dict[str, Any], output: str, threads: int, *, prepared: bool = False
+) -> Any:
     """Space and evaluator, rebuilt from the config once per worker process (data loaded once);
     ``prepared``: the evaluator also prepared for the run folder, as in the driver (a supernet the
     driver trained is loaded)."""
@@ -34,8 +36,14 @@ def _worker_parts(config_data: dict[str, Any], output: str, threads: int, *, pre
     return parts
 
 
-def run_trial(params: dict[str, Any], *, config_data: dict[str, Any], output: str, threads: int,
-               report_epochs: bool) -> None:
+def run_trial(
+    params: dict[str, Any],
+    *,
+    config_data: dict[str, Any],
+    output: str,
+    threads: int,
+    report_epochs: bool,
+) -> None:
     """One Ray trial: evaluate ``params['arch']`` in this worker and report the result."""
     import torch
     from ray import tune
@@ -54,11 +62,16 @@ def run_trial(params: dict[str, Any], *, config_data: dict[str, Any], output: st
 
     try:
         with time_limit(config_data.get("trial_time_limit")):
-            metrics = parts.evaluator.evaluate(params["arch"], parts.space, None, report if report_epochs else None)
+            metrics = parts.evaluator.evaluate(
+                params["arch"], parts.space, None, report if report_epochs else None
+            )
     except NasError as exc:
         tune.report({**last, DONE: 1.0, FATAL: str(exc)})
         return
-    except (CandidateError, TrialTimeout) as exc:  # the candidate's own fault: failed at once, not retried
+    except (
+        CandidateError,
+        TrialTimeout,
+    ) as exc:  # the candidate's own fault: failed at once, not retried
         tune.report({**last, DONE: 1.0, ERROR: f"{type(exc).__name__}: {exc}"})
         return
     metrics = {k: plain_value(v) for k, v in metrics.items()}

@@ -28,15 +28,20 @@ Regularizer = Callable[[Sequence[torch.Tensor]], torch.Tensor]
 
 def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     grads = torch.autograd.grad(loss, list(params), allow_unused=True)
-    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=False)]
 
 
 class Architect:
     """Computes the alphas' gradient for one step and applies the architecture optimiser."""
 
     def __init__(
-        self, model: MixedSupernet, weight_optimizer: torch.optim.SGD, arch_optimizer: torch.optim.Optimizer, *,
-        order: Literal[1, 2] = 1, hvp_epsilon: float = 0.01,
+        self,
+        model: MixedSupernet,
+        weight_optimizer: torch.optim.SGD,
+        arch_optimizer: torch.optim.Optimizer,
+        *,
+        order: Literal[1, 2] = 1,
+        hvp_epsilon: float = 0.01,
     ) -> None:
         self.model = model
         self.weight_optimizer = weight_optimizer
@@ -53,7 +58,9 @@ class Architect:
         x, y = batch
         return self.criterion(self.model(x), y)
 
-    def step(self, train: Batch, val: Batch, lr: float, regularizer: Regularizer | None = None) -> float:
+    def step(
+        self, train: Batch, val: Batch, lr: float, regularizer: Regularizer | None = None
+    ) -> float:
         """One Adam step on the alphas; returns the validation loss it was computed from."""
         alphas = self.model.arch_parameters()
         if self.order == 2:
@@ -62,20 +69,24 @@ class Architect:
             loss = self.loss(val)
             grads, val_loss = _grads(loss, alphas), loss.item()
         if regularizer is not None:
-            grads = [g + r for g, r in zip(grads, _grads(regularizer(alphas), alphas))]
-        for alpha, g in zip(alphas, grads):
+            grads = [
+                g + r for g, r in zip(grads, _grads(regularizer(alphas), alphas), strict=False)
+            ]
+        for alpha, g in zip(alphas, grads, strict=False):
             alpha.grad = g.detach()
         self.arch_optimizer.step()
         self.arch_optimizer.zero_grad(set_to_none=True)
         return val_loss
 
-    def hypergradient(self, train: Batch, val: Batch, lr: float) -> tuple[list[torch.Tensor], float]:
+    def hypergradient(
+        self, train: Batch, val: Batch, lr: float
+    ) -> tuple[list[torch.Tensor], float]:
         """The second-order gradient of the alphas (eq. 7-8 of the paper) and the unrolled validation loss."""
         weights, alphas = self.model.weight_parameters(), self.model.arch_parameters()
         saved = [w.detach().clone() for w in weights]
         train_grads = _grads(self.loss(train), weights)
         with torch.no_grad():
-            for w, g in zip(weights, train_grads):
+            for w, g in zip(weights, train_grads, strict=False):
                 step = g + self.weight_decay * w
                 buffer = self.weight_optimizer.state.get(w, {}).get("momentum_buffer")
                 if buffer is not None and self.momentum:
@@ -83,13 +94,16 @@ class Architect:
                 w.sub_(lr * step)
         val_loss = self.loss(val)
         unrolled = _grads(val_loss, [*alphas, *weights])
-        direct, vector = unrolled[:len(alphas)], unrolled[len(alphas):]
+        direct, vector = unrolled[: len(alphas)], unrolled[len(alphas) :]
         self._restore(weights, saved)
         implicit = self.hessian_vector_product(train, vector, saved)
-        return [d - lr * h for d, h in zip(direct, implicit)], val_loss.item()
+        return [d - lr * h for d, h in zip(direct, implicit, strict=False)], val_loss.item()
 
     def hessian_vector_product(
-        self, train: Batch, vector: Sequence[torch.Tensor], saved: Sequence[torch.Tensor],
+        self,
+        train: Batch,
+        vector: Sequence[torch.Tensor],
+        saved: Sequence[torch.Tensor],
     ) -> list[torch.Tensor]:
         """(grad_a L_train(w + r v) - grad_a L_train(w - r v)) / 2r with r = eps / |v| (eq. 8)."""
         weights, alphas = self.model.weight_parameters(), self.model.arch_parameters()
@@ -98,14 +112,14 @@ class Architect:
         grads = []
         for sign in (1.0, -1.0):
             with torch.no_grad():
-                for w, s, v in zip(weights, saved, vector):
+                for w, s, v in zip(weights, saved, vector, strict=False):
                     w.copy_(s + sign * r * v)
             grads.append(_grads(self.loss(train), alphas))
         self._restore(weights, saved)
-        return [(p - n) / (2 * r) for p, n in zip(*grads)]
+        return [(p - n) / (2 * r) for p, n in zip(*grads, strict=False)]
 
     @staticmethod
     def _restore(weights: Sequence[torch.Tensor], saved: Sequence[torch.Tensor]) -> None:
         with torch.no_grad():
-            for w, s in zip(weights, saved):
+            for w, s in zip(weights, saved, strict=False):
                 w.copy_(s)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -39,8 +38,10 @@ class SearchJob:
 
     def failed(self, reason: str) -> NasError:
         """The error that stops the run when this search fails (a diverged search would diverge again)."""
-        return NasError(f"one-shot search {self.index} failed: {reason}; lower the strategy's lr or "
-                        f"arch_lr, or delete {str(self.folder)!r} and resume")
+        return NasError(
+            f"one-shot search {self.index} failed: {reason}; lower the strategy's lr or "
+            f"arch_lr, or delete {str(self.folder)!r} and resume"
+        )
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,10 @@ class OneShotResult:
 
     def save(self, folder: Path) -> None:
         """Write ``result.json`` atomically: a search with this file has finished."""
-        write_atomic(folder / RESULT_FILE, json.dumps({"arch": self.arch, "metrics": self.metrics}, indent=2) + "\n")
+        write_atomic(
+            folder / RESULT_FILE,
+            json.dumps({"arch": self.arch, "metrics": self.metrics}, indent=2) + "\n",
+        )
 
     @classmethod
     def load(cls, folder: Path) -> OneShotResult | None:
@@ -76,7 +80,9 @@ class OneShotResult:
             data = json.loads(path.read_text())
             return cls(dict(data["arch"]), dict(data["metrics"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise NasError(f"one-shot result {str(path)!r} is unreadable ({exc}); delete it to search again") from None
+            raise NasError(
+                f"one-shot result {str(path)!r} is unreadable ({exc}); delete it to search again"
+            ) from None
 
 
 class OneShot(ABC):
@@ -99,7 +105,9 @@ def split_train(train: Split, portion: float, seed: int) -> tuple[Split, Split]:
         raise NasError(f"train_portion must be in (0, 1), got {portion}")
     weights, arch = stratified_split(train.y.numpy(), [portion], seed)
     if len(weights) == 0 or len(arch) == 0:
-        raise NasError(f"train_portion {portion} leaves one part of the {len(train)} training examples empty")
+        raise NasError(
+            f"train_portion {portion} leaves one part of the {len(train)} training examples empty"
+        )
     return _take(train, weights), _take(train, arch)
 
 
@@ -109,15 +117,25 @@ def _take(split: Split, index: np.ndarray) -> Split:
 
 
 def batches(
-    split: Split, data: DataSplits, batch_size: int, device: torch.device, seed: int,
+    split: Split,
+    data: DataSplits,
+    batch_size: int,
+    device: torch.device,
+    seed: int,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Shuffled, normalised batches of ``split`` in an order fixed by ``seed``."""
     generator = torch.Generator().manual_seed(seed)
-    return iterate_batches(split, batch_size, mean=data.mean, std=data.std, device=device, generator=generator)
+    return iterate_batches(
+        split, batch_size, mean=data.mean, std=data.std, device=device, generator=generator
+    )
 
 
 def cycle(
-    split: Split, data: DataSplits, batch_size: int, device: torch.device, seed: int,
+    split: Split,
+    data: DataSplits,
+    batch_size: int,
+    device: torch.device,
+    seed: int,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Shuffled batches of ``split`` without end (a fresh order each pass), for the architecture step."""
     for rounds in range(1 << 30):
@@ -127,4 +145,3 @@ def cycle(
 def steps_per_epoch(split: Split, batch_size: int) -> int:
     """Number of batches in one pass over ``split``."""
     return math.ceil(len(split) / batch_size)
-

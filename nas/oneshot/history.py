@@ -23,8 +23,11 @@ PLOT_FILE = "alphas.html"
 
 def weight_rows(epoch: int, weights: Mapping[str, Mapping[str, float]]) -> list[dict[str, Any]]:
     """Long-format rows of one epoch's weights: one per (decision, choice)."""
-    return [{"epoch": epoch, "decision": name, "choice": str(choice), "weight": float(w)}
-            for name, row in weights.items() for choice, w in row.items()]
+    return [
+        {"epoch": epoch, "decision": name, "choice": str(choice), "weight": float(w)}
+        for name, row in weights.items()
+        for choice, w in row.items()
+    ]
 
 
 def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -38,7 +41,9 @@ def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
     return out.getvalue()
 
 
-def write_history(folder: Path, alphas: Sequence[Mapping[str, Any]], epochs: Sequence[Mapping[str, Any]]) -> None:
+def write_history(
+    folder: Path, alphas: Sequence[Mapping[str, Any]], epochs: Sequence[Mapping[str, Any]]
+) -> None:
     """Rewrite ``alphas.csv`` and ``epochs.csv`` from the whole history so far."""
     write_atomic(folder / ALPHAS_FILE, _csv(alphas))
     if epochs:
@@ -51,4 +56,6 @@ def write_plot(folder: Path, alphas: Sequence[Mapping[str, Any]], title: str) ->
 
     from nas.results.plots import alpha_history_figure, write_page
 
-    return write_page([alpha_history_figure(pd.DataFrame(list(alphas)), title)], folder / PLOT_FILE, title)
+    return write_page(
+        [alpha_history_figure(pd.DataFrame(list(alphas)), title)], folder / PLOT_FILE, title
+    )

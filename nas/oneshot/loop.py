@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -11,8 +10,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from nas.io import save_torch_atomic
 from nas.errors import NasError
+from nas.io import save_torch_atomic
 from nas.oneshot.base import SearchEnv
 from nas.oneshot.history import write_history, write_plot
 from nas.results.weights import read_plain
@@ -35,10 +34,14 @@ def load_checkpoint(folder: Path, device: torch.device) -> dict[str, Any] | None
     if not path.is_file():
         return None
     try:
-        return read_plain(path, map_location=device, fix="delete it to restart that search from scratch")
+        return read_plain(
+            path, map_location=device, fix="delete it to restart that search from scratch"
+        )
     except (RuntimeError, OSError, EOFError, ValueError) as exc:  # damaged, or foreign
-        raise NasError(f"one-shot checkpoint {str(path)!r} cannot be loaded ({exc}); "
-                       "delete it to restart that search from scratch") from None
+        raise NasError(
+            f"one-shot checkpoint {str(path)!r} cannot be loaded ({exc}); "
+            "delete it to restart that search from scratch"
+        ) from None
 
 
 #: One epoch of a search: (statistics, alpha-history rows, whether to stop early).
@@ -46,8 +49,13 @@ EpochFn = Callable[[int], tuple[dict[str, float], list[dict[str, Any]], bool]]
 
 
 def run_epochs(
-    env: SearchEnv, *, epochs: int, stateful: Mapping[str, Any], first_rows: list[dict[str, Any]],
-    epoch_fn: EpochFn, title: str,
+    env: SearchEnv,
+    *,
+    epochs: int,
+    stateful: Mapping[str, Any],
+    first_rows: list[dict[str, Any]],
+    epoch_fn: EpochFn,
+    title: str,
 ) -> dict[str, Any]:
     """Run ``epoch_fn`` for the epochs not yet done, checkpointing after each one.
 
@@ -63,8 +71,15 @@ def run_epochs(
     else:
         for name, obj in stateful.items():
             obj.load_state_dict(state["stateful"][name])
-    bar = tqdm(total=epochs, initial=state["epoch"], unit="epoch", disable=not env.progress,
-               desc=env.folder.name, dynamic_ncols=True, leave=False)
+    bar = tqdm(
+        total=epochs,
+        initial=state["epoch"],
+        unit="epoch",
+        disable=not env.progress,
+        desc=env.folder.name,
+        dynamic_ncols=True,
+        leave=False,
+    )
     plotted = time.perf_counter()
     with bar:
         while state["epoch"] < epochs and not state["stopped"]:
@@ -73,7 +88,9 @@ def run_epochs(
             with seeded(derive_seed(env.seed, state["epoch"], 9), env.device):
                 stats, rows, stop = epoch_fn(state["epoch"])
             state["epoch"] += 1
-            state["epochs"].append({"epoch": state["epoch"], **stats, "seconds": time.perf_counter() - start})
+            state["epochs"].append(
+                {"epoch": state["epoch"], **stats, "seconds": time.perf_counter() - start}
+            )
             state["alphas"] = state["alphas"] + rows
             state["stopped"] = bool(stop)
             state["stateful"] = {name: obj.state_dict() for name, obj in stateful.items()}
@@ -95,7 +112,9 @@ def search_metrics(state: Mapping[str, Any]) -> dict[str, float]:
     epochs = state["epochs"]
     seconds = sum(e["seconds"] for e in epochs)
     return {
-        "supernet_val_accuracy": float(epochs[-1].get("val_accuracy", float("nan"))) if epochs else float("nan"),
+        "supernet_val_accuracy": float(epochs[-1].get("val_accuracy", float("nan")))
+        if epochs
+        else float("nan"),
         "search_epochs": int(state["epoch"]),
         "search_seconds": round(seconds, 3),
         "search_seconds_per_epoch": round(seconds / max(1, len(epochs)), 3),

@@ -31,24 +31,43 @@ ONESHOT_DIR = "oneshot"
 
 def search_jobs(run_dir: Path, seed: int, trials: int, first: int = 0) -> list[SearchJob]:
     """The one-shot searches ``first`` .. ``trials - 1`` of a run in ``run_dir`` with seed ``seed``."""
-    return [SearchJob(k, run_dir / ONESHOT_DIR / f"search-{k}", derive_seed(seed, k)) for k in range(first, trials)]
+    return [
+        SearchJob(k, run_dir / ONESHOT_DIR / f"search-{k}", derive_seed(seed, k))
+        for k in range(first, trials)
+    ]
 
 
-def run_oneshot(loop: SearchLoop, strategy: OneShot, context: EvalContext, run_dir: Path, executor: Executor,
-                progress: bool) -> None:
+def run_oneshot(
+    loop: SearchLoop,
+    strategy: OneShot,
+    context: EvalContext,
+    run_dir: Path,
+    executor: Executor,
+    progress: bool,
+) -> None:
     """Run the searches the run still lacks, each ending in one recorded trial."""
     if context.training.threads:
         torch.set_num_threads(context.training.threads)
     study = loop.study
-    finished = [t for t in study.get_trials(deepcopy=False, states=FINISHED) if not t.user_attrs.get("interrupted")]
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False, states=FINISHED)
+        if not t.user_attrs.get("interrupted")
+    ]
     jobs = search_jobs(run_dir, loop.config.seed, loop.config.trials, first=len(finished))
     executor.run_searches([job for job in jobs if OneShotResult.load(job.folder) is None])
     for job in jobs:
         job.folder.mkdir(parents=True, exist_ok=True)
         result = OneShotResult.load(job.folder)
         if result is None:
-            env = SearchEnv(context.data, job.folder, job.seed, context.device, context.training.eval_batch_size,
-                            progress)
+            env = SearchEnv(
+                context.data,
+                job.folder,
+                job.seed,
+                context.device,
+                context.training.eval_batch_size,
+                progress,
+            )
             try:
                 result = strategy.search(env)
             except CandidateError as exc:

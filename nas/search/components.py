@@ -36,8 +36,14 @@ class Components:
 def build_components(config: ExperimentConfig) -> Components:
     """Build space, strategy, evaluator and executor from a validated config (errors before any file is written)."""
     space = SPACES.get(config.space.name)(**config.space.options)
-    strategy = create_strategy(config.strategy.name, space, config.seed, config.objectives,
-                               config.constraint_list(), config.strategy.options)
+    strategy = create_strategy(
+        config.strategy.name,
+        space,
+        config.seed,
+        config.objectives,
+        config.constraint_list(),
+        config.strategy.options,
+    )
     oneshot: OneShot | None = None
     sampler: optuna.samplers.BaseSampler
     if isinstance(strategy, OneShot):  # its trials are enqueued; the sampler is never consulted
@@ -49,4 +55,6 @@ def build_components(config: ExperimentConfig) -> Components:
     evaluator = EVALUATORS.get(config.evaluator.name)(context, **config.evaluator.options)
     evaluator.check(space)
     executor = EXECUTORS.get(config.executor.name)(config, **config.executor.options)
-    return Components(space, sampler, evaluator, str(device), make_pruner(config), context, executor, oneshot)
+    return Components(
+        space, sampler, evaluator, str(device), make_pruner(config), context, executor, oneshot
+    )

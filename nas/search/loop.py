@@ -64,9 +64,21 @@ class SearchLoop:
     budget, failure accounting, constraint records and the trial log are written once.
     """
 
-    def __init__(self, config: ExperimentConfig, space: SearchSpace, evaluator: Evaluator, study: optuna.Study,
-                 log: TrialLog | None) -> None:
-        self.config, self.space, self.evaluator, self.study, self.log = config, space, evaluator, study, log
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        space: SearchSpace,
+        evaluator: Evaluator,
+        study: optuna.Study,
+        log: TrialLog | None,
+    ) -> None:
+        self.config, self.space, self.evaluator, self.study, self.log = (
+            config,
+            space,
+            evaluator,
+            study,
+            log,
+        )
         self.objectives = dict(config.objectives)
         self.constraints = config.constraint_list()
         self.sign = 1.0 if next(iter(self.objectives.values())) == "maximize" else -1.0
@@ -111,8 +123,10 @@ class SearchLoop:
         """Why the search must stop although budget remains (the strategy proposes only known
         architectures), or None."""
         if self.duplicates_in_a_row >= MAX_DUPLICATES_IN_A_ROW:
-            return (f"the strategy proposed {MAX_DUPLICATES_IN_A_ROW} already-evaluated "
-                    "architectures in a row (is the space exhausted?)")
+            return (
+                f"the strategy proposed {MAX_DUPLICATES_IN_A_ROW} already-evaluated "
+                "architectures in a row (is the space exhausted?)"
+            )
         return None
 
     def budget_note(self) -> str | None:
@@ -146,7 +160,9 @@ class SearchLoop:
         one evaluated before is told at once with its earlier outcome (its finished trial is returned)."""
         trial = self.study.ask()
         space = self.space
-        suggested: dict[str, Any] = {name: trial.suggest_categorical(name, c) for name, c in self.decisions.items()}
+        suggested: dict[str, Any] = {
+            name: trial.suggest_categorical(name, c) for name, c in self.decisions.items()
+        }
         arch = space.validate(suggested)
         aid = arch_id(arch)
         trial.set_user_attr("arch_id", aid)
@@ -171,7 +187,9 @@ class SearchLoop:
         self.duplicates_in_a_row += 1
         return self._logged(frozen)
 
-    def finish(self, pending: Pending, evaluate: Callable[[Callable[[int, float], None] | None], dict]) -> FrozenTrial:
+    def finish(
+        self, pending: Pending, evaluate: Callable[[Callable[[int, float], None] | None], dict]
+    ) -> FrozenTrial:
         """Evaluate a pending architecture with ``evaluate(report)`` and tell the study its outcome.
 
         ``evaluate`` returns the metrics, or raises ``optuna.TrialPruned`` (stopped early), a
@@ -192,10 +210,12 @@ class SearchLoop:
         if self.constraints:
             found = violations(self.constraints, metrics)
             trial.set_user_attr(VIOLATIONS_ATTR, found)
-            for constraint, value in zip(self.constraints, found):
+            for constraint, value in zip(self.constraints, found, strict=False):
                 trial.set_constraint(str(constraint), value)  # what Optuna's samplers read
 
-    def _evaluate(self, trial: Trial, aid: str, extra: dict[str, Any], evaluate: Callable) -> FrozenTrial:
+    def _evaluate(
+        self, trial: Trial, aid: str, extra: dict[str, Any], evaluate: Callable
+    ) -> FrozenTrial:
         try:
             metrics = evaluate(self._reporter(trial))
         except optuna.TrialPruned as exc:  # stopped early: recorded with the metrics it reached
@@ -208,16 +228,20 @@ class SearchLoop:
             self.study.tell(trial, state=TrialState.FAIL)
             raise
         except Exception as exc:  # a candidate that crashes is recorded, and the search goes on
-            return self._fail(trial, aid, str(exc) if isinstance(exc, RemoteError) else failure_reason(exc))
+            return self._fail(
+                trial, aid, str(exc) if isinstance(exc, RemoteError) else failure_reason(exc)
+            )
         metrics = {k: plain_value(v) for k, v in {**metrics, **extra}.items()}
         trial.set_user_attr("metrics", metrics)
         missing = [k for k in self.objectives if k not in metrics]
         if missing:
             self.study.tell(trial, state=TrialState.FAIL)
-            raise NasError(f"objective {missing[0]!r} is not a metric of evaluator "
-                           f"{self.config.evaluator.name!r} (it returns: {', '.join(metrics)})")
+            raise NasError(
+                f"objective {missing[0]!r} is not a metric of evaluator "
+                f"{self.config.evaluator.name!r} (it returns: {', '.join(metrics)})"
+            )
         values = [metrics[k] for k in self.objectives]
-        bad = [k for k, v in zip(self.objectives, values) if not math.isfinite(v)]
+        bad = [k for k, v in zip(self.objectives, values, strict=False) if not math.isfinite(v)]
         if bad:
             return self._fail(trial, aid, f"objective {bad[0]} is {metrics[bad[0]]}")
         self.failures_in_a_row = 0
@@ -234,8 +258,10 @@ class SearchLoop:
         frozen = self.study.tell(trial, state=TrialState.FAIL)
         if self.failures_in_a_row >= self.config.max_consecutive_failures:
             self._logged(frozen)
-            raise NasError(f"{self.failures_in_a_row} trials failed in a row (last: {reason[:200]}); "
-                           "fix the cause (see the error column of trials.csv) and resume with --resume")
+            raise NasError(
+                f"{self.failures_in_a_row} trials failed in a row (last: {reason[:200]}); "
+                "fix the cause (see the error column of trials.csv) and resume with --resume"
+            )
         return frozen
 
     def _reporter(self, trial: Trial) -> Callable[[int, float], None] | None:
@@ -259,8 +285,10 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        reason = (f"out of memory ({reason[:300]}); lower training.batch_size, or constrain the "
-                  "candidates' size (constraints: {params: '<= ...'})")
+        reason = (
+            f"out of memory ({reason[:300]}); lower training.batch_size, or constrain the "
+            "candidates' size (constraints: {params: '<= ...'})"
+        )
     return reason
 
 
@@ -277,8 +305,14 @@ class Progress:
     def __init__(self, loop: SearchLoop, enabled: bool) -> None:
         self.loop = loop
         self.enabled = enabled
-        self.bar = tqdm(total=loop.budget, initial=min(loop.evaluated, loop.budget), unit="trial",
-                        disable=not enabled, dynamic_ncols=True, desc=loop.config.name)
+        self.bar = tqdm(
+            total=loop.budget,
+            initial=min(loop.evaluated, loop.budget),
+            unit="trial",
+            disable=not enabled,
+            dynamic_ncols=True,
+            desc=loop.config.name,
+        )
 
     def __enter__(self) -> Progress:
         return self

@@ -38,15 +38,28 @@ def none() -> optuna.pruners.BasePruner:
 
 
 def median(
-    *, startup_trials: int = 5, warmup_epochs: int = 0, interval_epochs: int = 1, min_trials: int = 1,
+    *,
+    startup_trials: int = 5,
+    warmup_epochs: int = 0,
+    interval_epochs: int = 1,
+    min_trials: int = 1,
 ) -> optuna.pruners.BasePruner:
     """Stop a candidate whose accuracy is below the median of earlier trials' at the same epoch."""
-    return percentile(percentile=50.0, startup_trials=startup_trials, warmup_epochs=warmup_epochs,
-                      interval_epochs=interval_epochs, min_trials=min_trials)
+    return percentile(
+        percentile=50.0,
+        startup_trials=startup_trials,
+        warmup_epochs=warmup_epochs,
+        interval_epochs=interval_epochs,
+        min_trials=min_trials,
+    )
 
 
 def percentile(
-    *, percentile: float = 25.0, startup_trials: int = 5, warmup_epochs: int = 0, interval_epochs: int = 1,
+    *,
+    percentile: float = 25.0,
+    startup_trials: int = 5,
+    warmup_epochs: int = 0,
+    interval_epochs: int = 1,
     min_trials: int = 1,
 ) -> optuna.pruners.BasePruner:
     """Keep a candidate only while its best accuracy is in the top percentile of finished trials' at that epoch.
@@ -56,33 +69,57 @@ def percentile(
     """
     import optuna
 
-    _check(0 <= percentile <= 100, f"config key 'pruner.percentile' must be in [0, 100], got {percentile}")
-    _check(startup_trials >= 0 and warmup_epochs >= 0, "config keys 'pruner.startup_trials' and "
-           "'pruner.warmup_epochs' must be >= 0")
-    _check(interval_epochs >= 1 and min_trials >= 1, "config keys 'pruner.interval_epochs' and "
-           "'pruner.min_trials' must be >= 1")
+    _check(
+        0 <= percentile <= 100,
+        f"config key 'pruner.percentile' must be in [0, 100], got {percentile}",
+    )
+    _check(
+        startup_trials >= 0 and warmup_epochs >= 0,
+        "config keys 'pruner.startup_trials' and 'pruner.warmup_epochs' must be >= 0",
+    )
+    _check(
+        interval_epochs >= 1 and min_trials >= 1,
+        "config keys 'pruner.interval_epochs' and 'pruner.min_trials' must be >= 1",
+    )
     if percentile == 50.0:
-        return optuna.pruners.MedianPruner(startup_trials, warmup_epochs, interval_epochs, n_min_trials=min_trials)
-    return optuna.pruners.PercentilePruner(percentile, startup_trials, warmup_epochs, interval_epochs,
-                                           n_min_trials=min_trials)
+        return optuna.pruners.MedianPruner(
+            startup_trials, warmup_epochs, interval_epochs, n_min_trials=min_trials
+        )
+    return optuna.pruners.PercentilePruner(
+        percentile, startup_trials, warmup_epochs, interval_epochs, n_min_trials=min_trials
+    )
 
 
 def successive_halving(
-    *, min_epochs: int = 1, reduction_factor: int = 3, min_early_stopping_rate: int = 0, bootstrap_count: int = 0,
+    *,
+    min_epochs: int = 1,
+    reduction_factor: int = 3,
+    min_early_stopping_rate: int = 0,
+    bootstrap_count: int = 0,
 ) -> optuna.pruners.BasePruner:
     """Asynchronous successive halving: at epochs min_epochs * rf^k keep the top 1/rf of trials."""
     import optuna
 
     _check(min_epochs >= 1, f"config key 'pruner.min_epochs' must be at least 1, got {min_epochs}")
-    _check(reduction_factor >= 2, f"config key 'pruner.reduction_factor' must be at least 2, got {reduction_factor}")
-    _check(min_early_stopping_rate >= 0 and bootstrap_count >= 0, "config keys "
-           "'pruner.min_early_stopping_rate' and 'pruner.bootstrap_count' must be >= 0")
-    return optuna.pruners.SuccessiveHalvingPruner(min_epochs, reduction_factor, min_early_stopping_rate,
-                                                  bootstrap_count)
+    _check(
+        reduction_factor >= 2,
+        f"config key 'pruner.reduction_factor' must be at least 2, got {reduction_factor}",
+    )
+    _check(
+        min_early_stopping_rate >= 0 and bootstrap_count >= 0,
+        "config keys 'pruner.min_early_stopping_rate' and 'pruner.bootstrap_count' must be >= 0",
+    )
+    return optuna.pruners.SuccessiveHalvingPruner(
+        min_epochs, reduction_factor, min_early_stopping_rate, bootstrap_count
+    )
 
 
 def hyperband(
-    *, min_epochs: int = 1, max_epochs: int | None = None, reduction_factor: int = 3, bootstrap_count: int = 0,
+    *,
+    min_epochs: int = 1,
+    max_epochs: int | None = None,
+    reduction_factor: int = 3,
+    bootstrap_count: int = 0,
 ) -> optuna.pruners.BasePruner:
     """Hyperband: successive halving in several brackets of different aggressiveness.
 
@@ -91,27 +128,44 @@ def hyperband(
     import optuna
 
     _check(min_epochs >= 1, f"config key 'pruner.min_epochs' must be at least 1, got {min_epochs}")
-    _check(max_epochs is None or max_epochs > min_epochs,
-           f"config key 'pruner.max_epochs' must exceed min_epochs={min_epochs}, got {max_epochs}")
-    _check(reduction_factor >= 2, f"config key 'pruner.reduction_factor' must be at least 2, got {reduction_factor}")
-    return optuna.pruners.HyperbandPruner(min_epochs, "auto" if max_epochs is None else max_epochs,
-                                          reduction_factor, bootstrap_count)
+    _check(
+        max_epochs is None or max_epochs > min_epochs,
+        f"config key 'pruner.max_epochs' must exceed min_epochs={min_epochs}, got {max_epochs}",
+    )
+    _check(
+        reduction_factor >= 2,
+        f"config key 'pruner.reduction_factor' must be at least 2, got {reduction_factor}",
+    )
+    return optuna.pruners.HyperbandPruner(
+        min_epochs, "auto" if max_epochs is None else max_epochs, reduction_factor, bootstrap_count
+    )
 
 
 def threshold(
-    *, lower: float | None = None, upper: float | None = None, warmup_epochs: int = 0, interval_epochs: int = 1,
+    *,
+    lower: float | None = None,
+    upper: float | None = None,
+    warmup_epochs: int = 0,
+    interval_epochs: int = 1,
 ) -> optuna.pruners.BasePruner:
     """Stop a candidate whose accuracy (%) falls below ``lower`` (or rises above ``upper``)."""
     import optuna
 
-    _check(lower is not None or upper is not None, "pruner 'threshold' needs 'lower' (e.g. lower: 20) or 'upper'")
-    _check(warmup_epochs >= 0 and interval_epochs >= 1, "config keys 'pruner.warmup_epochs' >= 0 and "
-           "'pruner.interval_epochs' >= 1")
+    _check(
+        lower is not None or upper is not None,
+        "pruner 'threshold' needs 'lower' (e.g. lower: 20) or 'upper'",
+    )
+    _check(
+        warmup_epochs >= 0 and interval_epochs >= 1,
+        "config keys 'pruner.warmup_epochs' >= 0 and 'pruner.interval_epochs' >= 1",
+    )
     return optuna.pruners.ThresholdPruner(lower, upper, warmup_epochs, interval_epochs)
 
 
 def patient(
-    *, patience: int = 3, min_delta: float = 0.0,
+    *,
+    patience: int = 3,
+    min_delta: float = 0.0,
     wrapped: Literal["none", "median", "successive_halving", "hyperband"] = "none",
 ) -> optuna.pruners.BasePruner:
     """Stop a candidate whose accuracy has stayed below its earlier best for ``patience`` + 1 epochs.
@@ -122,9 +176,15 @@ def patient(
     """
     import optuna
 
-    _check(patience >= 0 and min_delta >= 0, "config keys 'pruner.patience' and 'pruner.min_delta' must be >= 0")
+    _check(
+        patience >= 0 and min_delta >= 0,
+        "config keys 'pruner.patience' and 'pruner.min_delta' must be >= 0",
+    )
     factories: dict[str, Callable[[], optuna.pruners.BasePruner]] = {
-        "median": median, "successive_halving": successive_halving, "hyperband": hyperband}
+        "median": median,
+        "successive_halving": successive_halving,
+        "hyperband": hyperband,
+    }
     inner = None if wrapped == "none" else factories[wrapped]()
     with warnings.catch_warnings():  # experimental in Optuna since 2.8, and stable in use
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

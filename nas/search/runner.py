@@ -32,7 +32,10 @@ class SearchResult:
 
 
 def run_search(
-    config: ExperimentConfig, *, resume: RunFolder | None = None, progress: bool = True,
+    config: ExperimentConfig,
+    *,
+    resume: RunFolder | None = None,
+    progress: bool = True,
     on_run: Callable[[RunFolder], None] | None = None,
 ) -> SearchResult:
     """Run (or resume) a search to its trial budget; returns the run folder and its trial table."""
@@ -49,7 +52,9 @@ def run_search(
         lock.close()
 
 
-def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progress: bool) -> SearchResult:
+def _search(
+    config: ExperimentConfig, parts: Components, run: RunFolder, progress: bool
+) -> SearchResult:
     if not config.storage:
         run.repair_journal()
     try:
@@ -76,8 +81,12 @@ def _search(config: ExperimentConfig, parts: Components, run: RunFolder, progres
     return SearchResult(run, frame, loop.evaluated, time.perf_counter() - start, stopped)
 
 
-def _study(config: ExperimentConfig, parts: Components, storage: optuna.storages.BaseStorage | None,
-           name: str = STUDY_NAME) -> optuna.Study:
+def _study(
+    config: ExperimentConfig,
+    parts: Components,
+    storage: optuna.storages.BaseStorage | None,
+    name: str = STUDY_NAME,
+) -> optuna.Study:
     return open_study(storage, name, parts.sampler, parts.pruner, list(config.objectives.values()))
 
 

@@ -15,14 +15,23 @@ from optuna.trial import FrozenTrial, TrialState
 
 
 def open_study(
-    storage: optuna.storages.BaseStorage | None, name: str, sampler: optuna.samplers.BaseSampler,
-    pruner: optuna.pruners.BasePruner, directions: Sequence[Literal["minimize", "maximize"]],
+    storage: optuna.storages.BaseStorage | None,
+    name: str,
+    sampler: optuna.samplers.BaseSampler,
+    pruner: optuna.pruners.BasePruner,
+    directions: Sequence[Literal["minimize", "maximize"]],
 ) -> optuna.Study:
     """Create the study, or load it when the storage holds it already (a resumed run)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    return optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
-                               directions=list(directions), load_if_exists=True)
+    return optuna.create_study(
+        storage=storage,
+        study_name=name,
+        sampler=sampler,
+        pruner=pruner,
+        directions=list(directions),
+        load_if_exists=True,
+    )
 
 
 def set_trial_user_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:

@@ -21,7 +21,9 @@ from types import FrameType
 
 import torch
 
-_DEADLINE: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar("nas_deadline", default=None)
+_DEADLINE: contextvars.ContextVar[tuple[float, float] | None] = contextvars.ContextVar(
+    "nas_deadline", default=None
+)
 _shield = threading.local()
 
 
@@ -29,8 +31,10 @@ class TrialTimeout(Exception):
     """A candidate's evaluation ran past the per-trial time limit."""
 
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"exceeded the per-trial time limit of {seconds:g} s "
-                         "(raise trial_time_limit, or make candidates cheaper)")
+        super().__init__(
+            f"exceeded the per-trial time limit of {seconds:g} s "
+            "(raise trial_time_limit, or make candidates cheaper)"
+        )
         self.seconds = seconds
 
 

@@ -46,16 +46,20 @@ def study_directions(study: Study, directions: Sequence[str] | None, sampler: st
     study's), else the study's."""
     wanted = [d.name.lower() for d in study.directions]
     if directions is not None and list(directions) != wanted:
-        raise NasError(f"{sampler} was built for directions {list(directions)} but the study has {wanted}; "
-                       f"pass direction={wanted if len(wanted) > 1 else wanted[0]!r} (or leave it out)")
+        raise NasError(
+            f"{sampler} was built for directions {list(directions)} but the study has {wanted}; "
+            f"pass direction={wanted if len(wanted) > 1 else wanted[0]!r} (or leave it out)"
+        )
     return wanted
 
 
 def single_direction(study: Study, direction: str | None, sampler: str) -> str:
     """The direction a single-objective sampler optimises in ``study`` (see :func:`study_directions`)."""
     if len(study.directions) > 1:
-        raise NasError(f"{sampler} optimises one objective but the study has {len(study.directions)}; "
-                       "use evolution / nsga2 for several")
+        raise NasError(
+            f"{sampler} optimises one objective but the study has {len(study.directions)}; "
+            "use evolution / nsga2 for several"
+        )
     return study_directions(study, None if direction is None else [direction], sampler)[0]
 
 
@@ -77,7 +81,9 @@ class SpaceSampler(BaseSampler):
     def propose(self, study: Study, trial: FrozenTrial, rng: np.random.Generator) -> Arch:
         """The architecture for ``trial``."""
 
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
         """Every decision of the space, sampled jointly."""
         return dict(self._distributions)
 
@@ -92,7 +98,11 @@ class SpaceSampler(BaseSampler):
         return {k: v for k, v in arch.items() if k in search_space}
 
     def sample_independent(
-        self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
     ) -> Any:
         """Parameters outside the space (none in the runner's own trials) are drawn at random,
         seeded by the trial and the parameter's name (so a resumed study draws them again)."""
@@ -106,8 +116,11 @@ class SpaceSampler(BaseSampler):
 
     def known(self, trial: FrozenTrial) -> dict[str, Choice]:
         """The decisions of the space a trial set (all of them, unless its objective asked for some only)."""
-        return {name: trial.params[name] for name, dist in self._distributions.items()
-                if name in trial.params and trial.params[name] in dist.choices}
+        return {
+            name: trial.params[name]
+            for name, dist in self._distributions.items()
+            if name in trial.params and trial.params[name] in dist.choices
+        }
 
     def complete(self, known: dict[str, Choice], rng: np.random.Generator) -> Arch:
         """``known`` with the decisions it lacks drawn at random (``rng`` is used only when some are missing)."""

@@ -30,8 +30,13 @@ class RegularizedEvolutionSampler(SpaceSampler):
     """
 
     def __init__(
-        self, space: SearchSpace, *, population_size: int = 10, sample_size: int = 3,
-        direction: str | Sequence[str] | None = None, seed: int | None = None,
+        self,
+        space: SearchSpace,
+        *,
+        population_size: int = 10,
+        sample_size: int = 3,
+        direction: str | Sequence[str] | None = None,
+        seed: int | None = None,
     ) -> None:
         super().__init__(space, seed)
         if population_size < 1 or not 1 <= sample_size <= population_size:
@@ -42,7 +47,12 @@ class RegularizedEvolutionSampler(SpaceSampler):
         self.population_size = population_size
         self.sample_size = sample_size
         self.directions: list[str] | None = (
-            None if direction is None else [direction] if isinstance(direction, str) else list(direction))
+            None
+            if direction is None
+            else [direction]
+            if isinstance(direction, str)
+            else list(direction)
+        )
 
     def propose(self, study: Study, trial: FrozenTrial, rng: np.random.Generator) -> Arch:
         """A random architecture while the population fills, then a mutated tournament winner."""
@@ -50,7 +60,7 @@ class RegularizedEvolutionSampler(SpaceSampler):
         done = self.completed(study)
         if len(done) < self.population_size:
             return self.space.sample(rng)
-        population = done[-self.population_size:]
+        population = done[-self.population_size :]
         picks = rng.choice(len(population), size=self.sample_size, replace=False)
         if len(directions) == 1:
             parent = best_of([population[i] for i in picks], directions[0])
@@ -72,7 +82,9 @@ def nsga_order(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> list
         for r in set(rank[feasible]):
             members = [i for i in feasible if rank[i] == r]
             crowd[members] = crowding_distance([trials[i].values for i in members], directions)
-    keys = sorted(range(len(trials)), key=lambda i: (spent[i], rank[i], -crowd[i], trials[i].number))
+    keys = sorted(
+        range(len(trials)), key=lambda i: (spent[i], rank[i], -crowd[i], trials[i].number)
+    )
     order = [0] * len(trials)
     for position, i in enumerate(keys):
         order[i] = position
@@ -80,8 +92,14 @@ def nsga_order(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> list
 
 
 def regularized_evolution(
-    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
-    population_size: int = 10, sample_size: int = 3, warm_start: dict[str, Any] | None = None,
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+    *,
+    population_size: int = 10,
+    sample_size: int = 3,
+    warm_start: dict[str, Any] | None = None,
 ) -> BaseSampler:
     """Regularized (aging) evolution; Pareto-rank and crowding selection when there are several objectives.
 
@@ -90,8 +108,11 @@ def regularized_evolution(
     ``population_size`` best of a pool of random candidates by a zero-cost proxy, instead of random ones.
     """
     sampler = RegularizedEvolutionSampler(
-        space, population_size=population_size, sample_size=sample_size,
-        direction=list(objectives.values()), seed=seed,
+        space,
+        population_size=population_size,
+        sample_size=sample_size,
+        direction=list(objectives.values()),
+        seed=seed,
     )
     if warm_start is None:
         return sampler

@@ -34,7 +34,12 @@ class LocalSearchSampler(SpaceSampler):
     """Best-first neighbourhood search: expand the best evaluated architecture with unexplored neighbours."""
 
     def __init__(
-        self, space: SearchSpace, *, initial: int = 5, swaps: bool = True, direction: str | None = None,
+        self,
+        space: SearchSpace,
+        *,
+        initial: int = 5,
+        swaps: bool = True,
+        direction: str | None = None,
         seed: int | None = None,
     ) -> None:
         super().__init__(space, seed)
@@ -47,7 +52,9 @@ class LocalSearchSampler(SpaceSampler):
 
     def propose(self, study: Study, trial: FrozenTrial, rng: np.random.Generator) -> Arch:
         """A random architecture at first, then an unexplored neighbour of the best one."""
-        sign = 1.0 if single_direction(study, self.direction, "local_search") == "maximize" else -1.0
+        sign = (
+            1.0 if single_direction(study, self.direction, "local_search") == "maximize" else -1.0
+        )
         seen = self._evaluated(study)
         done = [t for t in self.completed(study) if "duplicate_of" not in t.user_attrs]
         if len(done) >= self.initial:
@@ -60,8 +67,10 @@ class LocalSearchSampler(SpaceSampler):
 
     def _evaluated(self, study: Study) -> Callable[[dict[str, Choice]], bool]:
         """Whether an architecture (or the part of one that a parent set) was evaluated, or is being."""
-        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL,
-                                                          TrialState.PRUNED, TrialState.RUNNING))
+        trials = study.get_trials(
+            deepcopy=False,
+            states=(TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED, TrialState.RUNNING),
+        )
         whole, parts = set(), []
         for t in trials:
             known = self.known(t)
@@ -74,6 +83,7 @@ class LocalSearchSampler(SpaceSampler):
             if len(arch) == len(self._choices) and self._key(arch) in whole:
                 return True
             return any(all(arch.get(k, _MISSING) == v for k, v in part.items()) for part in parts)
+
         return seen
 
     def neighbours(self, arch: dict[str, Choice]) -> Iterator[dict[str, Choice]]:
@@ -87,7 +97,7 @@ class LocalSearchSampler(SpaceSampler):
         if not self.swaps:
             return
         for i, a in enumerate(names):
-            for b in names[i + 1:]:
+            for b in names[i + 1 :]:
                 if self._choices[a] == self._choices[b] and arch[a] != arch[b]:
                     yield {**arch, a: arch[b], b: arch[a]}
 
@@ -96,12 +106,20 @@ class LocalSearchSampler(SpaceSampler):
 
 
 def local_search(
-    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
-    initial: int = 5, swaps: bool = True,
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+    *,
+    initial: int = 5,
+    swaps: bool = True,
 ) -> LocalSearchSampler:
     """Best-first local search (one-decision changes and swaps); strong on NAS-Bench-201."""
     if len(objectives) != 1:
-        raise NasError(f"strategy 'local_search' optimises one objective but the config lists "
-                       f"{list(objectives)}; keep one objective or use evolution / nsga2 for several")
-    return LocalSearchSampler(space, initial=initial, swaps=swaps,
-                              direction=next(iter(objectives.values())), seed=seed)
+        raise NasError(
+            f"strategy 'local_search' optimises one objective but the config lists "
+            f"{list(objectives)}; keep one objective or use evolution / nsga2 for several"
+        )
+    return LocalSearchSampler(
+        space, initial=initial, swaps=swaps, direction=next(iter(objectives.values())), seed=seed
+    )

@@ -37,13 +37,24 @@ class LSTMController(Guarded):
     """Samples choice indices, one per decision, autoregressively; learns by REINFORCE."""
 
     def __init__(
-        self, sizes: Sequence[int], *, hidden_size: int = 64, learning_rate: float = 0.0035,
-        tanh_constant: float = 1.1, temperature: float = 5.0, entropy_weight: float = 1e-4, seed: int = 0,
+        self,
+        sizes: Sequence[int],
+        *,
+        hidden_size: int = 64,
+        learning_rate: float = 0.0035,
+        tanh_constant: float = 1.1,
+        temperature: float = 5.0,
+        entropy_weight: float = 1e-4,
+        seed: int = 0,
         dtype: torch.dtype = torch.float32,
     ) -> None:
         self.sizes = list(sizes)
         self._lock = threading.Lock()
-        self.tanh_constant, self.temperature, self.entropy_weight = tanh_constant, temperature, entropy_weight
+        self.tanh_constant, self.temperature, self.entropy_weight = (
+            tanh_constant,
+            temperature,
+            entropy_weight,
+        )
         self.net = _LSTM(self.sizes, hidden_size)
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
@@ -54,7 +65,9 @@ class LSTMController(Guarded):
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=learning_rate)
 
     def _run(
-        self, choices: Sequence[int] | None, rng: np.random.Generator | None,
+        self,
+        choices: Sequence[int] | None,
+        rng: np.random.Generator | None,
     ) -> tuple[list[int], torch.Tensor, torch.Tensor]:
         """Run the LSTM over the decisions (drawing them from ``rng`` when ``choices`` is None):
         the choices, their log-probability and the entropy of the decisions along the way."""
@@ -99,7 +112,9 @@ class LSTMController(Guarded):
     def state_dict(self) -> dict[str, Any]:
         """A copy of the LSTM's weights and its optimiser's state."""
         with self._lock:
-            return copy.deepcopy({"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()})
+            return copy.deepcopy(
+                {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict()}
+            )
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what ``state_dict`` returned."""

@@ -23,8 +23,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.arch import Arch
 from nas.constraints import Constraint
-from nas.space import SearchSpace
 from nas.seeds import derive_seed
+from nas.space import SearchSpace
 from nas.strategies.base import Guarded, SpaceSampler
 
 
@@ -53,26 +53,40 @@ class PerTrialSeeded(optuna.samplers.BaseSampler, Guarded):
         with self._lock:
             sampler = self._by_trial.get(trial.number)
             if sampler is None:
-                sampler = self._by_trial[trial.number] = self._make(derive_seed(self.seed, trial.number))
+                sampler = self._by_trial[trial.number] = self._make(
+                    derive_seed(self.seed, trial.number)
+                )
             return sampler
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         """Build this trial's sampler."""
         self._for(trial).before_trial(study, trial)
 
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
         """As the wrapped sampler."""
         return self._for(trial).infer_relative_search_space(study, trial)
 
-    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         """As the wrapped sampler."""
         return self._for(trial).sample_relative(study, trial, search_space)
 
-    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
         """As the wrapped sampler."""
         return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
 
-    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+    def after_trial(
+        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
         """As the wrapped sampler; then this trial's sampler is dropped."""
         self._for(trial).after_trial(study, trial, state, values)
         with self._lock:
@@ -94,8 +108,9 @@ class _BruteForce(optuna.samplers.BruteForceSampler):
     "param_name mismatch". (One that stopped half-way through its suggestions still trips it.)
     """
 
-    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
+    def after_trial(
+        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
         """Nothing to do."""
 
     @staticmethod
@@ -106,8 +121,12 @@ class _BruteForce(optuna.samplers.BruteForceSampler):
         optuna.samplers.BruteForceSampler._populate_tree(tree, asked, params)
 
 
-def random(space: SearchSpace, seed: int, objectives: dict[str, str],
-           constraints: Sequence[Constraint] = ()) -> SpaceRandomSampler:
+def random(
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+) -> SpaceRandomSampler:
     """Random search: every architecture drawn uniformly and independently (the space's sampler)."""
     return SpaceRandomSampler(space, seed)
 
@@ -124,67 +143,134 @@ class Seeded:
         return self.cls(seed=seed, **self.options)
 
 
-def optuna_random(space: SearchSpace, seed: int, objectives: dict[str, str],
-                  constraints: Sequence[Constraint] = ()) -> PerTrialSeeded:
+def optuna_random(
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+) -> PerTrialSeeded:
     """Optuna's RandomSampler (each decision drawn independently)."""
     return PerTrialSeeded(Seeded(optuna.samplers.RandomSampler), seed)
 
 
-def bruteforce(space: SearchSpace, seed: int, objectives: dict[str, str],
-               constraints: Sequence[Constraint] = ()) -> PerTrialSeeded:
+def bruteforce(
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+) -> PerTrialSeeded:
     """Optuna's BruteForceSampler: every architecture once, in random order."""
     return PerTrialSeeded(Seeded(_BruteForce), seed)
 
 
 def tpe(
-    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
-    n_startup_trials: int = 10, n_ei_candidates: int = 24, multivariate: bool = True, group: bool = False,
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+    *,
+    n_startup_trials: int = 10,
+    n_ei_candidates: int = 24,
+    multivariate: bool = True,
+    group: bool = False,
     constant_liar: bool = True,
 ) -> PerTrialSeeded:
     """Tree-structured Parzen estimator (Optuna's TPESampler), multivariate by default.
 
     (Optuna 4.9 deprecated prior_weight, consider_endpoints and consider_magic_clip; they are not offered.)
     """
-    return PerTrialSeeded(Seeded(
-        optuna.samplers.TPESampler, n_startup_trials=n_startup_trials, n_ei_candidates=n_ei_candidates,
-        multivariate=multivariate, group=group, constant_liar=constant_liar), seed)
+    return PerTrialSeeded(
+        Seeded(
+            optuna.samplers.TPESampler,
+            n_startup_trials=n_startup_trials,
+            n_ei_candidates=n_ei_candidates,
+            multivariate=multivariate,
+            group=group,
+            constant_liar=constant_liar,
+        ),
+        seed,
+    )
 
 
 def nsga2(
-    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
-    population_size: int = 50, mutation_prob: float | None = None, crossover_prob: float = 0.9,
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+    *,
+    population_size: int = 50,
+    mutation_prob: float | None = None,
+    crossover_prob: float = 0.9,
     swapping_prob: float = 0.5,
 ) -> PerTrialSeeded:
     """NSGA-II (Optuna's NSGAIISampler): non-dominated sorting with crowding, constraint-aware."""
-    return PerTrialSeeded(Seeded(
-        optuna.samplers.NSGAIISampler, population_size=population_size, mutation_prob=mutation_prob,
-        crossover_prob=crossover_prob, swapping_prob=swapping_prob), seed)
+    return PerTrialSeeded(
+        Seeded(
+            optuna.samplers.NSGAIISampler,
+            population_size=population_size,
+            mutation_prob=mutation_prob,
+            crossover_prob=crossover_prob,
+            swapping_prob=swapping_prob,
+        ),
+        seed,
+    )
 
 
 def nsga3(
-    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
-    population_size: int = 50, mutation_prob: float | None = None, crossover_prob: float = 0.9,
-    swapping_prob: float = 0.5, dividing_parameter: int = 3,
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+    *,
+    population_size: int = 50,
+    mutation_prob: float | None = None,
+    crossover_prob: float = 0.9,
+    swapping_prob: float = 0.5,
+    dividing_parameter: int = 3,
 ) -> PerTrialSeeded:
     """NSGA-III (Optuna's NSGAIIISampler): reference-point selection for many objectives."""
-    return PerTrialSeeded(Seeded(
-        optuna.samplers.NSGAIIISampler, population_size=population_size, mutation_prob=mutation_prob,
-        crossover_prob=crossover_prob, swapping_prob=swapping_prob, dividing_parameter=dividing_parameter), seed)
+    return PerTrialSeeded(
+        Seeded(
+            optuna.samplers.NSGAIIISampler,
+            population_size=population_size,
+            mutation_prob=mutation_prob,
+            crossover_prob=crossover_prob,
+            swapping_prob=swapping_prob,
+            dividing_parameter=dividing_parameter,
+        ),
+        seed,
+    )
 
 
 def gp(
-    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
-    n_startup_trials: int = 10, deterministic_objective: bool = False,
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+    *,
+    n_startup_trials: int = 10,
+    deterministic_objective: bool = False,
 ) -> PerTrialSeeded:
     """Gaussian-process Bayesian optimisation (Optuna's GPSampler; needs torch and scipy)."""
-    return PerTrialSeeded(Seeded(
-        optuna.samplers.GPSampler, n_startup_trials=n_startup_trials,
-        deterministic_objective=deterministic_objective, warn_independent_sampling=False), seed)
+    return PerTrialSeeded(
+        Seeded(
+            optuna.samplers.GPSampler,
+            n_startup_trials=n_startup_trials,
+            deterministic_objective=deterministic_objective,
+            warn_independent_sampling=False,
+        ),
+        seed,
+    )
 
 
 def qmc(
-    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
-    qmc_type: Literal["sobol", "halton"] = "sobol", scramble: bool = True,
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+    *,
+    qmc_type: Literal["sobol", "halton"] = "sobol",
+    scramble: bool = True,
 ) -> optuna.samplers.QMCSampler:
     """Quasi-Monte Carlo (Optuna's QMCSampler): low-discrepancy coverage of the decisions.
 
@@ -192,6 +278,9 @@ def qmc(
     samples in the study, so a resumed search continues the same sequence.
     """
     return optuna.samplers.QMCSampler(
-        qmc_type=qmc_type, scramble=scramble, seed=seed, warn_asynchronous_seeding=False,
+        qmc_type=qmc_type,
+        scramble=scramble,
+        seed=seed,
+        warn_asynchronous_seeding=False,
         warn_independent_sampling=False,
     )

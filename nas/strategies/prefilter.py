@@ -39,7 +39,9 @@ class ProxyRanking(BaseModel):
     proxy: str = "synflow"
     pool: int = Field(1000, ge=1)  # candidates drawn at random (the whole space when it is smaller)
     scores: str | None = None  # CSV(.gz) with columns 'arch' (space.format) and the proxy's name
-    num_classes: int | None = Field(None, ge=1)  # the network's outputs, for computed data-free proxies
+    num_classes: int | None = Field(
+        None, ge=1
+    )  # the network's outputs, for computed data-free proxies
     input_shape: list[int] | None = Field(None, min_length=3, max_length=3)
     dataset: str | None = None  # a registered data set, for computed proxies that need data
     dataset_options: dict[str, Any] = {}
@@ -50,7 +52,10 @@ def candidate_pool(space: SearchSpace, size: int, rng: np.random.Generator) -> l
     """``size`` distinct architectures drawn at random; the whole space (in a random order) if it is not larger."""
     if space.size() <= size:
         decisions = space.decisions()
-        everything = [dict(zip(decisions, combo)) for combo in itertools.product(*decisions.values())]
+        everything = [
+            dict(zip(decisions, combo, strict=False))
+            for combo in itertools.product(*decisions.values())
+        ]
         return [everything[i] for i in rng.permutation(len(everything))]
     seen: dict[str, Arch] = {}
     for _ in range(100 * size):
@@ -70,29 +75,37 @@ def _score_file(path: str, mtime: float, column: str) -> dict[str, float]:
     except Exception as exc:
         raise NasError(f"cannot read the proxy score file {path!r}: {exc}") from None
     if "arch" not in frame.columns or column not in frame.columns:
-        raise NasError(f"proxy score file {path!r} needs the columns 'arch' and {column!r} "
-                       f"(it has {', '.join(map(str, frame.columns))})")
-    return dict(zip(frame["arch"].astype(str), frame[column].astype(float)))
+        raise NasError(
+            f"proxy score file {path!r} needs the columns 'arch' and {column!r} "
+            f"(it has {', '.join(map(str, frame.columns))})"
+        )
+    return dict(zip(frame["arch"].astype(str), frame[column].astype(float), strict=False))
 
 
 def read_scores(path: str, proxy: str) -> dict[str, float]:
     """arch (the space's ``format``) -> score, from a CSV (optionally gzipped) score file."""
     file = Path(path).expanduser()
     if not file.is_file():
-        raise NasError(f"proxy score file {path!r} does not exist; compute one (e.g. "
-                       "experiments/benchmarks/nb201_synflow.py) or drop the 'scores' option")
+        raise NasError(
+            f"proxy score file {path!r} does not exist; compute one (e.g. "
+            "experiments/benchmarks/nb201_synflow.py) or drop the 'scores' option"
+        )
     return _score_file(str(file.resolve()), file.stat().st_mtime, proxy)
 
 
 def rank_by_proxy(space: SearchSpace, seed: int, ranking: ProxyRanking) -> list[Arch]:
     """The pool drawn with ``seed``, best proxy score first (pool order breaks ties; NaN scores last)."""
-    pool = candidate_pool(space, ranking.pool, np.random.default_rng([seed, 20210401]))  # own stream
+    pool = candidate_pool(
+        space, ranking.pool, np.random.default_rng([seed, 20210401])
+    )  # own stream
     if ranking.scores is not None:
         table = read_scores(ranking.scores, ranking.proxy)
         missing = [space.format(a) for a in pool if space.format(a) not in table]
         if missing:
-            raise NasError(f"proxy score file {ranking.scores!r} has no score for {missing[0]!r} "
-                           f"({len(missing)} of the pool missing); score the whole space")
+            raise NasError(
+                f"proxy score file {ranking.scores!r} has no score for {missing[0]!r} "
+                f"({len(missing)} of the pool missing); score the whole space"
+            )
         values = [table[space.format(a)] for a in pool]
     else:
         values = [_scorer(ranking, seed)(a, space) for a in pool]
@@ -109,11 +122,20 @@ def _scorer(ranking: ProxyRanking, seed: int) -> Any:
     if ranking.dataset is not None:
         data = DATASETS.get(ranking.dataset)(**ranking.dataset_options)
     elif get_proxy(ranking.proxy).needs_data:
-        raise NasError(f"proxy {ranking.proxy!r} needs data: give the option dataset (and dataset_options), "
-                       "or precomputed 'scores', or a data-free proxy (synflow, params, flops)")
+        raise NasError(
+            f"proxy {ranking.proxy!r} needs data: give the option dataset (and dataset_options), "
+            "or precomputed 'scores', or a data-free proxy (synflow, params, flops)"
+        )
     shape = None if ranking.input_shape is None else tuple(ranking.input_shape)
-    return ProxyScorer(ranking.proxy, seed=seed, device=torch.device("cpu"), data=data,
-                       batch_size=ranking.batch_size, num_classes=ranking.num_classes, input_shape=shape)
+    return ProxyScorer(
+        ranking.proxy,
+        seed=seed,
+        device=torch.device("cpu"),
+        data=data,
+        batch_size=ranking.batch_size,
+        num_classes=ranking.num_classes,
+        input_shape=shape,
+    )
 
 
 class ProxyFirst(optuna.samplers.BaseSampler, Guarded):
@@ -121,8 +143,14 @@ class ProxyFirst(optuna.samplers.BaseSampler, Guarded):
     then hands every later trial to ``base``, which reads the history these trials left.
     The ranking is computed once, under a lock (Optuna's ``n_jobs`` threads ask for it together)."""
 
-    def __init__(self, base: optuna.samplers.BaseSampler, space: SearchSpace, seed: int,
-                 ranking: ProxyRanking, top: int) -> None:
+    def __init__(
+        self,
+        base: optuna.samplers.BaseSampler,
+        space: SearchSpace,
+        seed: int,
+        ranking: ProxyRanking,
+        top: int,
+    ) -> None:
         self.base = base
         self.space = space
         self.seed = seed
@@ -146,24 +174,36 @@ class ProxyFirst(optuna.samplers.BaseSampler, Guarded):
         """As the base sampler."""
         self.base.before_trial(study, trial)
 
-    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
         """Every decision for a pre-filtered trial; the base sampler's choice after them."""
         if self._seeded(trial) and trial.number < len(self.ranked):
             return dict(decision_distributions(self.space))
         return self.base.infer_relative_search_space(study, trial)
 
-    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
         """Candidate ``trial.number`` of the ranking, or the base sampler's proposal after them."""
         if self._seeded(trial) and trial.number < len(self.ranked):
             arch = self.ranked[trial.number]
             return {k: v for k, v in arch.items() if k in search_space}
         return self.base.sample_relative(study, trial, search_space)
 
-    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution) -> Any:
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
         """As the base sampler."""
         return self.base.sample_independent(study, trial, param_name, param_distribution)
 
-    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+    def after_trial(
+        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
         """As the base sampler."""
         self.base.after_trial(study, trial, state, values)
 
@@ -173,23 +213,44 @@ class ProxyFirst(optuna.samplers.BaseSampler, Guarded):
 
 
 def prefilter(
-    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
-    base: str = "random", base_options: dict[str, Any] | None = None, proxy: str = "synflow",
-    pool: int = 1000, top: int = 100, scores: str | None = None, num_classes: int | None = None,
-    input_shape: list[int] | None = None, dataset: str | None = None,
-    dataset_options: dict[str, Any] | None = None, batch_size: int = 64,
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+    *,
+    base: str = "random",
+    base_options: dict[str, Any] | None = None,
+    proxy: str = "synflow",
+    pool: int = 1000,
+    top: int = 100,
+    scores: str | None = None,
+    num_classes: int | None = None,
+    input_shape: list[int] | None = None,
+    dataset: str | None = None,
+    dataset_options: dict[str, Any] | None = None,
+    batch_size: int = 64,
 ) -> ProxyFirst:
     """Zero-cost pre-filter: evaluate the ``top`` of ``pool`` random candidates by proxy first, then run ``base``."""
     from nas.factories import create_strategy, is_oneshot
 
     if top < 1:
         raise NasError(f"config key 'strategy.top' must be at least 1, got {top}")
-    ranking = _ranking(proxy=proxy, pool=pool, scores=scores, num_classes=num_classes, input_shape=input_shape,
-                       dataset=dataset, dataset_options=dataset_options or {}, batch_size=batch_size,
-                       where="strategy")
+    ranking = _ranking(
+        proxy=proxy,
+        pool=pool,
+        scores=scores,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        dataset=dataset,
+        dataset_options=dataset_options or {},
+        batch_size=batch_size,
+        where="strategy",
+    )
     if is_oneshot(STRATEGIES.get(base)):
         raise NasError(f"prefilter needs a black-box base strategy, not the one-shot {base!r}")
-    sampler = create_strategy(base, space, seed, objectives, constraints, base_options, where="strategy.base_options")
+    sampler = create_strategy(
+        base, space, seed, objectives, constraints, base_options, where="strategy.base_options"
+    )
     assert isinstance(sampler, optuna.samplers.BaseSampler)  # not one-shot, checked above
     return ProxyFirst(sampler, space, seed, ranking, top)
 
@@ -208,7 +269,12 @@ def _ranking(where: str, **options: Any) -> ProxyRanking:
     return ranking
 
 
-def warm_started(sampler: optuna.samplers.BaseSampler, space: SearchSpace, seed: int,
-                 options: Mapping[str, Any], top: int) -> ProxyFirst:
+def warm_started(
+    sampler: optuna.samplers.BaseSampler,
+    space: SearchSpace,
+    seed: int,
+    options: Mapping[str, Any],
+    top: int,
+) -> ProxyFirst:
     """``sampler`` whose first ``top`` trials are the best of a proxy-ranked pool (``options``: ProxyRanking's)."""
     return ProxyFirst(sampler, space, seed, _ranking("strategy.warm_start", **options), top)

@@ -98,8 +98,8 @@ class IndependentPolicy:
             grad *= advantage
             self._m[d] = b1 * self._m[d] + (1 - b1) * grad
             self._v[d] = b2 * self._v[d] + (1 - b2) * grad * grad
-            m_hat = self._m[d] / (1 - b1 ** self._steps)
-            v_hat = self._v[d] / (1 - b2 ** self._steps)
+            m_hat = self._m[d] / (1 - b1**self._steps)
+            v_hat = self._v[d] / (1 - b2**self._steps)
             self.logits[d] -= self.lr * m_hat / (np.sqrt(v_hat) + eps)
 
     def clone(self) -> IndependentPolicy:
@@ -146,14 +146,23 @@ class ReinforceSampler(SpaceSampler, Guarded):
     """
 
     def __init__(
-        self, space: SearchSpace, *, controller: Literal["independent", "lstm"] = "independent",
-        learning_rate: float = 0.01, baseline_momentum: float = 0.9, direction: str | None = None,
-        hidden_size: int = 64, entropy_weight: float = 0.0, seed: int | None = None,
+        self,
+        space: SearchSpace,
+        *,
+        controller: Literal["independent", "lstm"] = "independent",
+        learning_rate: float = 0.01,
+        baseline_momentum: float = 0.9,
+        direction: str | None = None,
+        hidden_size: int = 64,
+        entropy_weight: float = 0.0,
+        seed: int | None = None,
     ) -> None:
         super().__init__(space, seed)
         if learning_rate <= 0 or not 0 <= baseline_momentum < 1:
-            raise NasError(f"reinforce needs learning_rate > 0 and 0 <= baseline_momentum < 1, "
-                           f"got {learning_rate} and {baseline_momentum}")
+            raise NasError(
+                f"reinforce needs learning_rate > 0 and 0 <= baseline_momentum < 1, "
+                f"got {learning_rate} and {baseline_momentum}"
+            )
         if controller not in ("independent", "lstm"):
             raise NasError(f"reinforce's controller is 'independent' or 'lstm', got {controller!r}")
         self.controller = controller
@@ -166,7 +175,9 @@ class ReinforceSampler(SpaceSampler, Guarded):
         self._lock = threading.Lock()
         self._study: str | None = None
         self._settled = self._fresh()  # learnt from the trials numbered below every running one
-        self._ahead: Replay | None = None  # the settled ones and those that finished ahead of a running trial
+        self._ahead: Replay | None = (
+            None  # the settled ones and those that finished ahead of a running trial
+        )
 
     @property
     def policy(self) -> Policy:
@@ -182,8 +193,14 @@ class ReinforceSampler(SpaceSampler, Guarded):
 
             # float64 so that replaying the study's history rebuilds the policy exactly
             policy: Policy = LSTMController(
-                sizes, hidden_size=self.hidden_size, learning_rate=self.learning_rate, tanh_constant=2.5,
-                entropy_weight=self.entropy_weight, seed=self.seed, dtype=torch.float64)
+                sizes,
+                hidden_size=self.hidden_size,
+                learning_rate=self.learning_rate,
+                tanh_constant=2.5,
+                entropy_weight=self.entropy_weight,
+                seed=self.seed,
+                dtype=torch.float64,
+            )
         else:
             policy = IndependentPolicy(sizes, self.learning_rate)
         return Replay(policy, self.baseline_momentum)
@@ -194,14 +211,22 @@ class ReinforceSampler(SpaceSampler, Guarded):
         with self._lock:
             replay = self._caught_up(study, sign)
             picks = replay.policy.sample(rng)
-        return {name: self._choices[d][i] for d, (name, i) in enumerate(zip(self._distributions, picks))}
+        return {
+            name: self._choices[d][i]
+            for d, (name, i) in enumerate(zip(self._distributions, picks, strict=False))
+        }
 
     def _caught_up(self, study: Study, sign: float) -> Replay:
         """The policy learnt from every usable completed trial, in trial order."""
         trials = study.get_trials(deepcopy=False)
         running = min((t.number for t in trials if not t.state.is_finished()), default=math.inf)
-        usable = [t for t in trials if t.state == TrialState.COMPLETE and math.isfinite(t.values[0])
-                  and len(self.known(t)) == len(self._choices)]
+        usable = [
+            t
+            for t in trials
+            if t.state == TrialState.COMPLETE
+            and math.isfinite(t.values[0])
+            and len(self.known(t)) == len(self._choices)
+        ]
         settled = [t for t in usable if t.number < running]
         if study.study_name != self._study:
             if self._study is not None:  # another study: start afresh
@@ -214,32 +239,49 @@ class ReinforceSampler(SpaceSampler, Guarded):
         self._ahead = self._extended(self._ahead, usable, self._settled, sign)
         return self._ahead
 
-    def _extended(self, replay: Replay | None, trials: list[FrozenTrial], start: Replay | None,
-                  sign: float) -> Replay:
+    def _extended(
+        self, replay: Replay | None, trials: list[FrozenTrial], start: Replay | None, sign: float
+    ) -> Replay:
         """``replay`` having learnt ``trials`` in order, if it learnt a prefix of them; else a copy of
         ``start`` (or a fresh policy) that has."""
         numbers = [t.number for t in trials]
-        if replay is None or numbers[:len(replay.numbers)] != replay.numbers:
-            fits = start is not None and numbers[:len(start.numbers)] == start.numbers
+        if replay is None or numbers[: len(replay.numbers)] != replay.numbers:
+            fits = start is not None and numbers[: len(start.numbers)] == start.numbers
             replay = start.clone() if fits else self._fresh()  # type: ignore[union-attr]
-        for t in trials[len(replay.numbers):]:
+        for t in trials[len(replay.numbers) :]:
             known = self.known(t)
-            choices = [self._choices[d].index(known[name]) for d, name in enumerate(self._distributions)]
+            choices = [
+                self._choices[d].index(known[name]) for d, name in enumerate(self._distributions)
+            ]
             replay.learn(t.number, choices, sign * t.values[0], violation(t))
         return replay
 
 
 def reinforce(
-    space: SearchSpace, seed: int, objectives: dict[str, str], constraints: Sequence[Constraint] = (), *,
-    controller: Literal["independent", "lstm"] = "independent", learning_rate: float = 0.01,
-    baseline_momentum: float = 0.9, hidden_size: int = 64, entropy_weight: float = 0.0,
+    space: SearchSpace,
+    seed: int,
+    objectives: dict[str, str],
+    constraints: Sequence[Constraint] = (),
+    *,
+    controller: Literal["independent", "lstm"] = "independent",
+    learning_rate: float = 0.01,
+    baseline_momentum: float = 0.9,
+    hidden_size: int = 64,
+    entropy_weight: float = 0.0,
 ) -> ReinforceSampler:
     """REINFORCE: a policy over the decisions (independent softmaxes, or an LSTM controller)."""
     if len(objectives) != 1:
-        raise NasError(f"strategy 'reinforce' optimises one objective but the config lists {list(objectives)}; "
-                       "keep one objective or use evolution / nsga2 for several")
+        raise NasError(
+            f"strategy 'reinforce' optimises one objective but the config lists {list(objectives)}; "
+            "keep one objective or use evolution / nsga2 for several"
+        )
     return ReinforceSampler(
-        space, controller=controller, learning_rate=learning_rate, baseline_momentum=baseline_momentum,
-        direction=next(iter(objectives.values())), hidden_size=hidden_size,
-        entropy_weight=entropy_weight, seed=seed,
+        space,
+        controller=controller,
+        learning_rate=learning_rate,
+        baseline_momentum=baseline_momentum,
+        direction=next(iter(objectives.values())),
+        hidden_size=hidden_size,
+        entropy_weight=entropy_weight,
+        seed=seed,
     )

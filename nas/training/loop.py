@@ -13,13 +13,13 @@ from typing import Protocol, cast, runtime_checkable
 import torch
 from torch import nn
 
-from nas.training.augment import augment
 from nas.config import TrainingConfig
 from nas.data import DataSplits, Split, iterate_batches
-from nas.training.distill import Distiller, distiller_for
-from nas.training.optim import autocast, lr_factor, make_optimizer
 from nas.errors import NasError
 from nas.search.time_limit import check_deadline
+from nas.training.augment import augment
+from nas.training.distill import Distiller, distiller_for
+from nas.training.optim import autocast, lr_factor, make_optimizer
 
 #: Called after each epoch with (epoch starting at 1, validation accuracy); may raise to stop.
 EpochReport = Callable[[int, float], None]
@@ -34,7 +34,9 @@ class HasAuxiliaryHead(Protocol):
         ...
 
 
-def forward_with_auxiliary(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+def forward_with_auxiliary(
+    model: nn.Module, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(logits, auxiliary logits or None) of a network with an auxiliary head (``HasAuxiliaryHead``)."""
     return cast(HasAuxiliaryHead, model).forward_with_auxiliary(x)
 
@@ -50,9 +52,13 @@ def resolve_device(spec: str) -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError:
-        raise NasError(f"training.device {spec!r} is not a device; use auto, cpu, cuda or cuda:N") from None
+        raise NasError(
+            f"training.device {spec!r} is not a device; use auto, cpu, cuda or cuda:N"
+        ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise NasError(f"training.device is {spec!r} but CUDA is not available here; use auto or cpu")
+        raise NasError(
+            f"training.device is {spec!r} but CUDA is not available here; use auto or cpu"
+        )
     return device
 
 
@@ -85,7 +91,9 @@ def evaluate_model(
     """(accuracy, mean cross-entropy loss) of ``model`` on ``split``."""
     model.eval()
     correct, loss_sum = 0, 0.0
-    for x, y in iterate_batches(split, cfg.eval_batch_size, mean=data.mean, std=data.std, device=device):
+    for x, y in iterate_batches(
+        split, cfg.eval_batch_size, mean=data.mean, std=data.std, device=device
+    ):
         with autocast(device, cfg.amp):
             logits = model(x)
         loss_sum += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
@@ -95,8 +103,15 @@ def evaluate_model(
 
 
 def train_model(
-    model: nn.Module, data: DataSplits, cfg: TrainingConfig, *, epochs: int, seed: int,
-    device: torch.device, train_split: Split | None = None, report: EpochReport | None = None,
+    model: nn.Module,
+    data: DataSplits,
+    cfg: TrainingConfig,
+    *,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+    train_split: Split | None = None,
+    report: EpochReport | None = None,
     teacher: nn.Module | None = None,
 ) -> TrainResult:
     """Train with the configured optimiser and schedule; validate after every epoch. With
@@ -125,7 +140,9 @@ class WeightEMA:
         """Move the average towards ``model``'s current weights."""
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for avg, now in zip(self.module.state_dict().values(), model.state_dict().values()):
+        for avg, now in zip(
+            self.module.state_dict().values(), model.state_dict().values(), strict=False
+        ):
             if avg.dtype.is_floating_point:
                 avg.lerp_(now, 1.0 - decay)
             else:
@@ -148,13 +165,21 @@ class _Run:
     distiller: Distiller | None = None
 
 
-def _start(model: nn.Module, cfg: TrainingConfig, steps: int, epochs: int, seed: int,
-           device: torch.device, teacher: nn.Module | None) -> _Run:
+def _start(
+    model: nn.Module,
+    cfg: TrainingConfig,
+    steps: int,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+    teacher: nn.Module | None,
+) -> _Run:
     optimizer = make_optimizer(model, cfg)
     ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay else None
     use_scaler = cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
     return _Run(
-        model=model, optimizer=optimizer,
+        model=model,
+        optimizer=optimizer,
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, steps, epochs)),
         scaler=torch.amp.GradScaler("cuda", enabled=use_scaler),
         criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
@@ -164,13 +189,22 @@ def _start(model: nn.Module, cfg: TrainingConfig, steps: int, epochs: int, seed:
         ema=ema,
         auxiliary=isinstance(model, HasAuxiliaryHead),
         # after the EMA copy, so that the copy carries no feature hook
-        distiller=distiller_for(model, teacher.to(device) if teacher is not None else None, cfg.distill),
+        distiller=distiller_for(
+            model, teacher.to(device) if teacher is not None else None, cfg.distill
+        ),
     )
 
 
 def _train(
-    model: nn.Module, data: DataSplits, cfg: TrainingConfig, epochs: int, seed: int,
-    device: torch.device, train_split: Split | None, report: EpochReport | None, teacher: nn.Module | None,
+    model: nn.Module,
+    data: DataSplits,
+    cfg: TrainingConfig,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+    train_split: Split | None,
+    report: EpochReport | None,
+    teacher: nn.Module | None,
 ) -> TrainResult:
     split = train_split if train_split is not None else data.train
     model.to(device)
@@ -182,8 +216,15 @@ def _train(
             run.distiller.close()
 
 
-def _epochs(run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig, epochs: int, device: torch.device,
-            report: EpochReport | None) -> TrainResult:
+def _epochs(
+    run: _Run,
+    split: Split,
+    data: DataSplits,
+    cfg: TrainingConfig,
+    epochs: int,
+    device: torch.device,
+    report: EpochReport | None,
+) -> TrainResult:
     model = run.model
     history: list[float] = []
     start = time.perf_counter()
@@ -199,19 +240,25 @@ def _epochs(run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig, epoc
     if run.ema is not None:  # the averaged weights are the ones validated: hand those back
         model.load_state_dict(run.ema.module.state_dict())
     return TrainResult(
-        val_accuracy=history[-1] if history else 0.0, val_loss=val_loss,
-        train_accuracy=train_acc, train_loss=train_loss, epochs=epochs,
-        train_seconds=time.perf_counter() - start, history=history,
+        val_accuracy=history[-1] if history else 0.0,
+        val_loss=val_loss,
+        train_accuracy=train_acc,
+        train_loss=train_loss,
+        epochs=epochs,
+        train_seconds=time.perf_counter() - start,
+        history=history,
     )
 
 
-def _train_epoch(run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig, device: torch.device,
-                 epoch: int) -> tuple[float, float]:
+def _train_epoch(
+    run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig, device: torch.device, epoch: int
+) -> tuple[float, float]:
     """One pass over ``split``; returns (training accuracy, mean training loss)."""
     run.model.train()
     seen, correct, loss_sum = 0, 0, 0.0
-    for x, y in iterate_batches(split, cfg.batch_size, mean=data.mean, std=data.std,
-                                device=device, generator=run.shuffle):
+    for x, y in iterate_batches(
+        split, cfg.batch_size, mean=data.mean, std=data.std, device=device, generator=run.shuffle
+    ):
         x = augment(x, cfg.augment, run.augment)
         logits, loss = _step(run, x, y, cfg, device, epoch)
         check_deadline()
@@ -221,11 +268,19 @@ def _train_epoch(run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig,
     return correct / max(1, seen), loss_sum / max(1, seen)
 
 
-def _step(run: _Run, x: torch.Tensor, y: torch.Tensor, cfg: TrainingConfig, device: torch.device,
-          epoch: int) -> tuple[torch.Tensor, float]:
+def _step(
+    run: _Run,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: TrainingConfig,
+    device: torch.device,
+    epoch: int,
+) -> tuple[torch.Tensor, float]:
     """Forward, backward and update on one batch; returns the logits and the loss."""
     with autocast(device, cfg.amp):
-        logits, aux = forward_with_auxiliary(run.model, x) if run.auxiliary else (run.model(x), None)
+        logits, aux = (
+            forward_with_auxiliary(run.model, x) if run.auxiliary else (run.model(x), None)
+        )
         loss = run.criterion(logits.float(), y)
         if run.distiller is not None:
             loss = run.distiller.loss(logits, x, loss)

@@ -12,19 +12,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from nas.arch import Arch
-from nas.training.augment import augment
 from nas.config import TrainingConfig
 from nas.data import DataSplits, Split, iterate_batches
 from nas.space import SearchSpace
 from nas.supernet import Supernet
+from nas.training.augment import augment
 from nas.training.loop import CandidateError, HasAuxiliaryHead, forward_with_auxiliary, seeded
 from nas.training.optim import autocast, lr_factor, make_optimizer
 
@@ -45,13 +45,16 @@ class TrainedSupernet:
 
     state_dict: dict[str, torch.Tensor]
     train_seconds: float  # the training loop's
-    details: dict[str, Any]  # how it was trained (workers, wall seconds), kept in the checkpoint's recipe
+    details: dict[
+        str, Any
+    ]  # how it was trained (workers, wall seconds), kept in the checkpoint's recipe
 
 
 def is_elastic(space: SearchSpace) -> bool:
     """True when every decision chooses among numbers (sizes), so largest and smallest make sense."""
     return all(
-        all(isinstance(c, (int, float, bool)) for c in choices) for choices in space.decisions().values()
+        all(isinstance(c, (int, float, bool)) for c in choices)
+        for choices in space.decisions().values()
     )
 
 
@@ -61,7 +64,9 @@ def extremes(space: SearchSpace) -> tuple[Arch, Arch]:
     return ({n: max(c) for n, c in decisions.items()}, {n: min(c) for n, c in decisions.items()})
 
 
-def _paths(space: SearchSpace, rng: np.random.Generator, sandwich: bool, random_subnets: int) -> list[Arch]:
+def _paths(
+    space: SearchSpace, rng: np.random.Generator, sandwich: bool, random_subnets: int
+) -> list[Arch]:
     if not sandwich:
         return [space.sample(rng)]
     largest, smallest = extremes(space)
@@ -69,9 +74,18 @@ def _paths(space: SearchSpace, rng: np.random.Generator, sandwich: bool, random_
 
 
 def train_supernet(
-    supernet: Supernet, space: SearchSpace, data: DataSplits, cfg: TrainingConfig, *, epochs: int,
-    seed: int, device: torch.device, sandwich: bool = False, random_subnets: int = 2,
-    train_split: Split | None = None, shard: tuple[int, int] = (0, 1),
+    supernet: Supernet,
+    space: SearchSpace,
+    data: DataSplits,
+    cfg: TrainingConfig,
+    *,
+    epochs: int,
+    seed: int,
+    device: torch.device,
+    sandwich: bool = False,
+    random_subnets: int = 2,
+    train_split: Split | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> float:
     """Train ``supernet`` in place with the configured optimiser, schedule and augmentation (not the
     weight EMA: an average of weights shared by many paths is not a network); returns the seconds taken.
@@ -100,19 +114,31 @@ def train_supernet(
     supernet.train()
     with seeded(seed, device):
         for epoch in range(1, epochs + 1):
-            for x, y in iterate_batches(split, cfg.batch_size, mean=data.mean, std=data.std,
-                                        device=device, generator=generator):
+            for x, y in iterate_batches(
+                split,
+                cfg.batch_size,
+                mean=data.mean,
+                std=data.std,
+                device=device,
+                generator=generator,
+            ):
                 x = augment(x, cfg.augment, augmentation)
                 part = 1.0  # this rank's share of the global batch, times the world size
                 if shard[1] > 1:
                     size = len(y)
                     x, y = x.tensor_split(shard[1])[shard[0]], y.tensor_split(shard[1])[shard[0]]
-                    part = len(y) * shard[1] / size  # so that the averaged gradient is the global batch's
+                    part = (
+                        len(y) * shard[1] / size
+                    )  # so that the averaged gradient is the global batch's
                 optimizer.zero_grad(set_to_none=True)
                 for arch in _paths(space, rng, sandwich, random_subnets):
                     supernet.set_arch(arch)
                     with autocast(device, cfg.amp):
-                        logits, aux = forward_with_auxiliary(supernet, x) if auxiliary else (supernet(x), None)
+                        logits, aux = (
+                            forward_with_auxiliary(supernet, x)
+                            if auxiliary
+                            else (supernet(x), None)
+                        )
                         loss = criterion(logits.float(), y)
                         if aux is not None:
                             loss = loss + cfg.auxiliary_weight * criterion(aux.float(), y)
@@ -147,12 +173,18 @@ def average_gradients(module: nn.Module, world: int) -> None:
     flat /= world
     offset = 0
     for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
         offset += g.numel()
 
 
 def finetune(
-    model: nn.Module, data: DataSplits, cfg: TrainingConfig, *, steps: int, lr: float, seed: int,
+    model: nn.Module,
+    data: DataSplits,
+    cfg: TrainingConfig,
+    *,
+    steps: int,
+    lr: float,
+    seed: int,
     device: torch.device,
 ) -> None:
     """A few SGD steps (constant ``lr``) on training batches, e.g. for a subnet with inherited weights."""
@@ -163,8 +195,14 @@ def finetune(
     done = 0
     with seeded(seed, device):
         while done < steps:
-            for x, y in iterate_batches(data.train, cfg.batch_size, mean=data.mean, std=data.std,
-                                        device=device, generator=generator):
+            for x, y in iterate_batches(
+                data.train,
+                cfg.batch_size,
+                mean=data.mean,
+                std=data.std,
+                device=device,
+                generator=generator,
+            ):
                 with autocast(device, cfg.amp):
                     loss = criterion(model(x).float(), y)
                 optimizer.zero_grad(set_to_none=True)
@@ -185,7 +223,11 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
     Weights inherited from a supernet come with statistics of other paths' inputs; SPOS ranks
     subnets well only after this (Guo et al. 2020, section 3.3).
     """
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    norms = [
+        m
+        for m in model.modules()
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+    ]
     momenta = [bn.momentum for bn in norms]
     model.eval()
     for bn in norms:
@@ -196,14 +238,19 @@ def recalibrate_bn(model: nn.Module, batches: Iterable[torch.Tensor]) -> int:
     for x in batches:
         model(x)
         used += 1
-    for bn, momentum in zip(norms, momenta):
+    for bn, momentum in zip(norms, momenta, strict=False):
         bn.momentum = momentum
     model.eval()
     return used
 
 
 def calibration_inputs(
-    data: DataSplits, images: int, chunk: int, *, seed: int, device: torch.device,
+    data: DataSplits,
+    images: int,
+    chunk: int,
+    *,
+    seed: int,
+    device: torch.device,
 ) -> Iterable[torch.Tensor]:
     """``images`` shuffled training inputs (the same for the same seed), in chunks of up to ``chunk``:
     fewer, larger forward passes give the same statistics faster."""
@@ -215,8 +262,12 @@ def calibration_inputs(
 
 def supernet_identity(space: SearchSpace, data: DataSplits) -> dict[str, object]:
     """What a checkpoint must match to be reused: the space with its options, the data's classes and shape."""
-    return {"space": repr(space), "dataset": data.name, "num_classes": data.num_classes,
-            "input_shape": list(data.input_shape)}
+    return {
+        "space": repr(space),
+        "dataset": data.name,
+        "num_classes": data.num_classes,
+        "input_shape": list(data.input_shape),
+    }
 
 
 def mismatches(saved: Mapping[str, object], expected: Mapping[str, object]) -> list[str]:

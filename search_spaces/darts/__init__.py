@@ -17,6 +17,17 @@ from search_spaces.darts.ops import PRIMITIVES
 from search_spaces.darts.space import DartsSpace
 
 __all__ = [
-    "DARTS_V1", "DARTS_V2", "GENOTYPES", "PC_DARTS_CIFAR", "PC_DARTS_IMAGE", "PDARTS", "PRIMITIVES",
-    "DartsSpace", "Genotype", "arch_to_genotype", "format_genotype", "genotype_to_arch", "parse_genotype",
+    "DARTS_V1",
+    "DARTS_V2",
+    "GENOTYPES",
+    "PC_DARTS_CIFAR",
+    "PC_DARTS_IMAGE",
+    "PDARTS",
+    "PRIMITIVES",
+    "DartsSpace",
+    "Genotype",
+    "arch_to_genotype",
+    "format_genotype",
+    "genotype_to_arch",
+    "parse_genotype",
 ]

@@ -47,40 +47,124 @@ def make_genotype(normal: list[tuple[str, int]], reduce: list[tuple[str, int]]) 
 
 # Published cells, copied from the authors' genotypes.py files (DARTS is DARTS_V2 there too).
 DARTS_V1 = make_genotype(
-    [("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 0), ("sep_conv_3x3", 1),
-     ("skip_connect", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("skip_connect", 2)],
-    [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 0),
-     ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("avg_pool_3x3", 0)],
+    [
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("skip_connect", 2),
+    ],
+    [
+        ("max_pool_3x3", 0),
+        ("max_pool_3x3", 1),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 0),
+        ("max_pool_3x3", 0),
+        ("skip_connect", 2),
+        ("skip_connect", 2),
+        ("avg_pool_3x3", 0),
+    ],
 )
 DARTS_V2 = make_genotype(
-    [("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 1),
-     ("sep_conv_3x3", 1), ("skip_connect", 0), ("skip_connect", 0), ("dil_conv_3x3", 2)],
-    [("max_pool_3x3", 0), ("max_pool_3x3", 1), ("skip_connect", 2), ("max_pool_3x3", 1),
-     ("max_pool_3x3", 0), ("skip_connect", 2), ("skip_connect", 2), ("max_pool_3x3", 1)],
+    [
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("skip_connect", 0),
+        ("dil_conv_3x3", 2),
+    ],
+    [
+        ("max_pool_3x3", 0),
+        ("max_pool_3x3", 1),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 1),
+        ("max_pool_3x3", 0),
+        ("skip_connect", 2),
+        ("skip_connect", 2),
+        ("max_pool_3x3", 1),
+    ],
 )
 PDARTS = make_genotype(
-    [("skip_connect", 0), ("dil_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 1),
-     ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 0), ("dil_conv_5x5", 4)],
-    [("avg_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_3x3", 0), ("dil_conv_5x5", 2),
-     ("max_pool_3x3", 0), ("dil_conv_3x3", 1), ("dil_conv_3x3", 1), ("dil_conv_5x5", 3)],
+    [
+        ("skip_connect", 0),
+        ("dil_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 3),
+        ("sep_conv_3x3", 0),
+        ("dil_conv_5x5", 4),
+    ],
+    [
+        ("avg_pool_3x3", 0),
+        ("sep_conv_5x5", 1),
+        ("sep_conv_3x3", 0),
+        ("dil_conv_5x5", 2),
+        ("max_pool_3x3", 0),
+        ("dil_conv_3x3", 1),
+        ("dil_conv_3x3", 1),
+        ("dil_conv_5x5", 3),
+    ],
 )
 PC_DARTS_CIFAR = make_genotype(
-    [("sep_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_3x3", 0), ("dil_conv_3x3", 1),
-     ("sep_conv_5x5", 0), ("sep_conv_3x3", 1), ("avg_pool_3x3", 0), ("dil_conv_3x3", 1)],
-    [("sep_conv_5x5", 1), ("max_pool_3x3", 0), ("sep_conv_5x5", 1), ("sep_conv_5x5", 2),
-     ("sep_conv_3x3", 0), ("sep_conv_3x3", 3), ("sep_conv_3x3", 1), ("sep_conv_3x3", 2)],
+    [
+        ("sep_conv_3x3", 1),
+        ("skip_connect", 0),
+        ("sep_conv_3x3", 0),
+        ("dil_conv_3x3", 1),
+        ("sep_conv_5x5", 0),
+        ("sep_conv_3x3", 1),
+        ("avg_pool_3x3", 0),
+        ("dil_conv_3x3", 1),
+    ],
+    [
+        ("sep_conv_5x5", 1),
+        ("max_pool_3x3", 0),
+        ("sep_conv_5x5", 1),
+        ("sep_conv_5x5", 2),
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 3),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 2),
+    ],
 )
 PC_DARTS_IMAGE = make_genotype(
-    [("skip_connect", 1), ("sep_conv_3x3", 0), ("sep_conv_3x3", 0), ("skip_connect", 1),
-     ("sep_conv_3x3", 1), ("sep_conv_3x3", 3), ("sep_conv_3x3", 1), ("dil_conv_5x5", 4)],
-    [("sep_conv_3x3", 0), ("skip_connect", 1), ("dil_conv_5x5", 2), ("max_pool_3x3", 1),
-     ("sep_conv_3x3", 2), ("sep_conv_3x3", 1), ("sep_conv_5x5", 0), ("sep_conv_3x3", 3)],
+    [
+        ("skip_connect", 1),
+        ("sep_conv_3x3", 0),
+        ("sep_conv_3x3", 0),
+        ("skip_connect", 1),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_3x3", 3),
+        ("sep_conv_3x3", 1),
+        ("dil_conv_5x5", 4),
+    ],
+    [
+        ("sep_conv_3x3", 0),
+        ("skip_connect", 1),
+        ("dil_conv_5x5", 2),
+        ("max_pool_3x3", 1),
+        ("sep_conv_3x3", 2),
+        ("sep_conv_3x3", 1),
+        ("sep_conv_5x5", 0),
+        ("sep_conv_3x3", 3),
+    ],
 )
 
 #: Published genotypes by the names their authors gave them; ``DartsSpace.parse`` accepts these names.
 GENOTYPES: dict[str, Genotype] = {
-    "DARTS_V1": DARTS_V1, "DARTS_V2": DARTS_V2, "DARTS": DARTS_V2, "PDARTS": PDARTS,
-    "PC_DARTS_cifar": PC_DARTS_CIFAR, "PC_DARTS_image": PC_DARTS_IMAGE,
+    "DARTS_V1": DARTS_V1,
+    "DARTS_V2": DARTS_V2,
+    "DARTS": DARTS_V2,
+    "PDARTS": PDARTS,
+    "PC_DARTS_cifar": PC_DARTS_CIFAR,
+    "PC_DARTS_image": PC_DARTS_IMAGE,
 }
 
 
@@ -113,9 +197,13 @@ def genotype_to_arch(genotype: Genotype) -> Arch:
     for cell in CELL_TYPES:
         edges, concat = getattr(genotype, cell), getattr(genotype, f"{cell}_concat")
         if list(concat) != CONCAT:
-            raise NasError(f"genotype {cell}_concat must be {CONCAT} (all four nodes), got {list(concat)}")
+            raise NasError(
+                f"genotype {cell}_concat must be {CONCAT} (all four nodes), got {list(concat)}"
+            )
         if len(edges) != 2 * len(NODES):
-            raise NasError(f"genotype {cell} cell needs {2 * len(NODES)} (op, input) pairs, got {len(edges)}")
+            raise NasError(
+                f"genotype {cell} cell needs {2 * len(NODES)} (op, input) pairs, got {len(edges)}"
+            )
         for k, node in enumerate(NODES):
             (op1, a), (op2, b) = edges[2 * k], edges[2 * k + 1]
             if not (0 <= a < node and 0 <= b < node) or a == b:
@@ -149,24 +237,34 @@ def parse_genotype(text: str) -> Genotype:
     try:
         tree = ast.parse(text.strip(), mode="eval").body
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise NasError(f"cannot read {_short(text)} as a genotype; write Genotype(normal=[(op, input), ...], "
-                       "normal_concat=[2, 3, 4, 5], reduce=[...], reduce_concat=[2, 3, 4, 5])") from None
+        raise NasError(
+            f"cannot read {_short(text)} as a genotype; write Genotype(normal=[(op, input), ...], "
+            "normal_concat=[2, 3, 4, 5], reduce=[...], reduce_concat=[2, 3, 4, 5])"
+        ) from None
     if not (isinstance(tree, ast.Call) and _name(tree.func) == "Genotype"):
-        raise NasError(f"{_short(text)} is not a genotype; it must be written Genotype(normal=[...], ...)")
+        raise NasError(
+            f"{_short(text)} is not a genotype; it must be written Genotype(normal=[...], ...)"
+        )
     fields = list(Genotype._fields)
     if len(tree.args) > len(fields):
-        raise NasError(f"Genotype takes {len(fields)} fields ({', '.join(fields)}), got {len(tree.args)}")
-    given: dict[str, ast.expr] = dict(zip(fields, tree.args))
+        raise NasError(
+            f"Genotype takes {len(fields)} fields ({', '.join(fields)}), got {len(tree.args)}"
+        )
+    given: dict[str, ast.expr] = dict(zip(fields, tree.args, strict=False))
     for kw in tree.keywords:
         if kw.arg not in fields or kw.arg in given:
-            raise NasError(f"Genotype field {kw.arg!r} is unknown or given twice; fields are {', '.join(fields)}")
+            raise NasError(
+                f"Genotype field {kw.arg!r} is unknown or given twice; fields are {', '.join(fields)}"
+            )
         given[kw.arg] = kw.value
     missing = [f for f in fields if f not in given]
     if missing:
         raise NasError(f"genotype lacks field {missing[0]!r}")
     return Genotype(
-        _edges(given["normal"], "normal"), _concat(given["normal_concat"], "normal_concat"),
-        _edges(given["reduce"], "reduce"), _concat(given["reduce_concat"], "reduce_concat"),
+        _edges(given["normal"], "normal"),
+        _concat(given["normal_concat"], "normal_concat"),
+        _edges(given["reduce"], "reduce"),
+        _concat(given["reduce_concat"], "reduce_concat"),
     )
 
 
@@ -191,7 +289,9 @@ def _edges(node: ast.expr, field: str) -> list[tuple[str, int]]:
         if isinstance(item, ast.Tuple) and len(item.elts) == 2:
             op, src = (_constant(e) for e in item.elts)
         if not (isinstance(op, str) and type(src) is int):
-            raise NasError(f"genotype field {field!r} holds {ast.unparse(item)!r}; each entry must be ('op', input)")
+            raise NasError(
+                f"genotype field {field!r} holds {ast.unparse(item)!r}; each entry must be ('op', input)"
+            )
         edges.append((op, src))
     return edges
 
@@ -210,4 +310,3 @@ def _concat(node: ast.expr, field: str) -> list[int]:
 
 def _constant(node: ast.expr) -> object:
     return node.value if isinstance(node, ast.Constant) else None
-

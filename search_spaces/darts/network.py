@@ -62,8 +62,12 @@ def edge_stride(spec: CellSpec, source: int) -> int:
 
 
 def run_cell(
-    s0: torch.Tensor, s1: torch.Tensor, ops: Sequence[nn.Module] | nn.ModuleList, indices: Sequence[int],
-    drop_prob: float, training: bool,
+    s0: torch.Tensor,
+    s1: torch.Tensor,
+    ops: Sequence[nn.Module] | nn.ModuleList,
+    indices: Sequence[int],
+    drop_prob: float,
+    training: bool,
 ) -> torch.Tensor:
     """Node k sums ops[2k](state[indices[2k]]) and ops[2k+1](state[indices[2k+1]]); output: all nodes."""
     states = [s0, s1]
@@ -121,8 +125,15 @@ class Skeleton(nn.Module):
     """Stem, cells, optional auxiliary head, global pooling and classifier around any kind of cell."""
 
     def __init__(
-        self, make_cell: Callable[[CellSpec], nn.Module], *, channels: int, layers: int, num_classes: int,
-        input_shape: tuple[int, int, int], auxiliary: bool = False, drop_path_prob: float = 0.0,
+        self,
+        make_cell: Callable[[CellSpec], nn.Module],
+        *,
+        channels: int,
+        layers: int,
+        num_classes: int,
+        input_shape: tuple[int, int, int],
+        auxiliary: bool = False,
+        drop_path_prob: float = 0.0,
     ) -> None:
         super().__init__()
         in_channels, height, width = input_shape
@@ -137,7 +148,9 @@ class Skeleton(nn.Module):
         if auxiliary:
             shrink = 2 ** sum(1 for i in reduction_indices(layers) if i <= self.aux_index)
             c_aux = STEPS * specs[self.aux_index].c
-            self.auxiliary_head = AuxiliaryHeadCIFAR(c_aux, num_classes, (height // shrink, width // shrink))
+            self.auxiliary_head = AuxiliaryHeadCIFAR(
+                c_aux, num_classes, (height // shrink, width // shrink)
+            )
         self.auxiliary = auxiliary
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(STEPS * specs[-1].c, num_classes)
@@ -163,12 +176,23 @@ class DartsNetwork(Skeleton):
     """The DARTS evaluation network (NetworkCIFAR) of one genotype."""
 
     def __init__(
-        self, normal: Sequence[tuple[str, int]], reduce: Sequence[tuple[str, int]], *, channels: int,
-        layers: int, num_classes: int, input_shape: tuple[int, int, int], auxiliary: bool,
+        self,
+        normal: Sequence[tuple[str, int]],
+        reduce: Sequence[tuple[str, int]],
+        *,
+        channels: int,
+        layers: int,
+        num_classes: int,
+        input_shape: tuple[int, int, int],
+        auxiliary: bool,
         drop_path_prob: float,
     ) -> None:
         super().__init__(
-            lambda spec: Cell(reduce if spec.reduction else normal, spec), channels=channels,
-            layers=layers, num_classes=num_classes, input_shape=input_shape, auxiliary=auxiliary,
+            lambda spec: Cell(reduce if spec.reduction else normal, spec),
+            channels=channels,
+            layers=layers,
+            num_classes=num_classes,
+            input_shape=input_shape,
+            auxiliary=auxiliary,
             drop_path_prob=drop_path_prob,
         )

@@ -38,8 +38,15 @@ class DartsSpace(SpecSearchSpace):
     name = "darts"
 
     def __init__(
-        self, *, channels: int = 36, layers: int = 20, auxiliary: bool = True, drop_path_prob: float = 0.2,
-        operations: list[str] | None = None, search_channels: int = 16, search_layers: int = 8,
+        self,
+        *,
+        channels: int = 36,
+        layers: int = 20,
+        auxiliary: bool = True,
+        drop_path_prob: float = 0.2,
+        operations: list[str] | None = None,
+        search_channels: int = 16,
+        search_layers: int = 8,
     ) -> None:
         if min(channels, layers, search_channels, search_layers) < 1:
             raise NasError("darts needs channels, layers, search_channels and search_layers >= 1")
@@ -48,10 +55,14 @@ class DartsSpace(SpecSearchSpace):
         ops = list(PRIMITIVES) if operations is None else list(operations)
         for op in ops:
             if op not in PRIMITIVES:
-                raise NasError(f"darts operation {op!r} is unknown{did_you_mean(op, PRIMITIVES)}; "
-                               f"choose from {', '.join(PRIMITIVES)}")
+                raise NasError(
+                    f"darts operation {op!r} is unknown{did_you_mean(op, PRIMITIVES)}; "
+                    f"choose from {', '.join(PRIMITIVES)}"
+                )
         if len(set(ops)) != len(ops) or not [op for op in ops if op != "none"]:
-            raise NasError("darts operations must be distinct and include at least one besides 'none'")
+            raise NasError(
+                "darts operations must be distinct and include at least one besides 'none'"
+            )
         self.channels, self.layers = channels, layers
         self.auxiliary, self.drop_path_prob = auxiliary, drop_path_prob
         self.operations: tuple[str, ...] = tuple(op for op in PRIMITIVES if op in ops)
@@ -63,9 +74,12 @@ class DartsSpace(SpecSearchSpace):
         for cell in CELL_TYPES:
             for node in NODES:
                 inputs, op1, op2 = decision_names(cell, node)
-                out[inputs], out[op1], out[op2] = input_pairs(node), self.operations, self.operations
+                out[inputs], out[op1], out[op2] = (
+                    input_pairs(node),
+                    self.operations,
+                    self.operations,
+                )
         return out
-
 
     def network_spec(
         self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
@@ -73,33 +87,56 @@ class DartsSpace(SpecSearchSpace):
         """``DartsNetwork`` of ``search_spaces.darts.network`` with the genotype's two cells."""
         genotype = arch_to_genotype(self.validate(arch))
         self._check_input(input_shape, self.layers)
-        return NetworkSpec(DartsNetwork.__module__, DartsNetwork.__name__, {
-            "normal": [(str(op), int(i)) for op, i in genotype.normal],
-            "reduce": [(str(op), int(i)) for op, i in genotype.reduce],
-            "channels": self.channels, "layers": self.layers, "num_classes": num_classes,
-            "input_shape": tuple(input_shape), "auxiliary": self.auxiliary, "drop_path_prob": self.drop_path_prob,
-        })
+        return NetworkSpec(
+            DartsNetwork.__module__,
+            DartsNetwork.__name__,
+            {
+                "normal": [(str(op), int(i)) for op, i in genotype.normal],
+                "reduce": [(str(op), int(i)) for op, i in genotype.reduce],
+                "channels": self.channels,
+                "layers": self.layers,
+                "num_classes": num_classes,
+                "input_shape": tuple(input_shape),
+                "auxiliary": self.auxiliary,
+                "drop_path_prob": self.drop_path_prob,
+            },
+        )
 
-    def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> DartsSupernet:
+    def supernet(
+        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)
+    ) -> DartsSupernet:
         """Single-path weight sharing with the geometry of ``build`` (one module per edge and operation)."""
         self._check_input(input_shape, self.layers)
         return DartsSupernet(
-            operations=self.operations, channels=self.channels, layers=self.layers,
-            auxiliary=self.auxiliary, drop_path_prob=self.drop_path_prob,
-            decisions=self.decisions(), space_name=self.name, num_classes=num_classes,
+            operations=self.operations,
+            channels=self.channels,
+            layers=self.layers,
+            auxiliary=self.auxiliary,
+            drop_path_prob=self.drop_path_prob,
+            decisions=self.decisions(),
+            space_name=self.name,
+            num_classes=num_classes,
             input_shape=input_shape,
         )
 
     def mixed_supernet(
-        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32),
+        self,
+        *,
+        num_classes: int,
+        input_shape: tuple[int, int, int] = (3, 32, 32),
         generator: torch.Generator | None = None,
     ) -> DartsMixedSupernet:
         """The DARTS search network; alphas start uniform (zero), or at 1e-3 * N(0, 1) from ``generator``."""
         self._check_input(input_shape, self.search_layers)
         return DartsMixedSupernet(
-            operations=self.operations, channels=self.search_channels, layers=self.search_layers,
-            decisions=self.decisions(), space_name=self.name, num_classes=num_classes,
-            input_shape=input_shape, generator=generator,
+            operations=self.operations,
+            channels=self.search_channels,
+            layers=self.search_layers,
+            decisions=self.decisions(),
+            space_name=self.name,
+            num_classes=num_classes,
+            input_shape=input_shape,
+            generator=generator,
         )
 
     def format(self, arch: Mapping[str, Choice]) -> str:
@@ -114,13 +151,17 @@ class DartsSpace(SpecSearchSpace):
         if stripped in GENOTYPES:
             return self.validate(genotype_to_arch(GENOTYPES[stripped]))
         if stripped.isidentifier():
-            raise NasError(f"{stripped!r} is not a published DARTS genotype{did_you_mean(stripped, GENOTYPES)}; "
-                           f"known: {', '.join(GENOTYPES)}")
+            raise NasError(
+                f"{stripped!r} is not a published DARTS genotype{did_you_mean(stripped, GENOTYPES)}; "
+                f"known: {', '.join(GENOTYPES)}"
+            )
         return self.validate(genotype_to_arch(parse_genotype(stripped)))
 
     def _check_input(self, input_shape: tuple[int, int, int], layers: int) -> None:
         factor = 2 ** len(reduction_indices(layers))
         _, h, w = input_shape
         if h % factor or w % factor:
-            raise NasError(f"darts with {layers} cells reduces the input {factor}x; its height and width "
-                           f"must divide by {factor}, got {h}x{w}")
+            raise NasError(
+                f"darts with {layers} cells reduces the input {factor}x; its height and width "
+                f"must divide by {factor}, got {h}x{w}"
+            )

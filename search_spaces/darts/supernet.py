@@ -54,7 +54,10 @@ class SuperCell(nn.Module):
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, drop_prob: float = 0.0) -> torch.Tensor:
         if not self.path:
             raise RuntimeError("call set_arch() on the supernet before running it")
-        ops = [cast(nn.ModuleDict, self.edges[EDGE_INDEX[(NODES[k // 2], src)]])[op] for k, (op, src) in enumerate(self.path)]
+        ops = [
+            cast(nn.ModuleDict, self.edges[EDGE_INDEX[(NODES[k // 2], src)]])[op]
+            for k, (op, src) in enumerate(self.path)
+        ]
         s0, s1 = self.preprocess0(s0), self.preprocess1(s1)
         return run_cell(s0, s1, ops, [src for _, src in self.path], drop_prob, self.training)
 
@@ -66,13 +69,25 @@ class DartsSupernet(Skeleton, Supernet):
     """
 
     def __init__(
-        self, *, operations: Sequence[str], channels: int, layers: int, auxiliary: bool,
-        drop_path_prob: float, decisions: Mapping[str, Sequence[Choice]], space_name: str,
-        num_classes: int, input_shape: tuple[int, int, int],
+        self,
+        *,
+        operations: Sequence[str],
+        channels: int,
+        layers: int,
+        auxiliary: bool,
+        drop_path_prob: float,
+        decisions: Mapping[str, Sequence[Choice]],
+        space_name: str,
+        num_classes: int,
+        input_shape: tuple[int, int, int],
     ) -> None:
         super().__init__(
-            lambda spec: SuperCell(spec, operations), channels=channels, layers=layers,
-            num_classes=num_classes, input_shape=input_shape, auxiliary=auxiliary,
+            lambda spec: SuperCell(spec, operations),
+            channels=channels,
+            layers=layers,
+            num_classes=num_classes,
+            input_shape=input_shape,
+            auxiliary=auxiliary,
             drop_path_prob=drop_path_prob,
         )
         self.decisions = dict(decisions)
@@ -85,14 +100,18 @@ class DartsSupernet(Skeleton, Supernet):
         """Make ``arch`` the path every cell follows."""
         genotype = arch_to_genotype(self._validate(arch))
         for cell in self.cells:
-            cast(SuperCell, cell).path = list(genotype.reduce if cell.reduction else genotype.normal)
+            cast(SuperCell, cell).path = list(
+                genotype.reduce if cell.reduction else genotype.normal
+            )
 
     def subnet_state_dict(self, arch: Mapping[str, Choice]) -> dict[str, torch.Tensor]:
         """Shared weights keyed as in ``space.build(arch)``: edge (node, src, op) -> that cell's ``_ops.<slot>``."""
         genotype = arch_to_genotype(self._validate(arch))
         renames: dict[str, str] = {}
         for k, cell in enumerate(self.cells):
-            for slot, (op, src) in enumerate(genotype.reduce if cell.reduction else genotype.normal):
+            for slot, (op, src) in enumerate(
+                genotype.reduce if cell.reduction else genotype.normal
+            ):
                 edge = EDGE_INDEX[(NODES[slot // 2], src)]
                 renames[f"cells.{k}.edges.{edge}.{op}."] = f"cells.{k}._ops.{slot}."
         out: dict[str, torch.Tensor] = {}
@@ -102,7 +121,7 @@ class DartsSupernet(Skeleton, Supernet):
                 continue
             prefix = ".".join(key.split(".")[:5]) + "."  # cells.<k>.edges.<e>.<op>.
             if prefix in renames:
-                out[renames[prefix] + key[len(prefix):]] = value
+                out[renames[prefix] + key[len(prefix) :]] = value
         return out
 
 
@@ -114,7 +133,7 @@ class MixedOp(nn.Module):
         self._ops = nn.ModuleList(make_search_op(op, channels, stride) for op in operations)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return sum(w * op(x) for w, op in zip(weights, self._ops))
+        return sum(w * op(x) for w, op in zip(weights, self._ops, strict=False))
 
 
 class SearchCell(nn.Module):
@@ -123,14 +142,18 @@ class SearchCell(nn.Module):
     def __init__(self, spec: CellSpec, operations: Sequence[str]) -> None:
         super().__init__()
         self.preprocess0, self.preprocess1 = preprocessors(spec, affine=False)
-        self._ops = nn.ModuleList(MixedOp(spec.c, edge_stride(spec, src), operations) for _, src in EDGES)
+        self._ops = nn.ModuleList(
+            MixedOp(spec.c, edge_stride(spec, src), operations) for _, src in EDGES
+        )
         self.reduction = spec.reduction
 
     def forward(self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         states = [self.preprocess0(s0), self.preprocess1(s1)]
         offset = 0
         for _ in range(STEPS):
-            states.append(sum(self._ops[offset + j](h, weights[offset + j]) for j, h in enumerate(states)))
+            states.append(
+                sum(self._ops[offset + j](h, weights[offset + j]) for j, h in enumerate(states))
+            )
             offset += len(states) - 1
         return torch.cat(states[2:], dim=1)
 
@@ -147,20 +170,34 @@ class DartsMixedSupernet(Skeleton, MixedSupernet):
     """
 
     def __init__(
-        self, *, operations: Sequence[str], channels: int, layers: int,
-        decisions: Mapping[str, Sequence[Choice]], space_name: str, num_classes: int,
-        input_shape: tuple[int, int, int], generator: torch.Generator | None = None,
+        self,
+        *,
+        operations: Sequence[str],
+        channels: int,
+        layers: int,
+        decisions: Mapping[str, Sequence[Choice]],
+        space_name: str,
+        num_classes: int,
+        input_shape: tuple[int, int, int],
+        generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(
-            lambda spec: SearchCell(spec, operations), channels=channels,
-            layers=layers, num_classes=num_classes, input_shape=input_shape,
+            lambda spec: SearchCell(spec, operations),
+            channels=channels,
+            layers=layers,
+            num_classes=num_classes,
+            input_shape=input_shape,
         )
         self.decisions = dict(decisions)
         self.space_name = space_name
         self.operations = tuple(operations)
         shape = (len(EDGES), len(operations))
-        init = [torch.zeros(shape) if generator is None else 1e-3 * torch.randn(shape, generator=generator)
-                for _ in CELL_TYPES]
+        init = [
+            torch.zeros(shape)
+            if generator is None
+            else 1e-3 * torch.randn(shape, generator=generator)
+            for _ in CELL_TYPES
+        ]
         self.alphas_normal = nn.Parameter(init[0])
         self.alphas_reduce = nn.Parameter(init[1])
 
@@ -168,7 +205,10 @@ class DartsMixedSupernet(Skeleton, MixedSupernet):
         self, x: torch.Tensor, auxiliary: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(logits, None): the search network has no auxiliary head."""
-        weights = {False: F.softmax(self.alphas_normal, dim=-1), True: F.softmax(self.alphas_reduce, dim=-1)}
+        weights = {
+            False: F.softmax(self.alphas_normal, dim=-1),
+            True: F.softmax(self.alphas_reduce, dim=-1),
+        }
         s0 = s1 = self.stem(x)
         for cell in self.cells:
             s0, s1 = s1, cell(s0, s1, weights[cast(SearchCell, cell).reduction])
@@ -186,10 +226,10 @@ class DartsMixedSupernet(Skeleton, MixedSupernet):
     def alphas(self) -> dict[str, dict[str, float]]:
         """Softmax weights per edge, keyed ``normal.3<-1`` (edges, not decisions: DARTS relaxes edges)."""
         out: dict[str, dict[str, float]] = {}
-        for cell, alpha in zip(CELL_TYPES, self.arch_parameters()):
+        for cell, alpha in zip(CELL_TYPES, self.arch_parameters(), strict=False):
             weights = F.softmax(alpha.detach(), dim=-1).cpu().tolist()
-            for (node, src), row in zip(EDGES, weights):
-                out[f"{cell}.{node}<-{src}"] = dict(zip(self.operations, row))
+            for (node, src), row in zip(EDGES, weights, strict=False):
+                out[f"{cell}.{node}<-{src}"] = dict(zip(self.operations, row, strict=False))
         return out
 
     def derive(self) -> Arch:

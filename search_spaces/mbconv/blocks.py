@@ -49,12 +49,17 @@ class MBConv(nn.Module):
         super().__init__()
         self.spec = spec
         mid = spec.mid
-        self.expand_conv: nn.Conv2d | None = nn.Conv2d(spec.c_in, mid, 1, bias=False) if spec.expand != 1 else None
+        self.expand_conv: nn.Conv2d | None = (
+            nn.Conv2d(spec.c_in, mid, 1, bias=False) if spec.expand != 1 else None
+        )
         self.bn0: nn.BatchNorm2d | None = batch_norm(mid, bn_momentum) if spec.expand != 1 else None
-        self.dw_conv = nn.Conv2d(mid, mid, spec.kernel, spec.stride, spec.kernel // 2,
-                                 groups=mid, bias=False)
+        self.dw_conv = nn.Conv2d(
+            mid, mid, spec.kernel, spec.stride, spec.kernel // 2, groups=mid, bias=False
+        )
         self.bn1 = batch_norm(mid, bn_momentum)
-        self.se: SqueezeExcite | None = SqueezeExcite(mid, spec.squeezed(se_ratio)) if spec.se else None
+        self.se: SqueezeExcite | None = (
+            SqueezeExcite(mid, spec.squeezed(se_ratio)) if spec.se else None
+        )
         self.project_conv = nn.Conv2d(mid, spec.c_out, 1, bias=False)
         self.bn2 = batch_norm(spec.c_out, bn_momentum)
 
@@ -79,7 +84,8 @@ class EfficientNet(nn.Module):
         self.resize_to = plan.resize_to
         self.stem = nn.Sequential(
             nn.Conv2d(plan.in_channels, plan.stem_channels, 3, plan.stem_stride, 1, bias=False),
-            batch_norm(plan.stem_channels, plan.bn_momentum), nn.SiLU(),
+            batch_norm(plan.stem_channels, plan.bn_momentum),
+            nn.SiLU(),
         )
         self.blocks = nn.ModuleList(
             nn.ModuleList(MBConv(spec, plan.se_ratio, plan.bn_momentum) for spec in stage)
@@ -88,7 +94,8 @@ class EfficientNet(nn.Module):
         c_last = plan.blocks[-1].c_out
         self.head = nn.Sequential(
             nn.Conv2d(c_last, plan.head_channels, 1, bias=False),
-            batch_norm(plan.head_channels, plan.bn_momentum), nn.SiLU(),
+            batch_norm(plan.head_channels, plan.bn_momentum),
+            nn.SiLU(),
         )
         self.dropout = nn.Dropout(plan.dropout)
         self.classifier = nn.Linear(plan.head_channels, num_classes)

@@ -15,9 +15,12 @@ from nas.errors import NasError
 
 #: The reference EfficientNet-B0 block strings.
 B0_BLOCKS: tuple[str, ...] = (
-    "r1_k3_s11_e1_i32_o16_se0.25", "r2_k3_s22_e6_i16_o24_se0.25",
-    "r2_k5_s22_e6_i24_o40_se0.25", "r3_k3_s22_e6_i40_o80_se0.25",
-    "r3_k5_s11_e6_i80_o112_se0.25", "r4_k5_s22_e6_i112_o192_se0.25",
+    "r1_k3_s11_e1_i32_o16_se0.25",
+    "r2_k3_s22_e6_i16_o24_se0.25",
+    "r2_k5_s22_e6_i24_o40_se0.25",
+    "r3_k3_s22_e6_i40_o80_se0.25",
+    "r3_k5_s11_e6_i80_o112_se0.25",
+    "r4_k5_s22_e6_i112_o192_se0.25",
     "r1_k3_s11_e6_i192_o320_se0.25",
 )
 
@@ -42,8 +45,10 @@ class BlockArgs:
 
 def encode(block: BlockArgs) -> str:
     """The block string of ``block``."""
-    text = (f"r{block.repeats}_k{block.kernel}_s{block.stride}{block.stride}_e{block.expand}"
-            f"_i{block.c_in}_o{block.c_out}")
+    text = (
+        f"r{block.repeats}_k{block.kernel}_s{block.stride}{block.stride}_e{block.expand}"
+        f"_i{block.c_in}_o{block.c_out}"
+    )
     return text if block.se_ratio is None else f"{text}_se{block.se_ratio!r}"
 
 
@@ -51,12 +56,18 @@ def decode(text: str) -> BlockArgs:
     """Parse one block string (canonical spelling only; a clear NasError otherwise)."""
     match = _BLOCK.fullmatch(text)
     if match is None:
-        raise NasError(f"block string {text!r} must look like r1_k3_s11_e1_i32_o16_se0.25 "
-                       "(repeats, kernel, stride twice, expansion, in/out channels, optional SE ratio)")
+        raise NasError(
+            f"block string {text!r} must look like r1_k3_s11_e1_i32_o16_se0.25 "
+            "(repeats, kernel, stride twice, expansion, in/out channels, optional SE ratio)"
+        )
     r, k, s1, s2, e, i, o, se = match.groups()
     if s1 != s2:
-        raise NasError(f"block string {text!r} has different strides {s1} and {s2}; write s11 or s22")
-    block = BlockArgs(int(r), int(k), int(s1), int(e), int(i), int(o), None if se is None else float(se))
+        raise NasError(
+            f"block string {text!r} has different strides {s1} and {s2}; write s11 or s22"
+        )
+    block = BlockArgs(
+        int(r), int(k), int(s1), int(e), int(i), int(o), None if se is None else float(se)
+    )
     canonical = encode(block)
     if canonical != text:
         raise NasError(f"block string {text!r} is not in canonical form; write {canonical!r}")

@@ -11,19 +11,28 @@ from dataclasses import dataclass
 
 #: EfficientNet-B0, per stage: (repeats, kernel, stride, expansion, output channels).
 B0_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
-    (1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
-    (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320),
+    (1, 3, 1, 1, 16),
+    (2, 3, 2, 6, 24),
+    (2, 5, 2, 6, 40),
+    (3, 3, 2, 6, 80),
+    (3, 5, 1, 6, 112),
+    (4, 5, 2, 6, 192),
+    (1, 3, 1, 6, 320),
 )
 STEM_CHANNELS = 32
 HEAD_CHANNELS = 1280
 NUM_STAGES = len(B0_STAGES)
 #: The places where B0 halves the resolution: the stem (0) and the stages with stride 2.
-REDUCTION_POINTS: tuple[int, ...] = (0,) + tuple(i + 1 for i, s in enumerate(B0_STAGES) if s[2] == 2)
+REDUCTION_POINTS: tuple[int, ...] = (0,) + tuple(
+    i + 1 for i, s in enumerate(B0_STAGES) if s[2] == 2
+)
 #: Small inputs keep only as many stride-2 reductions as leave a final feature map of at least this.
 MIN_FEATURE_SIZE = 4
 
 
-def round_filters(channels: float, width: float, divisor: int = 8, min_depth: int | None = None) -> int:
+def round_filters(
+    channels: float, width: float, divisor: int = 8, min_depth: int | None = None
+) -> int:
     """Channels scaled by ``width`` and rounded to a multiple of ``divisor`` (never down by over 10%)."""
     channels *= width
     min_depth = min_depth or divisor
@@ -108,8 +117,16 @@ class NetworkPlan:
 
 
 def make_plan(
-    stages: list[StageChoice], *, input_shape: tuple[int, int, int], width: float, depth: float,
-    resolution: int | None, se_ratio: float, dropout: float, drop_path_rate: float, bn_momentum: float,
+    stages: list[StageChoice],
+    *,
+    input_shape: tuple[int, int, int],
+    width: float,
+    depth: float,
+    resolution: int | None,
+    se_ratio: float,
+    dropout: float,
+    drop_path_rate: float,
+    bn_momentum: float,
 ) -> NetworkPlan:
     """Scale the stage choices and lay out strides for the input's resolution (before any resize)."""
     c, h, w = input_shape
@@ -119,25 +136,39 @@ def make_plan(
         resize_to = (round(h * resolution / side), round(w * resolution / side))
     # the input's own size sets the strides, so that scaling the resolution scales the FLOPs
     kept = reductions_for(side)
-    strided = set(REDUCTION_POINTS[len(REDUCTION_POINTS) - kept:])
+    strided = set(REDUCTION_POINTS[len(REDUCTION_POINTS) - kept :])
     repeats = [round_repeats(s.layers, depth) for s in stages]
     total = sum(repeats)
     c_prev = round_filters(STEM_CHANNELS, width)
     built: list[tuple[BlockSpec, ...]] = []
     index = 0
-    for number, (choice, n) in enumerate(zip(stages, repeats), start=1):
+    for number, (choice, n) in enumerate(zip(stages, repeats, strict=False), start=1):
         c_out = round_filters(choice.channels, width)
         blocks = []
         for j in range(n):
             stride = 2 if j == 0 and number in strided else 1
-            blocks.append(BlockSpec(c_prev, c_out, choice.kernel, stride, choice.expand, choice.se,
-                                    drop_path_rate * index / total))
+            blocks.append(
+                BlockSpec(
+                    c_prev,
+                    c_out,
+                    choice.kernel,
+                    stride,
+                    choice.expand,
+                    choice.se,
+                    drop_path_rate * index / total,
+                )
+            )
             c_prev = c_out
             index += 1
         built.append(tuple(blocks))
     return NetworkPlan(
-        in_channels=c, resize_to=resize_to, stem_channels=round_filters(STEM_CHANNELS, width),
-        stem_stride=2 if 0 in strided else 1, stages=tuple(built),
-        head_channels=round_filters(HEAD_CHANNELS, width), se_ratio=se_ratio, dropout=dropout,
+        in_channels=c,
+        resize_to=resize_to,
+        stem_channels=round_filters(STEM_CHANNELS, width),
+        stem_stride=2 if 0 in strided else 1,
+        stages=tuple(built),
+        head_channels=round_filters(HEAD_CHANNELS, width),
+        se_ratio=se_ratio,
+        dropout=dropout,
         bn_momentum=bn_momentum,
     )

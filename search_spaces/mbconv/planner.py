@@ -43,7 +43,13 @@ class Planner:
     def plan(self, arch: Mapping[str, Choice], input_shape: tuple[int, int, int]) -> NetworkPlan:
         """The concrete, scaled blocks of a validated ``arch`` for a checked ``input_shape``."""
         return make_plan(
-            stage_choices(arch), input_shape=input_shape, width=self.width, depth=self.depth,
-            resolution=self.resolution, se_ratio=self.se_ratio, dropout=self.dropout,
-            drop_path_rate=self.drop_path_rate, bn_momentum=self.bn_momentum,
+            stage_choices(arch),
+            input_shape=input_shape,
+            width=self.width,
+            depth=self.depth,
+            resolution=self.resolution,
+            se_ratio=self.se_ratio,
+            dropout=self.dropout,
+            drop_path_rate=self.drop_path_rate,
+            bn_momentum=self.bn_momentum,
         )

@@ -42,10 +42,10 @@ def block_tensors(block: MBConv, spec: BlockSpec, se_ratio: float) -> dict[str, 
     out: dict[str, torch.Tensor] = {}
     if spec.expand != 1:
         assert block.expand_conv is not None and block.bn0 is not None  # the largest block expands
-        out["expand_conv.weight"] = block.expand_conv.weight[:mid, :spec.c_in]
+        out["expand_conv.weight"] = block.expand_conv.weight[:mid, : spec.c_in]
         out.update(_bn_slices(block.bn0, "bn0", mid))
     start = (block.dw_conv.kernel_size[0] - k) // 2
-    out["dw_conv.weight"] = block.dw_conv.weight[:mid, :, start:start + k, start:start + k]
+    out["dw_conv.weight"] = block.dw_conv.weight[:mid, :, start : start + k, start : start + k]
     out.update(_bn_slices(block.bn1, "bn1", mid))
     if spec.se:
         assert block.se is not None  # the largest block has SE
@@ -56,20 +56,31 @@ def block_tensors(block: MBConv, spec: BlockSpec, se_ratio: float) -> dict[str, 
         out["se.reduce.bias"] = reduce.bias[:sq]
         out["se.expand.weight"] = expand.weight[:mid, :sq]
         out["se.expand.bias"] = expand.bias[:mid]
-    out["project_conv.weight"] = block.project_conv.weight[:spec.c_out, :mid]
+    out["project_conv.weight"] = block.project_conv.weight[: spec.c_out, :mid]
     out.update(_bn_slices(block.bn2, "bn2", spec.c_out))
     return out
 
 
-def _batch_norm(t: dict[str, torch.Tensor], name: str, x: torch.Tensor, training: bool,
-                momentum: float) -> torch.Tensor:
-    return F.batch_norm(x, t[f"{name}.running_mean"], t[f"{name}.running_var"], t[f"{name}.weight"],
-                        t[f"{name}.bias"], training, momentum, BN_EPS)
+def _batch_norm(
+    t: dict[str, torch.Tensor], name: str, x: torch.Tensor, training: bool, momentum: float
+) -> torch.Tensor:
+    return F.batch_norm(
+        x,
+        t[f"{name}.running_mean"],
+        t[f"{name}.running_var"],
+        t[f"{name}.weight"],
+        t[f"{name}.bias"],
+        training,
+        momentum,
+        BN_EPS,
+    )
 
 
-def run_block(t: dict[str, torch.Tensor], spec: BlockSpec, x: torch.Tensor, training: bool,
-              bn_momentum: float) -> torch.Tensor:
+def run_block(
+    t: dict[str, torch.Tensor], spec: BlockSpec, x: torch.Tensor, training: bool, bn_momentum: float
+) -> torch.Tensor:
     """One MBConv block computed from sliced tensors (the functional twin of ``MBConv.forward``)."""
+
     def bn(name: str, h: torch.Tensor) -> torch.Tensor:
         return _batch_norm(t, name, h, training, bn_momentum)
 
@@ -79,7 +90,9 @@ def run_block(t: dict[str, torch.Tensor], spec: BlockSpec, x: torch.Tensor, trai
     h = F.conv2d(h, t["dw_conv.weight"], None, spec.stride, spec.kernel // 2, 1, spec.mid)
     h = F.silu(bn("bn1", h))
     if spec.se:
-        s = F.silu(F.conv2d(h.mean((2, 3), keepdim=True), t["se.reduce.weight"], t["se.reduce.bias"]))
+        s = F.silu(
+            F.conv2d(h.mean((2, 3), keepdim=True), t["se.reduce.weight"], t["se.reduce.bias"])
+        )
         h = h * torch.sigmoid(F.conv2d(s, t["se.expand.weight"], t["se.expand.bias"]))
     h = bn("bn2", F.conv2d(h, t["project_conv.weight"]))
     if spec.has_skip:
@@ -100,8 +113,13 @@ class MBConvSupernet(Supernet):
     """
 
     def __init__(
-        self, *, decisions: Mapping[str, Sequence[Choice]], space_name: str, planner: Planner,
-        num_classes: int, input_shape: tuple[int, int, int],
+        self,
+        *,
+        decisions: Mapping[str, Sequence[Choice]],
+        space_name: str,
+        planner: Planner,
+        num_classes: int,
+        input_shape: tuple[int, int, int],
     ) -> None:
         super().__init__()
         self.decisions = dict(decisions)
@@ -150,7 +168,7 @@ class MBConvSupernet(Supernet):
             for j, spec in enumerate(stage):
                 tensors = block_tensors(_block(net, s, j), spec, plan.se_ratio)
                 out.update({f"blocks.{s}.{j}.{k}": v for k, v in tensors.items()})
-        out["head.0.weight"] = cast(nn.Conv2d, net.head[0]).weight[:, :plan.blocks[-1].c_out]
+        out["head.0.weight"] = cast(nn.Conv2d, net.head[0]).weight[:, : plan.blocks[-1].c_out]
         out.update({f"head.1.{k}": v for k, v in net.head[1].state_dict().items()})
         out.update({f"classifier.{k}": v for k, v in net.classifier.state_dict().items()})
         return {k: v.detach().clone() for k, v in out.items()}

@@ -22,7 +22,7 @@ def run_cell(x: torch.Tensor, layers: Sequence[nn.Module] | nn.ModuleList) -> to
         # 'none' edges add zeros: skip them, and give a node with no live input zeros
         terms = [
             layer(nodes[src])
-            for layer, (dst, src) in zip(layers, EDGE_NODES)
+            for layer, (dst, src) in zip(layers, EDGE_NODES, strict=False)
             if dst == to_node and not isinstance(layer, Zero)
         ]
         nodes.append(sum(terms[1:], terms[0]) if terms else torch.zeros_like(x))
@@ -44,8 +44,12 @@ class Skeleton(nn.Module):
     """The benchmark's macro skeleton around any kind of cell: ``make_cell(width)`` builds one."""
 
     def __init__(
-        self, make_cell: Callable[[int], nn.Module], channels: int = 16, cells_per_stage: int = 5,
-        num_classes: int = 10, in_channels: int = 3,
+        self,
+        make_cell: Callable[[int], nn.Module],
+        channels: int = 16,
+        cells_per_stage: int = 5,
+        num_classes: int = 10,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
         c = channels
@@ -76,7 +80,13 @@ class TinyNetwork(Skeleton):
     """The benchmark's network: C channels, N cells per stage, 10 classes by default."""
 
     def __init__(
-        self, ops: Sequence[str], channels: int = 16, cells_per_stage: int = 5,
-        num_classes: int = 10, in_channels: int = 3,
+        self,
+        ops: Sequence[str],
+        channels: int = 16,
+        cells_per_stage: int = 5,
+        num_classes: int = 10,
+        in_channels: int = 3,
     ) -> None:
-        super().__init__(lambda width: InferCell(ops, width), channels, cells_per_stage, num_classes, in_channels)
+        super().__init__(
+            lambda width: InferCell(ops, width), channels, cells_per_stage, num_classes, in_channels
+        )

@@ -31,7 +31,9 @@ def str_to_arch(text: str) -> Arch:
         raise NasError(f"NAS-Bench-201 arch string {text!r} must have 3 nodes joined by '+'")
     for dst, node in enumerate(nodes, start=1):
         if not (node.startswith("|") and node.endswith("|")):
-            raise NasError(f"NAS-Bench-201 arch string node {node!r} must be written |op~input|...|")
+            raise NasError(
+                f"NAS-Bench-201 arch string node {node!r} must be written |op~input|...|"
+            )
         edges = node[1:-1].split("|")
         if len(edges) != dst:
             raise NasError(f"NAS-Bench-201 node {dst} needs {dst} input edges, got {node!r}")
@@ -61,34 +63,50 @@ class NB201Space(SpecSearchSpace):
         """One decision per edge, each choosing one of the five operations."""
         return {edge: OPS for edge in EDGES}
 
-
     def network_spec(
         self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
     ) -> NetworkSpec:
         """``TinyNetwork`` of ``search_spaces.nb201.network`` with the arch's six operations."""
         arch = self.validate(arch)
-        return NetworkSpec(TinyNetwork.__module__, TinyNetwork.__name__, {
-            "ops": [str(arch[e]) for e in EDGES], "channels": self.channels,
-            "cells_per_stage": self.cells_per_stage, "num_classes": num_classes,
-            "in_channels": self._check_input(input_shape),
-        })
+        return NetworkSpec(
+            TinyNetwork.__module__,
+            TinyNetwork.__name__,
+            {
+                "ops": [str(arch[e]) for e in EDGES],
+                "channels": self.channels,
+                "cells_per_stage": self.cells_per_stage,
+                "num_classes": num_classes,
+                "in_channels": self._check_input(input_shape),
+            },
+        )
 
-    def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> NB201Supernet:
+    def supernet(
+        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)
+    ) -> NB201Supernet:
         """Single-path weight sharing in the benchmark's skeleton (one module per edge and operation)."""
         return NB201Supernet(
-            channels=self.channels, cells_per_stage=self.cells_per_stage,
-            decisions=self.decisions(), space_name=self.name, num_classes=num_classes,
+            channels=self.channels,
+            cells_per_stage=self.cells_per_stage,
+            decisions=self.decisions(),
+            space_name=self.name,
+            num_classes=num_classes,
             in_channels=self._check_input(input_shape),
         )
 
     def mixed_supernet(
-        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32),
+        self,
+        *,
+        num_classes: int,
+        input_shape: tuple[int, int, int] = (3, 32, 32),
         generator: torch.Generator | None = None,
     ) -> NB201MixedSupernet:
         """DARTS on the benchmark's cells; alphas start uniform (zero), or at 1e-3 * N(0, 1) from ``generator``."""
         return NB201MixedSupernet(
-            channels=self.channels, cells_per_stage=self.cells_per_stage,
-            decisions=self.decisions(), space_name=self.name, num_classes=num_classes,
+            channels=self.channels,
+            cells_per_stage=self.cells_per_stage,
+            decisions=self.decisions(),
+            space_name=self.name,
+            num_classes=num_classes,
             in_channels=self._check_input(input_shape),
             generator=generator,
         )

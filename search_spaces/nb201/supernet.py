@@ -29,7 +29,13 @@ class SuperCell(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.path:
             raise RuntimeError("call set_arch() on the supernet before running it")
-        return run_cell(x, [cast(nn.ModuleDict, edge)[op] for edge, op in zip(self.edges, self.path)])
+        return run_cell(
+            x,
+            [
+                cast(nn.ModuleDict, edge)[op]
+                for edge, op in zip(self.edges, self.path, strict=False)
+            ],
+        )
 
 
 class NB201Supernet(Skeleton, Supernet):
@@ -39,8 +45,14 @@ class NB201Supernet(Skeleton, Supernet):
     """
 
     def __init__(
-        self, *, channels: int, cells_per_stage: int, decisions: Mapping[str, Sequence[Choice]],
-        space_name: str, num_classes: int, in_channels: int,
+        self,
+        *,
+        channels: int,
+        cells_per_stage: int,
+        decisions: Mapping[str, Sequence[Choice]],
+        space_name: str,
+        num_classes: int,
+        in_channels: int,
     ) -> None:
         super().__init__(
             lambda width: SuperCell(width, OPS), channels, cells_per_stage, num_classes, in_channels
@@ -81,7 +93,7 @@ class MixedOp(nn.Module):
         self._ops = nn.ModuleList(make_op(op, channels, affine=False) for op in operations)
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        return sum(w * op(x) for w, op in zip(weights, self._ops))
+        return sum(w * op(x) for w, op in zip(weights, self._ops, strict=False))
 
 
 class SearchCell(nn.Module):
@@ -94,10 +106,13 @@ class SearchCell(nn.Module):
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         nodes = [x]
         for to_node in (1, 2, 3):
-            nodes.append(sum(
-                self.edges[e](nodes[src], weights[e])
-                for e, (dst, src) in enumerate(EDGE_NODES) if dst == to_node
-            ))
+            nodes.append(
+                sum(
+                    self.edges[e](nodes[src], weights[e])
+                    for e, (dst, src) in enumerate(EDGE_NODES)
+                    if dst == to_node
+                )
+            )
         return nodes[-1]
 
 
@@ -108,16 +123,29 @@ class NB201MixedSupernet(Skeleton, MixedSupernet):
     """
 
     def __init__(
-        self, *, channels: int, cells_per_stage: int, decisions: Mapping[str, Sequence[Choice]],
-        space_name: str, num_classes: int, in_channels: int,
+        self,
+        *,
+        channels: int,
+        cells_per_stage: int,
+        decisions: Mapping[str, Sequence[Choice]],
+        space_name: str,
+        num_classes: int,
+        in_channels: int,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(
-            lambda width: SearchCell(width, OPS), channels, cells_per_stage, num_classes,
+            lambda width: SearchCell(width, OPS),
+            channels,
+            cells_per_stage,
+            num_classes,
             in_channels,
         )
         shape = (len(EDGE_NODES), len(OPS))
-        init = torch.zeros(shape) if generator is None else 1e-3 * torch.randn(shape, generator=generator)
+        init = (
+            torch.zeros(shape)
+            if generator is None
+            else 1e-3 * torch.randn(shape, generator=generator)
+        )
         self.alphas_cell = nn.Parameter(init)
         self.decisions = dict(decisions)
         self.space_name = space_name
@@ -140,7 +168,10 @@ class NB201MixedSupernet(Skeleton, MixedSupernet):
     def alphas(self) -> dict[str, dict[str, float]]:
         """Softmax weight of each operation, per edge decision (``1<-0``, ...)."""
         weights = F.softmax(self.alphas_cell.detach(), dim=-1).cpu().tolist()
-        return {edge: dict(zip(OPS, row)) for edge, row in zip(EDGES, weights)}
+        return {
+            edge: dict(zip(OPS, row, strict=False))
+            for edge, row in zip(EDGES, weights, strict=False)
+        }
 
     def derive(self) -> Arch:
         """The strongest operation on each edge ('none' included, as DARTS on NAS-Bench-201 does)."""

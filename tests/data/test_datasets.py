@@ -43,7 +43,9 @@ def test_subset_and_batches() -> None:
     assert subset(data.train, 1.0, seed=0) is data.train
     with pytest.raises(NasError, match="data fraction"):
         subset(data.train, 0.0, seed=0)
-    batches = list(iterate_batches(data.train, 256, mean=data.mean, std=data.std, device=torch.device("cpu")))
+    batches = list(
+        iterate_batches(data.train, 256, mean=data.mean, std=data.std, device=torch.device("cpu"))
+    )
     assert sum(len(y) for _, y in batches) == len(data.train)
     x = torch.cat([b[0] for b in batches])
     assert abs(x.mean().item()) < 1e-4 and abs(x.std().item() - 1) < 1e-2
@@ -66,7 +68,9 @@ def test_cifar10_from_python_pickles(tmp_path: Path) -> None:
     data = DATASETS.get("cifar10")(root=str(root), validation_fraction=0.2)
     assert (len(data.train), len(data.val), len(data.test)) == (80, 20, 30)
     assert data.input_shape == (3, 32, 32) and data.train.x.dtype == torch.uint8
-    x, _ = next(iterate_batches(data.train, 80, mean=data.mean, std=data.std, device=torch.device("cpu")))
+    x, _ = next(
+        iterate_batches(data.train, 80, mean=data.mean, std=data.std, device=torch.device("cpu"))
+    )
     assert abs(x.mean().item()) < 1e-3
 
 
@@ -109,7 +113,9 @@ def test_image_folder(tmp_path: Path) -> None:
             pixels = rng.integers(0, 256, size=(12, 10, 3), dtype=np.uint8)
             Image.fromarray(pixels).save(tmp_path / cls / f"{i}.png")
     (tmp_path / "cat" / "notes.txt").write_text("not an image")
-    data = image_folder(root=str(tmp_path), image_size=8, validation_fraction=0.2, test_fraction=0.2)
+    data = image_folder(
+        root=str(tmp_path), image_size=8, validation_fraction=0.2, test_fraction=0.2
+    )
     assert data.num_classes == 3 and data.input_shape == (3, 8, 8)
     assert len(data.train) + len(data.val) + len(data.test) == 30
     gray = image_folder(root=str(tmp_path), image_size=8, grayscale=True)
@@ -134,7 +140,11 @@ def test_resize_keeps_dtype_labels_and_aspect_ratio() -> None:
     x = torch.arange(2 * 3 * 8 * 12, dtype=torch.float32).reshape(2, 3, 8, 12) % 256
     split = Split(x.to(torch.uint8), torch.tensor([0, 1]))
     small = resize(split, 4)
-    assert small.x.shape == (2, 3, 4, 6) and small.x.dtype == torch.uint8 and torch.equal(small.y, split.y)
+    assert (
+        small.x.shape == (2, 3, 4, 6)
+        and small.x.dtype == torch.uint8
+        and torch.equal(small.y, split.y)
+    )
     assert resize(split, 8) is split and resized_shape((8, 12), 16) == (16, 24)
     # a constant image stays constant at any size (the resampling weights sum to one)
     flat = Split(torch.full((1, 1, 8, 8), 0.25), torch.tensor([3]))

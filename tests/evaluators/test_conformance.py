@@ -23,7 +23,12 @@ from nas.search.runner import run_search
 OPTIONS: dict[str, dict[str, Any]] = {
     "partial": {"epochs": 1, "data_fraction": 0.2},
     "full": {"epochs": 1},
-    "weight_sharing": {"epochs": 1, "data_fraction": 0.1, "random_subnets": 0, "calibration_batches": 1},
+    "weight_sharing": {
+        "epochs": 1,
+        "data_fraction": 0.1,
+        "random_subnets": 0,
+        "calibration_batches": 1,
+    },
     "zero_cost": {"proxy": "synflow"},
 }
 #: The metric each evaluator is searched on, where it is not ``val_accuracy``.
@@ -34,7 +39,9 @@ TIMINGS = ("seconds", "duration", "latency")
 
 def _config(name: str, tmp_path: Path, trials: int = 3) -> dict[str, Any]:
     return {
-        "name": f"conformance-{name}", "seed": 0, "trials": trials,
+        "name": f"conformance-{name}",
+        "seed": 0,
+        "trials": trials,
         "space": {"name": "nb201", "channels": 4, "cells_per_stage": 1},
         "dataset": {"name": "digits"},
         "strategy": {"name": "random"},
@@ -46,7 +53,9 @@ def _config(name: str, tmp_path: Path, trials: int = 3) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name", EVALUATORS.names())
-def test_every_evaluator_scores_a_real_search_with_finite_metrics(name: str, tmp_path: Path) -> None:
+def test_every_evaluator_scores_a_real_search_with_finite_metrics(
+    name: str, tmp_path: Path
+) -> None:
     config = resolve_config(_config(name, tmp_path))
     result = run_search(config, progress=False)
     frame = pd.read_csv(result.run.path / "trials.csv")
@@ -59,7 +68,9 @@ def test_every_evaluator_scores_a_real_search_with_finite_metrics(name: str, tmp
 
 
 @pytest.mark.parametrize("name", EVALUATORS.names())
-def test_every_evaluator_scores_the_same_architecture_the_same_way(name: str, tmp_path: Path) -> None:
+def test_every_evaluator_scores_the_same_architecture_the_same_way(
+    name: str, tmp_path: Path
+) -> None:
     """Evaluations are a function of the run seed and the architecture (resume relies on it)."""
     config = resolve_config(_config(name, tmp_path, trials=1))
     scores = []
@@ -68,7 +79,9 @@ def test_every_evaluator_scores_the_same_architecture_the_same_way(name: str, tm
         run_dir = tmp_path / f"run{attempt}"
         run_dir.mkdir()
         parts.evaluator.prepare(parts.space, run_dir, parts.executor)
-        arch = parts.space.parse("|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|")
+        arch = parts.space.parse(
+            "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"
+        )
         metrics = parts.evaluator.evaluate(arch, parts.space)
         scores.append({k: v for k, v in metrics.items() if not any(t in k for t in TIMINGS)})
     assert scores[0] == scores[1]

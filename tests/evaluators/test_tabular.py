@@ -30,7 +30,9 @@ BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_con
 class CountingTabular(TabularNB201):
     """The real evaluator, counting the lookups the runner asks of it."""
 
-    def __init__(self, context: EvalContext, *, table: str | None = None, dataset: str = "cifar10") -> None:
+    def __init__(
+        self, context: EvalContext, *, table: str | None = None, dataset: str = "cifar10"
+    ) -> None:
         super().__init__(context, table=table, dataset=dataset)
         self.queried: list[str] = []
 
@@ -44,21 +46,35 @@ def evaluator(dataset: str = "cifar10", table: Path = TABLE) -> TabularNB201:
 
 
 def tabular_config(tmp_path: Path, **changes) -> dict:
-    return {"name": "tab", "seed": 0, "trials": 30, "space": {"name": "nb201"},
-            "strategy": {"name": "evolution", "population_size": 5, "sample_size": 2},
-            "evaluator": {"name": "tabular"}, "output": str(tmp_path), **changes}
+    return {
+        "name": "tab",
+        "seed": 0,
+        "trials": 30,
+        "space": {"name": "nb201"},
+        "strategy": {"name": "evolution", "population_size": 5, "sample_size": 2},
+        "evaluator": {"name": "tabular"},
+        "output": str(tmp_path),
+        **changes,
+    }
 
 
-@pytest.mark.parametrize(("dataset", "index", "best"), [
-    ("cifar10", 6111, 94.3733), ("cifar100", 9930, 73.5133), ("imagenet16", 857, 47.3111),
-])
+@pytest.mark.parametrize(
+    ("dataset", "index", "best"),
+    [
+        ("cifar10", 6111, 94.3733),
+        ("cifar100", 9930, 73.5133),
+        ("imagenet16", 857, 47.3111),
+    ],
+)
 def test_known_facts_of_the_table(dataset: str, index: int, best: float) -> None:
     frame = pd.read_csv(TABLE, usecols=["index", "arch_str"])
     arch = SPACE.parse(frame.loc[frame["index"] == index, "arch_str"].item())
     lookup = evaluator(dataset)
     metrics = lookup.evaluate(arch, SPACE)
     assert metrics["test_accuracy"] == pytest.approx(best, abs=1e-4)
-    assert max(row["test_accuracy"] for row in lookup.rows.values()) == pytest.approx(best, abs=1e-4)
+    assert max(row["test_accuracy"] for row in lookup.rows.values()) == pytest.approx(
+        best, abs=1e-4
+    )
     assert len(lookup.rows) == 15625 == SPACE.size()
 
 
@@ -83,14 +99,18 @@ def test_the_table_is_loaded_once() -> None:
 
 
 def test_a_table_exported_in_the_same_format_works(tmp_path: Path) -> None:
-    frame = pd.read_csv(TABLE, nrows=50, usecols=["arch_str", "cifar10_val_12ep", "cifar10_test_200ep"])
+    frame = pd.read_csv(
+        TABLE, nrows=50, usecols=["arch_str", "cifar10_val_12ep", "cifar10_test_200ep"]
+    )
     frame["cifar10_val_12ep"] += 1.0  # not the shipped copy
     path = tmp_path / "exported.csv"
     frame.to_csv(path, index=False)
     lookup = evaluator(table=path)
     arch = SPACE.parse(frame["arch_str"][7])
-    assert lookup.evaluate(arch, SPACE) == {"val_accuracy": frame["cifar10_val_12ep"][7],
-                                            "test_accuracy": frame["cifar10_test_200ep"][7]}
+    assert lookup.evaluate(arch, SPACE) == {
+        "val_accuracy": frame["cifar10_val_12ep"][7],
+        "test_accuracy": frame["cifar10_test_200ep"][7],
+    }
     missing = SPACE.parse(pd.read_csv(TABLE, skiprows=range(1, 100), nrows=1)["arch_str"][0])
     with pytest.raises(NasError, match="is not in the NAS-Bench-201 table"):
         lookup.evaluate(missing, SPACE)
@@ -103,14 +123,23 @@ def test_bad_tables_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(NasError, match="lacks column.*cifar10_test_200ep"):
         evaluator(table=tmp_path / "t.csv")
     with pytest.raises(NasError, match="evaluator.dataset"):
-        resolve_config(tabular_config(tmp_path, evaluator={"name": "tabular", "table": str(TABLE),
-                                                            "dataset": "svhn"}))
+        resolve_config(
+            tabular_config(
+                tmp_path, evaluator={"name": "tabular", "table": str(TABLE), "dataset": "svhn"}
+            )
+        )
 
 
 def test_repeated_queries_cost_nothing_and_are_not_counted_twice(tmp_path: Path) -> None:
     counting = {"name": "tests.evaluators.test_tabular:CountingTabular"}
-    config = resolve_config(tabular_config(tmp_path, trials=100, evaluator=counting,
-                                           strategy={"name": "evolution", "population_size": 10, "sample_size": 3}))
+    config = resolve_config(
+        tabular_config(
+            tmp_path,
+            trials=100,
+            evaluator=counting,
+            strategy={"name": "evolution", "population_size": 10, "sample_size": 3},
+        )
+    )
     parts = build_components(config)
     study = search_in_memory(config, parts)
     duplicates = [t for t in study.trials if "duplicate_of" in t.user_attrs]
@@ -132,13 +161,29 @@ def test_a_tabular_search_needs_no_data_set_and_records_the_extra_metrics(tmp_pa
 def test_the_command_line_searches_the_shipped_table_from_any_folder(tmp_path: Path) -> None:
     """``nas search experiments/nb201_tabular.yaml`` names no table and runs from any folder."""
     assert "table" not in read_yaml(EXPERIMENT)["evaluator"]
-    out = subprocess.run([sys.executable, "-m", "nas", "search", str(EXPERIMENT), "trials=15", "--quiet",
-                          f"output={tmp_path}"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nas",
+            "search",
+            str(EXPERIMENT),
+            "trials=15",
+            "--quiet",
+            f"output={tmp_path}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     run = Path(out.stdout.strip().splitlines()[-1].removeprefix("run folder: "))
     frame = pd.read_csv(run / "trials.csv")
     assert (frame["state"] == "complete").all() and frame["duplicate_of"].isna().sum() == 15
-    table = pd.read_csv(TABLE, usecols=["arch_str", "cifar10_val_12ep", "cifar10_test_200ep"]).set_index("arch_str")
+    table = pd.read_csv(
+        TABLE, usecols=["arch_str", "cifar10_val_12ep", "cifar10_test_200ep"]
+    ).set_index("arch_str")
     expected = table.loc[frame["arch"]]
     assert frame["val_accuracy"].tolist() == pytest.approx(expected["cifar10_val_12ep"].tolist())
     assert frame["test_accuracy"].tolist() == pytest.approx(expected["cifar10_test_200ep"].tolist())
@@ -147,16 +192,33 @@ def test_the_command_line_searches_the_shipped_table_from_any_folder(tmp_path: P
 
 def test_the_wheel_ships_the_table_and_its_notice(tmp_path: Path) -> None:
     """``pip wheel`` of the project (a copy of its packaging inputs) holds the table, byte for byte."""
-    pytest.importorskip("setuptools", reason="builds the wheel without network access, with setuptools")
+    pytest.importorskip(
+        "setuptools", reason="builds the wheel without network access, with setuptools"
+    )
     source = tmp_path / "src"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for folder in ("nas", "search_spaces"):
         shutil.copytree(ROOT / folder, source / folder, ignore=ignore)
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "--no-build-isolation",
-                          "--no-index", "-q", "-w", str(tmp_path / "wheel")], capture_output=True, text=True,
-                         timeout=300)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(source),
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(tmp_path / "wheel"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     (wheel,) = (tmp_path / "wheel").glob("nas-*.whl")
     with zipfile.ZipFile(wheel) as archive:

@@ -21,12 +21,22 @@ def test_partial_training_metrics_reports_and_reproducibility() -> None:
     evaluator = EVALUATORS.get("partial")(context(), epochs=2, data_fraction=0.5)
     reports: list[tuple[int, float]] = []
     metrics = evaluator.evaluate(ARCH, SPACE, report=lambda e, v: reports.append((e, v)))
-    assert set(metrics) >= {"val_accuracy", "val_loss", "train_accuracy", "train_loss", "params", "flops"}
+    assert set(metrics) >= {
+        "val_accuracy",
+        "val_loss",
+        "train_accuracy",
+        "train_loss",
+        "params",
+        "flops",
+    }
     assert (metrics["epochs"], metrics["data_fraction"]) == (2, 0.5)
     assert [e for e, _ in reports] == [1, 2] and reports[-1][1] == metrics["val_accuracy"]
     assert 0 <= metrics["val_accuracy"] <= 100 and metrics["params"] > 0 and metrics["flops"] > 0
     again = EVALUATORS.get("partial")(context(), epochs=2, data_fraction=0.5).evaluate(ARCH, SPACE)
-    assert again["val_accuracy"] == metrics["val_accuracy"] and again["val_loss"] == metrics["val_loss"]
+    assert (
+        again["val_accuracy"] == metrics["val_accuracy"]
+        and again["val_loss"] == metrics["val_loss"]
+    )
 
 
 def test_budget_overrides_the_evaluator_settings() -> None:
@@ -58,17 +68,26 @@ def test_resolution_budget_trains_on_resized_inputs_and_keeps_native_costs() -> 
     native = evaluator.evaluate(ARCH, SPACE)
     seen: list[tuple[int, ...]] = []
     hook = torch.nn.modules.module.register_module_forward_pre_hook(
-        lambda module, args: seen.append(tuple(args[0].shape[-2:])) if module.__class__.__name__ == "TinyNetwork" else None
+        lambda module, args: (
+            seen.append(tuple(args[0].shape[-2:]))
+            if module.__class__.__name__ == "TinyNetwork"
+            else None
+        )
     )
     try:
         low = evaluator.evaluate(ARCH, SPACE, Budget(resolution=4))
     finally:
         hook.remove()
     assert (native["resolution"], low["resolution"]) == (8, 4)
-    assert (low["params"], low["flops"]) == (native["params"], native["flops"])  # costs at the data's size
+    assert (low["params"], low["flops"]) == (
+        native["params"],
+        native["flops"],
+    )  # costs at the data's size
     # costs are counted at 8x8 first; then every training and validation batch is 4x4
-    assert seen[0] == (8, 8) and (4, 4) in seen and set(seen[seen.index((4, 4)):]) == {(4, 4)}
-    assert evaluator.data_at(4).train.x.shape[1:] == (1, 4, 4) and evaluator.data_at(4) is evaluator.data_at(4)
+    assert seen[0] == (8, 8) and (4, 4) in seen and set(seen[seen.index((4, 4)) :]) == {(4, 4)}
+    assert evaluator.data_at(4).train.x.shape[1:] == (1, 4, 4) and evaluator.data_at(
+        4
+    ) is evaluator.data_at(4)
 
 
 def test_a_report_callback_that_prunes_leaves_the_metrics_reached() -> None:

@@ -25,8 +25,8 @@ from nas.registry import DATASETS
 from nas.search.runner import run_search
 from nas.space import SearchSpace
 from nas.supernet import Supernet
-from nas.training.supernet import train_supernet
 from nas.training.loop import seeded
+from nas.training.supernet import train_supernet
 from tests.plugins import ToySpace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,8 +53,9 @@ class CountingEvaluator(Evaluator):
     def __init__(self, context: EvalContext, *, attempts: str = "", fail_when_a: int = -1) -> None:
         self.attempts, self.fail_when_a = Path(attempts), fail_when_a
 
-    def evaluate(self, arch: Mapping[str, Choice], space: SearchSpace, budget: Any = None,
-                 report: Any = None) -> dict[str, Any]:
+    def evaluate(
+        self, arch: Mapping[str, Choice], space: SearchSpace, budget: Any = None, report: Any = None
+    ) -> dict[str, Any]:
         """a + (b == 'tanh'), or an error."""
         with self.attempts.open("a") as fh:
             fh.write(f"{arch['a']}\n")
@@ -69,8 +70,9 @@ class CurveEvaluator(Evaluator):
     def __init__(self, context: EvalContext, *, epochs: int = 9) -> None:
         self.epochs = epochs
 
-    def evaluate(self, arch: Mapping[str, Choice], space: SearchSpace, budget: Any = None,
-                 report: Any = None) -> dict[str, Any]:
+    def evaluate(
+        self, arch: Mapping[str, Choice], space: SearchSpace, budget: Any = None, report: Any = None
+    ) -> dict[str, Any]:
         """Report every epoch's accuracy; return the last one."""
         value = 0.0
         for epoch in range(1, self.epochs + 1):
@@ -99,32 +101,67 @@ def test_ray_search_writes_the_in_process_run_folder(tiny_config: dict) -> None:
 
 
 def test_cli_switch_moves_a_local_run_onto_a_running_ray(tmp_path: Path) -> None:
-    config = resolve_config({
-        "name": "toy", "trials": 3, "space": {"name": "tests.plugins:ToySpace"}, "strategy": "random",
-        "evaluator": {"name": "tests.plugins:ToyEvaluator"}, "output": str(tmp_path / "results"),
-    })
+    config = resolve_config(
+        {
+            "name": "toy",
+            "trials": 3,
+            "space": {"name": "tests.plugins:ToySpace"},
+            "strategy": "random",
+            "evaluator": {"name": "tests.plugins:ToyEvaluator"},
+            "output": str(tmp_path / "results"),
+        }
+    )
     run = run_search(config, progress=False).run.path  # in-process
     address = ray.get_runtime_context().gcs_address  # this module's Ray, as a cluster to join
     resumed = subprocess.run(
-        [sys.executable, "-m", "nas", "search", "--resume", str(run), "trials=5", "executor=ray",
-         f"executor.address={address}", "executor.max_concurrent=2", "--quiet"],
-        check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "nas",
+            "search",
+            "--resume",
+            str(run),
+            "trials=5",
+            "executor=ray",
+            f"executor.address={address}",
+            "executor.max_concurrent=2",
+            "--quiet",
+        ],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "(5 evaluated" in resumed.stdout and "Traceback" not in resumed.stderr
     assert yaml.safe_load((run / "config.yaml").read_text())["executor"]["name"] == "ray"
     frame = pd.read_csv(run / "trials.csv")
-    assert frame.loc[frame["duplicate_of"].isna(), "arch_id"].nunique() == 5 and (run / "ray").is_dir()
+    assert (
+        frame.loc[frame["duplicate_of"].isna(), "arch_id"].nunique() == 5 and (run / "ray").is_dir()
+    )
 
 
 def test_a_trial_that_raises_is_retried_then_recorded_as_failed(tmp_path: Path) -> None:
     attempts = tmp_path / "attempts.txt"
-    config = resolve_config(_ray({
-        "name": "retry", "trials": 4, "space": {"name": "tests.plugins:ToySpace", "widths": 2},
-        "strategy": {"name": "random"}, "output": str(tmp_path / "results"),
-        "evaluator": {"name": "tests.executors.test_ray:CountingEvaluator", "attempts": str(attempts),
-                      "fail_when_a": 1},
-    }, max_retries=1, max_concurrent=2))
+    config = resolve_config(
+        _ray(
+            {
+                "name": "retry",
+                "trials": 4,
+                "space": {"name": "tests.plugins:ToySpace", "widths": 2},
+                "strategy": {"name": "random"},
+                "output": str(tmp_path / "results"),
+                "evaluator": {
+                    "name": "tests.executors.test_ray:CountingEvaluator",
+                    "attempts": str(attempts),
+                    "fail_when_a": 1,
+                },
+            },
+            max_retries=1,
+            max_concurrent=2,
+        )
+    )
     result = run_search(config, progress=False)
     frame = pd.read_csv(result.run.path / "trials.csv")
     evaluated = frame[frame["duplicate_of"].isna()]
@@ -133,20 +170,34 @@ def test_a_trial_that_raises_is_retried_then_recorded_as_failed(tmp_path: Path) 
     assert len(failed) == 1 and "candidate a=1 crashed (after 1 retries)" in failed["error"].iloc[0]
     assert sorted(evaluated.loc[evaluated["state"] == "complete", "val_accuracy"]) == [0, 1, 1]
     tries = attempts.read_text().split()
-    assert tries.count("1") == 2 + 1 and tries.count("0") == 2  # the failing one ran twice (1 retry)
+    assert (
+        tries.count("1") == 2 + 1 and tries.count("0") == 2
+    )  # the failing one ran twice (1 retry)
 
 
 def test_asha_stops_poor_trials_early(tmp_path: Path) -> None:
-    config = resolve_config(_ray({
-        "name": "asha", "seed": 1, "trials": 6, "space": {"name": "tests.plugins:ToySpace"},
-        "strategy": {"name": "random"}, "output": str(tmp_path / "results"),
-        "evaluator": {"name": "tests.executors.test_ray:CurveEvaluator", "epochs": 9},
-        "pruner": {"name": "successive_halving", "min_epochs": 1, "reduction_factor": 3},
-    }, max_concurrent=1))
+    config = resolve_config(
+        _ray(
+            {
+                "name": "asha",
+                "seed": 1,
+                "trials": 6,
+                "space": {"name": "tests.plugins:ToySpace"},
+                "strategy": {"name": "random"},
+                "output": str(tmp_path / "results"),
+                "evaluator": {"name": "tests.executors.test_ray:CurveEvaluator", "epochs": 9},
+                "pruner": {"name": "successive_halving", "min_epochs": 1, "reduction_factor": 3},
+            },
+            max_concurrent=1,
+        )
+    )
     result = run_search(config, progress=False)
     frame = pd.read_csv(result.run.path / "trials.csv")
     evaluated = frame[frame["duplicate_of"].isna()]
-    pruned, complete = evaluated[evaluated["state"] == "pruned"], evaluated[evaluated["state"] == "complete"]
+    pruned, complete = (
+        evaluated[evaluated["state"] == "pruned"],
+        evaluated[evaluated["state"] == "complete"],
+    )
     assert len(pruned) >= 1 and len(complete) >= 1
     assert (pruned["epochs"] < 9).all() and (complete["epochs"] == 9).all()
     assert pruned["val_accuracy"].max() < complete["val_accuracy"].max()
@@ -168,34 +219,49 @@ class ToyNet(Supernet):
     def subnet_state_dict(self, arch: Mapping[str, Choice]) -> dict[str, torch.Tensor]:
         """The weights of ``arch``'s path, named as in ``ToySpace.build``."""
         w = 4 * (int(arch["a"]) + 1)
-        return {"1.weight": self.hidden.weight[:w], "1.bias": self.hidden.bias[:w],
-                "3.weight": self.out.weight[:, :w], "3.bias": self.out.bias}
+        return {
+            "1.weight": self.hidden.weight[:w],
+            "1.bias": self.hidden.bias[:w],
+            "3.weight": self.out.weight[:, :w],
+            "3.bias": self.out.bias,
+        }
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The active path."""
-        h = self.hidden(x.flatten(1))[:, :self.width]
+        h = self.hidden(x.flatten(1))[:, : self.width]
         h = torch.tanh(h) if self.tanh else torch.relu(h)
-        return nn.functional.linear(h, self.out.weight[:, :self.width], self.out.bias)
+        return nn.functional.linear(h, self.out.weight[:, : self.width], self.out.bias)
 
 
 class ToySuperSpace(ToySpace):
     """The toy space with a weight-sharing supernet."""
 
-    def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)) -> Supernet:
+    def supernet(
+        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)
+    ) -> Supernet:
         """A :class:`ToyNet` for inputs of ``input_shape``."""
         c, h, w = input_shape
         return ToyNet(c * h * w, num_classes)
 
 
 def test_data_parallel_supernet_training_matches_one_process(tmp_path: Path) -> None:
-    config = resolve_config({
-        "name": "ddp", "seed": 3, "trials": 1, "space": {"name": "tests.executors.test_ray:ToySuperSpace"},
-        "dataset": {"name": "digits"}, "strategy": {"name": "random"}, "output": str(tmp_path / "results"),
-        "evaluator": {"name": "weight_sharing", "epochs": 2, "calibration_batches": 0},
-        "training": {"batch_size": 96, "lr": 0.1, "threads": 1},
-        "executor": {"name": "ray", "train_workers": 2, "max_concurrent": 1},
-    })
-    result = run_search(config, progress=False)  # the supernet trains on 2 CPU workers (gloo), then trials
+    config = resolve_config(
+        {
+            "name": "ddp",
+            "seed": 3,
+            "trials": 1,
+            "space": {"name": "tests.executors.test_ray:ToySuperSpace"},
+            "dataset": {"name": "digits"},
+            "strategy": {"name": "random"},
+            "output": str(tmp_path / "results"),
+            "evaluator": {"name": "weight_sharing", "epochs": 2, "calibration_batches": 0},
+            "training": {"batch_size": 96, "lr": 0.1, "threads": 1},
+            "executor": {"name": "ray", "train_workers": 2, "max_concurrent": 1},
+        }
+    )
+    result = run_search(
+        config, progress=False
+    )  # the supernet trains on 2 CPU workers (gloo), then trials
     assert set(pd.read_csv(result.run.path / "trials.csv")["state"]) == {"complete"}
     saved = torch.load(result.run.path / "supernet.pt", weights_only=True)
     assert saved["recipe"]["workers"] == 2
@@ -203,7 +269,9 @@ def test_data_parallel_supernet_training_matches_one_process(tmp_path: Path) -> 
     with seeded(config.seed):
         single = space.supernet(num_classes=data.num_classes, input_shape=data.input_shape)
     before = {k: v.clone() for k, v in single.state_dict().items()}
-    train_supernet(single, space, data, config.training, epochs=2, seed=config.seed, device=torch.device("cpu"))
+    train_supernet(
+        single, space, data, config.training, epochs=2, seed=config.seed, device=torch.device("cpu")
+    )
     for name, weights in single.state_dict().items():
         assert not torch.equal(weights, before[name])  # it trained
         torch.testing.assert_close(saved["state_dict"][name], weights, rtol=1e-4, atol=1e-5)
@@ -216,7 +284,13 @@ def test_darts_seeds_run_as_parallel_ray_tasks(tmp_path: Path) -> None:
     result = run_search(resolve_config(config), progress=False)
     frame = pd.read_csv(result.run.path / "trials.csv")
     assert list(frame["search"]) == [0, 1] and set(frame["state"]) == {"complete"}
-    for k in (0, 1):  # each search kept its folder, as in-process (the same cell as there: see tests/oneshot)
+    for k in (
+        0,
+        1,
+    ):  # each search kept its folder, as in-process (the same cell as there: see tests/oneshot)
         folder = result.run.path / "oneshot" / f"search-{k}"
         assert (folder / "alphas.csv").is_file()
-        assert json.loads((folder / "result.json").read_text())["arch"] == {"e0": "square", "e1": "square"}
+        assert json.loads((folder / "result.json").read_text())["arch"] == {
+            "e0": "square",
+            "e1": "square",
+        }

@@ -16,15 +16,20 @@ def tiny_problem() -> tuple[Architect, tuple, tuple]:
     """A double-precision NB201 mixed supernet at a random point, with a momentum buffer."""
     generator = torch.Generator().manual_seed(0)
     with seeded(0):
-        model = NB201Space(channels=2, cells_per_stage=1).mixed_supernet(
-            num_classes=3, input_shape=(1, 4, 4), generator=generator).double()
+        model = (
+            NB201Space(channels=2, cells_per_stage=1)
+            .mixed_supernet(num_classes=3, input_shape=(1, 4, 4), generator=generator)
+            .double()
+        )
     with torch.no_grad():
         for alpha in model.arch_parameters():
             alpha.copy_(torch.randn(alpha.shape, generator=generator, dtype=torch.float64))
 
     def batch() -> tuple[torch.Tensor, torch.Tensor]:
-        return (torch.randn(6, 1, 4, 4, generator=generator, dtype=torch.float64),
-                torch.randint(0, 3, (6,), generator=generator))
+        return (
+            torch.randn(6, 1, 4, 4, generator=generator, dtype=torch.float64),
+            torch.randint(0, 3, (6,), generator=generator),
+        )
 
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=LR, momentum=0.9, weight_decay=3e-4)
     a_opt = torch.optim.Adam(model.arch_parameters(), lr=3e-4)
@@ -42,16 +47,18 @@ def unrolled_val_loss(architect: Architect, train: tuple, val: tuple) -> float:
     saved = [w.detach().clone() for w in weights]
     grads = torch.autograd.grad(architect.loss(train), weights)
     with torch.no_grad():
-        for w, g in zip(weights, grads):
+        for w, g in zip(weights, grads, strict=False):
             buffer = architect.weight_optimizer.state[w]["momentum_buffer"]
             w.sub_(LR * (0.9 * buffer + g + 3e-4 * w))
         value = architect.loss(val).item()
-        for w, s in zip(weights, saved):
+        for w, s in zip(weights, saved, strict=False):
             w.copy_(s)
     return value
 
 
-def finite_difference_gradient(architect: Architect, train: tuple, val: tuple, h: float = 1e-5) -> list[torch.Tensor]:
+def finite_difference_gradient(
+    architect: Architect, train: tuple, val: tuple, h: float = 1e-5
+) -> list[torch.Tensor]:
     out = []
     for alpha in architect.model.arch_parameters():
         grad = torch.zeros_like(alpha)
@@ -82,7 +89,7 @@ def test_second_order_hypergradient_matches_finite_differences_of_the_unrolled_l
         architect.hvp_epsilon = epsilon
         before = [w.detach().clone() for w in architect.model.weight_parameters()]
         hyper, _ = architect.hypergradient(train, val, LR)
-        for w, b in zip(architect.model.weight_parameters(), before):
+        for w, b in zip(architect.model.weight_parameters(), before, strict=False):
             assert torch.equal(w, b), "the virtual step must leave the weights as they were"
         errors[epsilon] = ((flat(hyper) - reference).norm() / reference.norm()).item()
     assert errors[1e-4] < 1e-5, errors
@@ -90,7 +97,9 @@ def test_second_order_hypergradient_matches_finite_differences_of_the_unrolled_l
     # the only approximation left is the central difference of eq. 8: its error falls as epsilon^2
     assert errors[0.01] > 1e3 * errors[1e-4], errors
     # the implicit (Hessian) term matters here, so dropping it or flipping its sign would fail
-    first_order = flat(list(torch.autograd.grad(architect.loss(val), architect.model.arch_parameters())))
+    first_order = flat(
+        list(torch.autograd.grad(architect.loss(val), architect.model.arch_parameters()))
+    )
     assert (first_order - reference).norm() / reference.norm() > 0.5
 
 

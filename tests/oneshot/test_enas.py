@@ -25,7 +25,14 @@ CPU = torch.device("cpu")
 
 
 def test_the_controller_reward_rises_and_it_settles_on_the_best_subnet(tmp_path: Path) -> None:
-    search = Enas(ToyCellSpace(), epochs=8, batch_size=32, controller_steps=50, controller_lr=0.01, derive_samples=20)
+    search = Enas(
+        ToyCellSpace(),
+        epochs=8,
+        batch_size=32,
+        controller_steps=50,
+        controller_lr=0.01,
+        derive_samples=20,
+    )
     result = search.search(SearchEnv(toy_data(task="circles"), tmp_path, 0, CPU))
     assert result.arch == {"e0": "square", "e1": "square"}
     epochs = pd.read_csv(tmp_path / "epochs.csv")
@@ -59,7 +66,9 @@ def _with_supernet(name: str) -> bool:
 
 
 @pytest.mark.parametrize("name", [n for n in SMALL_OPTIONS if _with_supernet(n)])
-def test_derived_architectures_validate_against_the_space_and_build(tmp_path: Path, name: str) -> None:
+def test_derived_architectures_validate_against_the_space_and_build(
+    tmp_path: Path, name: str
+) -> None:
     space: SearchSpace = create_space(name, **SMALL_OPTIONS[name])
     data = digits()
     data = dataclasses.replace(data, train=subset(data.train, 0.15, 0))
@@ -76,7 +85,9 @@ def test_batch_statistics_leave_the_running_statistics_alone() -> None:
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with batch_statistics(model):
         out = model(torch.randn(8, 1, 3, 3) * 5 + 3)
-    assert torch.allclose(out.mean(dim=(0, 2, 3)), torch.zeros(2), atol=1e-5)  # normalised by the batch
+    assert torch.allclose(
+        out.mean(dim=(0, 2, 3)), torch.zeros(2), atol=1e-5
+    )  # normalised by the batch
     for key, value in model.state_dict().items():
         assert torch.equal(value, before[key]), key
     assert model.training

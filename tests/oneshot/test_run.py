@@ -27,32 +27,49 @@ from tests.test_resume_after_kill import searching
 
 def toy_config(tmp_path: Path, **strategy: object) -> dict:
     return {
-        "name": "oneshot", "seed": 0, "trials": 2,
+        "name": "oneshot",
+        "seed": 0,
+        "trials": 2,
         "space": {"name": "tests.oneshot.toy:ToyCellSpace"},
         "dataset": {"name": "tests.oneshot.toy:toy_data", "task": "circles"},
-        "strategy": {"name": "darts", "epochs": 8, "batch_size": 32, "lr": 0.05, "arch_lr": 0.01, **strategy},
+        "strategy": {
+            "name": "darts",
+            "epochs": 8,
+            "batch_size": 32,
+            "lr": 0.05,
+            "arch_lr": 0.01,
+            **strategy,
+        },
         "evaluator": {"name": "partial", "epochs": 2},
         "training": {"threads": 1, "batch_size": 32},
         "output": str(tmp_path / "results"),
     }
 
 
-def test_each_search_is_a_trial_evaluated_and_logged_like_any_other(tmp_path: Path, one_thread) -> None:
+def test_each_search_is_a_trial_evaluated_and_logged_like_any_other(
+    tmp_path: Path, one_thread
+) -> None:
     result = run_search(resolve_config(toy_config(tmp_path, order=2)), progress=False)
     run = result.run.path
     frame = pd.read_csv(run / "trials.csv")
     assert len(frame) == 2 and set(frame["state"]) == {"complete"}
     assert list(frame["search"]) == [0, 1]
     assert frame["supernet_val_accuracy"].gt(50).all() and frame["search_epochs"].eq(8).all()
-    assert frame["val_accuracy"].notna().all() and frame["params"].gt(0).all()  # the evaluator's metrics
+    assert (
+        frame["val_accuracy"].notna().all() and frame["params"].gt(0).all()
+    )  # the evaluator's metrics
     for k in (0, 1):
         folder = run / "oneshot" / f"search-{k}"
         stored = json.loads((folder / "result.json").read_text())
         arch = {"e0": "square", "e1": "square"}
         assert stored["arch"] == arch and json.loads(frame.loc[k, "arch"]) == arch
-        assert (folder / "alphas.html").stat().st_size > 1_000_000  # plotly.js inside: opens offline
+        assert (
+            folder / "alphas.html"
+        ).stat().st_size > 1_000_000  # plotly.js inside: opens offline
         assert len(pd.read_csv(folder / "alphas.csv")) == 9 * 2 * 3  # epochs 0..8, 2 edges, 3 ops
-    assert frame.loc[1, "duplicate_of"] == 0  # the second search found the same cell: not re-trained
+    assert (
+        frame.loc[1, "duplicate_of"] == 0
+    )  # the second search found the same cell: not re-trained
     shown, _ = load_trials(run)
     assert len(shown) == 2
 
@@ -64,17 +81,23 @@ def test_each_search_is_a_trial_evaluated_and_logged_like_any_other(tmp_path: Pa
     assert len(lines) == 2 * 3 and all(len(y) == 9 for y in lines.values())
     alphas = pd.read_csv(run / "oneshot" / "search-0" / "alphas.csv")
     last = alphas[(alphas["epoch"] == 8) & (alphas["choice"] == "square")]["weight"].tolist()
-    assert sorted(y[-1] for (name, _), y in lines.items() if name == "square") == pytest.approx(sorted(last))
+    assert sorted(y[-1] for (name, _), y in lines.items() if name == "square") == pytest.approx(
+        sorted(last)
+    )
 
 
-def test_the_alpha_plot_of_a_black_box_run_is_refused(searched_run: Path, tmp_path: Path, capsys) -> None:
+def test_the_alpha_plot_of_a_black_box_run_is_refused(
+    searched_run: Path, tmp_path: Path, capsys
+) -> None:
     assert main(["plot", str(searched_run), "--kind", "alphas", "--out", str(tmp_path)]) == 2
     assert "one-shot run" in capsys.readouterr().err
     assert main(["plot", str(searched_run), "--out", str(tmp_path)]) == 0
     assert not (tmp_path / "alphas.html").exists()
 
 
-def test_resume_extends_by_more_searches_without_repeating_finished_ones(tmp_path: Path, one_thread) -> None:
+def test_resume_extends_by_more_searches_without_repeating_finished_ones(
+    tmp_path: Path, one_thread
+) -> None:
     config = resolve_config({**toy_config(tmp_path), "trials": 1})
     first = run_search(config, progress=False)
     stamp = (first.run.path / "oneshot" / "search-0" / "result.json").stat().st_mtime_ns
@@ -129,24 +152,43 @@ class PausingCellSpace(ToyCellSpace):
 
 
 def test_a_search_killed_mid_epoch_resumes_at_its_last_epoch_and_ends_as_if_never_killed(
-    tmp_path: Path, one_thread,
+    tmp_path: Path,
+    one_thread,
 ) -> None:
-    strategy = {"name": "darts", "order": 2, "epochs": 4, "batch_size": 32, "lr": 0.05, "arch_lr": 0.01}
-    raw = {**toy_config(tmp_path), "trials": 1, "strategy": strategy,
-           "dataset": {"name": "tests.oneshot.toy:toy_data", "task": "circles", "size": 4000},
-           "evaluator": {"name": "partial", "epochs": 1}}
-    reference = run_search(resolve_config({**raw, "output": str(tmp_path / "reference")}), progress=False)
+    strategy = {
+        "name": "darts",
+        "order": 2,
+        "epochs": 4,
+        "batch_size": 32,
+        "lr": 0.05,
+        "arch_lr": 0.01,
+    }
+    raw = {
+        **toy_config(tmp_path),
+        "trials": 1,
+        "strategy": strategy,
+        "dataset": {"name": "tests.oneshot.toy:toy_data", "task": "circles", "size": 4000},
+        "evaluator": {"name": "partial", "epochs": 1},
+    }
+    reference = run_search(
+        resolve_config({**raw, "output": str(tmp_path / "reference")}), progress=False
+    )
     paused = tmp_path / "paused"
     checkpoint = tmp_path / "results" / "oneshot" / "*" / "oneshot" / "search-0" / "checkpoint.pt"
-    raw["space"] = {"name": "tests.oneshot.test_run:PausingCellSpace", "checkpoint": str(checkpoint),
-                    "marker": str(paused)}
+    raw["space"] = {
+        "name": "tests.oneshot.test_run:PausingCellSpace",
+        "checkpoint": str(checkpoint),
+        "marker": str(paused),
+    }
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
     with searching(["search", "exp.yaml"], tmp_path, tmp_path / "killed.log") as search:
         search.wait_for(paused.exists, "the search to pause a few steps after its first checkpoint")
     (folder,) = (path.parent for path in tmp_path.glob(str(checkpoint.relative_to(tmp_path))))
     assert torch.load(folder / "checkpoint.pt", weights_only=True)["epoch"] == 1
     assert not (folder / "result.json").exists()
-    with searching(["search", "--resume", str(folder.parents[1])], tmp_path, tmp_path / "resumed.log") as search:
+    with searching(
+        ["search", "--resume", str(folder.parents[1])], tmp_path, tmp_path / "resumed.log"
+    ) as search:
         assert search.finish() == 0, search.output()
     epochs = pd.read_csv(folder / "epochs.csv")
     assert list(epochs["epoch"]) == [1, 2, 3, 4]
@@ -162,12 +204,20 @@ def test_an_enas_search_interrupted_mid_epoch_resumes_to_the_same_result(tmp_pat
     data = toy_data(task="circles", size=4000)
 
     def search(folder: Path, space: ToyCellSpace | None = None) -> OneShotResult:
-        strategy = Enas(space or ToyCellSpace(), epochs=4, batch_size=32, controller_steps=100, derive_samples=10)
+        strategy = Enas(
+            space or ToyCellSpace(),
+            epochs=4,
+            batch_size=32,
+            controller_steps=100,
+            derive_samples=10,
+        )
         return strategy.search(SearchEnv(data, folder, 0, torch.device("cpu")))
 
     reference = search(tmp_path / "reference")
     cut = tmp_path / "cut"
-    space = PausingCellSpace(checkpoint=str(cut / "checkpoint.pt"), marker=str(tmp_path / "paused"), then="raise")
+    space = PausingCellSpace(
+        checkpoint=str(cut / "checkpoint.pt"), marker=str(tmp_path / "paused"), then="raise"
+    )
     with pytest.raises(Interrupted):  # a few steps into the epoch after the first checkpoint
         search(cut, space)
     assert torch.load(cut / "checkpoint.pt", weights_only=True)["epoch"] == 1
@@ -175,5 +225,8 @@ def test_an_enas_search_interrupted_mid_epoch_resumes_to_the_same_result(tmp_pat
     assert resumed.arch == reference.arch
     assert resumed.metrics["supernet_val_accuracy"] == reference.metrics["supernet_val_accuracy"]
     assert (cut / "alphas.csv").read_text() == (tmp_path / "reference" / "alphas.csv").read_text()
-    rewards = [list(pd.read_csv(folder / "epochs.csv")["reward"]) for folder in (cut, tmp_path / "reference")]
+    rewards = [
+        list(pd.read_csv(folder / "epochs.csv")["reward"])
+        for folder in (cut, tmp_path / "reference")
+    ]
     assert rewards[0] == rewards[1]

@@ -27,7 +27,9 @@ EDGES = ("e0", "e1")
 
 
 def apply(op: str, x: torch.Tensor) -> torch.Tensor:
-    return {"none": lambda t: t * 0.0, "skip_connect": lambda t: t, "square": lambda t: t * t}[op](x)
+    return {"none": lambda t: t * 0.0, "skip_connect": lambda t: t, "square": lambda t: t * t}[op](
+        x
+    )
 
 
 class _Head(nn.Module):
@@ -49,7 +51,9 @@ class ToyNet(_Head):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
-        return super().forward(torch.cat([apply(op, x[:, 2 * e:2 * e + 2]) for e, op in enumerate(self.ops)], 1))
+        return super().forward(
+            torch.cat([apply(op, x[:, 2 * e : 2 * e + 2]) for e, op in enumerate(self.ops)], 1)
+        )
 
 
 class ToySupernet(ToyNet, Supernet):
@@ -69,7 +73,9 @@ class ToySupernet(ToyNet, Supernet):
 class ToyMixedSupernet(_Head, MixedSupernet):
     """Each edge: the softmax-weighted sum of the three operations."""
 
-    def __init__(self, space: ToyCellSpace, num_classes: int, generator: torch.Generator | None) -> None:
+    def __init__(
+        self, space: ToyCellSpace, num_classes: int, generator: torch.Generator | None
+    ) -> None:
         super().__init__(num_classes)
         init = torch.zeros(len(EDGES), len(OPS))
         if generator is not None:
@@ -79,7 +85,10 @@ class ToyMixedSupernet(_Head, MixedSupernet):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, w = x.flatten(1), F.softmax(self.alpha, dim=-1)
-        edges = [sum(w[e, k] * apply(op, x[:, 2 * e:2 * e + 2]) for k, op in enumerate(OPS)) for e in range(2)]
+        edges = [
+            sum(w[e, k] * apply(op, x[:, 2 * e : 2 * e + 2]) for k, op in enumerate(OPS))
+            for e in range(2)
+        ]
         return super().forward(torch.cat(edges, 1))
 
     def arch_parameters(self) -> list[nn.Parameter]:
@@ -90,7 +99,9 @@ class ToyMixedSupernet(_Head, MixedSupernet):
 
     def alphas(self) -> dict[str, dict[str, float]]:
         weights = F.softmax(self.alpha.detach(), dim=-1).tolist()
-        return {e: dict(zip(OPS, row)) for e, row in zip(EDGES, weights)}
+        return {
+            e: dict(zip(OPS, row, strict=False)) for e, row in zip(EDGES, weights, strict=False)
+        }
 
     def derive(self) -> Arch:
         return {e: max(w, key=w.__getitem__) for e, w in self.alphas().items()}
@@ -104,15 +115,27 @@ class ToyCellSpace(SearchSpace):
     def decisions(self) -> dict[str, tuple[Choice, ...]]:
         return {e: OPS for e in EDGES}
 
-    def build(self, arch: Mapping[str, Choice], *, num_classes: int,
-              input_shape: tuple[int, int, int] = (4, 1, 1)) -> nn.Module:
+    def build(
+        self,
+        arch: Mapping[str, Choice],
+        *,
+        num_classes: int,
+        input_shape: tuple[int, int, int] = (4, 1, 1),
+    ) -> nn.Module:
         return ToyNet([str(self.validate(arch)[e]) for e in EDGES], num_classes)
 
-    def supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (4, 1, 1)) -> ToySupernet:
+    def supernet(
+        self, *, num_classes: int, input_shape: tuple[int, int, int] = (4, 1, 1)
+    ) -> ToySupernet:
         return ToySupernet(self, num_classes)
 
-    def mixed_supernet(self, *, num_classes: int, input_shape: tuple[int, int, int] = (4, 1, 1),
-                       generator: torch.Generator | None = None) -> ToyMixedSupernet:
+    def mixed_supernet(
+        self,
+        *,
+        num_classes: int,
+        input_shape: tuple[int, int, int] = (4, 1, 1),
+        generator: torch.Generator | None = None,
+    ) -> ToyMixedSupernet:
         return ToyMixedSupernet(self, num_classes, generator)
 
 
@@ -124,9 +147,16 @@ def toy_data(*, task: str = "circles", size: int = 800, split_seed: int = 0) -> 
 
     def positive(pair: np.ndarray) -> np.ndarray:
         if task == "circles":  # outside the circle of radius^2 4.5/pi: half of the square's area
-            return (pair ** 2).sum(1) > 4.5 / np.pi
+            return (pair**2).sum(1) > 4.5 / np.pi
         return pair.sum(1) > 0
 
     y = positive(x[:, :2]).astype(np.int64) + 2 * positive(x[:, 2:]).astype(np.int64)
-    return make_splits(task, torch.tensor(x, dtype=torch.float32).view(size, 4, 1, 1), torch.from_numpy(y),
-                       validation_fraction=0.2, test_fraction=0.1, split_seed=split_seed, num_classes=4)
+    return make_splits(
+        task,
+        torch.tensor(x, dtype=torch.float32).view(size, 4, 1, 1),
+        torch.from_numpy(y),
+        validation_fraction=0.2,
+        test_fraction=0.1,
+        split_seed=split_seed,
+        num_classes=4,
+    )

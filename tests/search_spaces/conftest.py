@@ -8,9 +8,20 @@ from typing import Any
 #: with its defaults (so a new space is tested by default, just more slowly).
 SMALL_OPTIONS: dict[str, dict[str, Any]] = {
     "nb201": {"channels": 4, "cells_per_stage": 1},
-    "mbconv": {"width_coefficient": 0.25, "layers": (1, 2), "kernel_sizes": (3, 5), "expand_ratios": (1, 3)},
+    "mbconv": {
+        "width_coefficient": 0.25,
+        "layers": (1, 2),
+        "kernel_sizes": (3, 5),
+        "expand_ratios": (1, 3),
+    },
     # 3 cells: both reductions and the auxiliary head, on digits-sized inputs
-    "darts": {"channels": 4, "layers": 3, "drop_path_prob": 0.2, "search_channels": 4, "search_layers": 3},
+    "darts": {
+        "channels": 4,
+        "layers": 3,
+        "drop_path_prob": 0.2,
+        "search_channels": 4,
+        "search_layers": 3,
+    },
 }
 
 #: Input shape (channels, height, width) used for each space's forward/backward check.

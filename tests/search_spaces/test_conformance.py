@@ -61,7 +61,9 @@ def test_same_seed_same_architectures(name: str) -> None:
     first = [space.sample(np.random.default_rng(7)) for _ in range(3)]
     second = [space.sample(np.random.default_rng(7)) for _ in range(3)]
     assert first == second
-    assert len({arch_id(a) for a in [space.sample(np.random.default_rng(s)) for s in range(20)]}) > 1
+    assert (
+        len({arch_id(a) for a in [space.sample(np.random.default_rng(s)) for s in range(20)]}) > 1
+    )
 
 
 @pytest.mark.parametrize("name", SPACE_NAMES)
@@ -126,7 +128,9 @@ def test_supernet_restricted_to_an_arch_computes_the_standalone_network(name: st
             expected, got = model(x), supernet(x)
         torch.testing.assert_close(got, expected)
         outputs.append(got)
-    assert not torch.allclose(outputs[0], outputs[1]), "different paths should compute different functions"
+    assert not torch.allclose(outputs[0], outputs[1]), (
+        "different paths should compute different functions"
+    )
 
 
 @pytest.mark.parametrize("name", _supernet_spaces())
@@ -136,8 +140,11 @@ def test_supernet_refuses_an_architecture_outside_the_space_as_the_space_does(na
     supernet = space.supernet(num_classes=7, input_shape=shape)
     arch = space.sample(np.random.default_rng(3))
     key = next(iter(arch))
-    for bad in ({**arch, "no_such_decision": 1}, {k: v for k, v in arch.items() if k != key},
-                {**arch, key: "no such choice"}):
+    for bad in (
+        {**arch, "no_such_decision": 1},
+        {k: v for k, v in arch.items() if k != key},
+        {**arch, key: "no such choice"},
+    ):
         with pytest.raises(NasError) as expected:
             space.validate(bad)
         for method in (supernet.set_arch, supernet.subnet_state_dict):
@@ -160,7 +167,11 @@ def test_mixed_supernet_trains_weights_and_alphas_and_derives_a_valid_arch(name:
     loss = torch.nn.functional.cross_entropy(mixed(torch.randn(4, *shape)), torch.arange(4))
     loss.backward()
     for alpha in alphas:
-        assert alpha.grad is not None and torch.isfinite(alpha.grad).all() and alpha.grad.abs().sum() > 0
+        assert (
+            alpha.grad is not None
+            and torch.isfinite(alpha.grad).all()
+            and alpha.grad.abs().sum() > 0
+        )
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in weights)
     for choice_weights in mixed.alphas().values():
         assert sum(choice_weights.values()) == pytest.approx(1.0)

@@ -40,7 +40,9 @@ AUX_PARAMS = 576 * 128 + 2 * 128 + 128 * 768 * 4 + 2 * 768 + 768 * 10 + 10
 
 
 def tiny(**options: object):
-    return create_space("darts", **{"channels": 4, "layers": 3, "search_channels": 4, "search_layers": 3, **options})
+    return create_space(
+        "darts", **{"channels": 4, "layers": 3, "search_channels": 4, "search_layers": 3, **options}
+    )
 
 
 @pytest.mark.parametrize(
@@ -60,7 +62,9 @@ def test_published_cells_have_the_reference_parameter_counts(name: str, params: 
     model = space.build(space.parse(name), num_classes=10)
     assert count_params(model) == params
     assert count_params(model, auxiliary=True) == params + AUX_PARAMS
-    no_aux = create_space("darts", channels=36, layers=20, auxiliary=False).build(space.parse(name), num_classes=10)
+    no_aux = create_space("darts", channels=36, layers=20, auxiliary=False).build(
+        space.parse(name), num_classes=10
+    )
     assert count_params(no_aux, auxiliary=True) == params
 
 
@@ -74,9 +78,16 @@ def test_search_network_has_the_reference_parameter_count() -> None:
 def test_state_dict_keys_are_the_reference_keys() -> None:
     space = create_space("darts", channels=8, layers=8)
     keys = set(space.build(space.parse("DARTS_V2"), num_classes=10).state_dict())
-    for key in ["stem.0.weight", "cells.0.preprocess0.op.1.weight", "cells.0._ops.0.op.5.weight",
-                "cells.3.preprocess0.conv_2.weight", "cells.6.preprocess0.bn.running_mean",
-                "auxiliary_head.features.5.weight", "auxiliary_head.classifier.bias", "classifier.weight"]:
+    for key in [
+        "stem.0.weight",
+        "cells.0.preprocess0.op.1.weight",
+        "cells.0._ops.0.op.5.weight",
+        "cells.3.preprocess0.conv_2.weight",
+        "cells.6.preprocess0.bn.running_mean",
+        "auxiliary_head.features.5.weight",
+        "auxiliary_head.classifier.bias",
+        "classifier.weight",
+    ]:
         assert key in keys
 
 
@@ -86,7 +97,11 @@ def test_reference_genotype_text_round_trips_exactly() -> None:
     assert space.format(arch) == DARTS_V2_TEXT == format_genotype(DARTS_V2)
     assert arch == space.parse("DARTS_V2") == space.parse("DARTS")
     # the listing order within a node is kept: node 4 lists input 1 before input 0
-    assert (arch["normal.4.inputs"], arch["normal.4.op1"], arch["normal.4.op2"]) == ("1+0", "sep_conv_3x3", "skip_connect")
+    assert (arch["normal.4.inputs"], arch["normal.4.op1"], arch["normal.4.op2"]) == (
+        "1+0",
+        "sep_conv_3x3",
+        "skip_connect",
+    )
 
 
 def test_every_published_genotype_round_trips() -> None:
@@ -104,21 +119,33 @@ def test_decisions_give_every_ordered_input_pair() -> None:
     assert decisions["normal.2.inputs"] == ("0+1", "1+0")
     assert [len(decisions[f"reduce.{n}.inputs"]) for n in (2, 3, 4, 5)] == [2, 6, 12, 20]
     assert decisions["reduce.5.op2"] == PRIMITIVES
-    assert tiny().size() == (2 * 6 * 12 * 20) ** 2 * 8 ** 16
+    assert tiny().size() == (2 * 6 * 12 * 20) ** 2 * 8**16
 
 
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("__import__('os').system('true')", "is not a genotype"),
-        ("Genotype(normal=__import__('os'), normal_concat=[2], reduce=[], reduce_concat=[])", "must be a list of"),
-        ("Genotype(normal=[('sep_conv_3x3', 0)] * 8, normal_concat=[2, 3, 4, 5], reduce=[], reduce_concat=[])",
-         "must be a list of"),
-        ("Genotype(normal=[], normal_concat=[2, 3, 4, 5], reduce=[])", "lacks field 'reduce_concat'"),
-        ("Genotype(normal=[(0, 'sep_conv_3x3')], normal_concat=[2], reduce=[], reduce_concat=[])",
-         r"each entry must be \('op', input\)"),
-        ("Genotype(normal=[], normal_concat=[2, 3, 4, 5, 6], reduce=[], reduce_concat=[2, 3, 4, 5])",
-         "normal_concat must be"),
+        (
+            "Genotype(normal=__import__('os'), normal_concat=[2], reduce=[], reduce_concat=[])",
+            "must be a list of",
+        ),
+        (
+            "Genotype(normal=[('sep_conv_3x3', 0)] * 8, normal_concat=[2, 3, 4, 5], reduce=[], reduce_concat=[])",
+            "must be a list of",
+        ),
+        (
+            "Genotype(normal=[], normal_concat=[2, 3, 4, 5], reduce=[])",
+            "lacks field 'reduce_concat'",
+        ),
+        (
+            "Genotype(normal=[(0, 'sep_conv_3x3')], normal_concat=[2], reduce=[], reduce_concat=[])",
+            r"each entry must be \('op', input\)",
+        ),
+        (
+            "Genotype(normal=[], normal_concat=[2, 3, 4, 5, 6], reduce=[], reduce_concat=[2, 3, 4, 5])",
+            "normal_concat must be",
+        ),
         ("Genotype(", "cannot read"),
         ("DARTS_V3", "did you mean"),
     ],
@@ -133,7 +160,9 @@ def test_genotypes_outside_the_space_are_refused() -> None:
     same_input = DARTS_V2_TEXT.replace("('sep_conv_3x3', 1)", "('sep_conv_3x3', 0)", 1)
     with pytest.raises(NasError, match="node 2 has inputs 0 and 0"):
         space.parse(same_input)
-    later_input = DARTS_V2._replace(normal=[*DARTS_V2.normal[:2], ("sep_conv_3x3", 3), *DARTS_V2.normal[3:]])
+    later_input = DARTS_V2._replace(
+        normal=[*DARTS_V2.normal[:2], ("sep_conv_3x3", 3), *DARTS_V2.normal[3:]]
+    )
     with pytest.raises(NasError, match="node 3 has inputs 3 and 1"):
         space.parse(format_genotype(later_input))
     with pytest.raises(NasError, match="'normal.2.op1' = 'sep_conv_7x7' is not one of"):
@@ -202,7 +231,9 @@ def test_mixed_supernet_derives_the_darts_way() -> None:
     for _ in range(5):
         arch = no_none.sample(rng)
         with torch.no_grad():
-            for param, value in zip(mixed.arch_parameters(), _alphas_for(space, arch, none_weight=9.0)):
+            for param, value in zip(
+                mixed.arch_parameters(), _alphas_for(space, arch, none_weight=9.0), strict=False
+            ):
                 param.copy_(value)
         assert mixed.derive() == arch  # strongest input first; 'none' never chosen
     weights = mixed.alphas()
@@ -213,6 +244,10 @@ def test_mixed_supernet_alphas_start_uniform_or_from_a_generator() -> None:
     space = tiny()
     uniform = space.mixed_supernet(num_classes=10, input_shape=(1, 8, 8))
     assert all(w == pytest.approx(1 / 8) for row in uniform.alphas().values() for w in row.values())
-    a = space.mixed_supernet(num_classes=10, input_shape=(1, 8, 8), generator=torch.Generator().manual_seed(1))
-    b = space.mixed_supernet(num_classes=10, input_shape=(1, 8, 8), generator=torch.Generator().manual_seed(1))
+    a = space.mixed_supernet(
+        num_classes=10, input_shape=(1, 8, 8), generator=torch.Generator().manual_seed(1)
+    )
+    b = space.mixed_supernet(
+        num_classes=10, input_shape=(1, 8, 8), generator=torch.Generator().manual_seed(1)
+    )
     assert torch.equal(a.alphas_normal, b.alphas_normal) and 0 < a.alphas_normal.abs().max() < 0.01

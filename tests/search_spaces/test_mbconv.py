@@ -16,8 +16,14 @@ from search_spaces.mbconv.plan import reductions_for
 #: Parameter counts (1000 classes) of efficientnet_pytorch 0.7.1's EfficientNet.from_name('efficientnet-bN'),
 #: the PyTorch port of the TensorFlow reference.
 REFERENCE_PARAMS = {
-    0: 5_288_548, 1: 7_794_184, 2: 9_109_994, 3: 12_233_232,
-    4: 19_341_616, 5: 30_389_784, 6: 43_040_704, 7: 66_347_960,
+    0: 5_288_548,
+    1: 7_794_184,
+    2: 9_109_994,
+    3: 12_233_232,
+    4: 19_341_616,
+    5: 30_389_784,
+    6: 43_040_704,
+    7: 66_347_960,
 }
 
 
@@ -29,7 +35,9 @@ def _meta_build(space, arch, num_classes, shape):
 @pytest.mark.parametrize("phi", sorted(REFERENCE_PARAMS))
 def test_published_b0_to_b7_have_the_reference_parameter_counts(phi: int) -> None:
     width, depth, resolution, dropout = PUBLISHED[phi]
-    space = create_space("mbconv", width_coefficient=width, depth_coefficient=depth, dropout=dropout)
+    space = create_space(
+        "mbconv", width_coefficient=width, depth_coefficient=depth, dropout=dropout
+    )
     model = _meta_build(space, space.baseline(), 1000, (3, resolution, resolution))
     assert count_params(model) == REFERENCE_PARAMS[phi]
 
@@ -47,7 +55,11 @@ def test_b0_at_224_is_the_reference_network_with_0_39_gflops() -> None:
 
 def test_rounding_follows_the_reference() -> None:
     assert [round_filters(c, 1.0) for c in (32, 16, 24, 40, 1280)] == [32, 16, 24, 40, 1280]
-    assert round_filters(32, 1.1) == 32 and round_filters(16, 1.4) == 24 and round_filters(1280, 2.0) == 2560
+    assert (
+        round_filters(32, 1.1) == 32
+        and round_filters(16, 1.4) == 24
+        and round_filters(1280, 2.0) == 2560
+    )
     assert round_filters(19, 1.0) == 24  # rounding down by more than 10% adds a divisor
     assert round_filters(3, 0.25) == 8  # never below the divisor
     assert [round_repeats(n, 3.1) for n in (1, 2, 3, 4)] == [4, 7, 10, 13]
@@ -65,13 +77,16 @@ def test_reference_block_strings_round_trip() -> None:
     assert no_se.se_ratio is None and encode(no_se) == "r2_k5_s22_e6_i24_o40"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("r1_k3_s12_e1_i32_o16", "different strides"),
-    ("r01_k3_s11_e1_i32_o16", "must look like"),
-    ("r1_k3_s11_e1_i32_o16_se0.250", "canonical form"),
-    ("r1_k3_s11_e1_i32_o16_se0.25_noskip", "must look like"),
-    ("__import__('os')", "must look like"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("r1_k3_s12_e1_i32_o16", "different strides"),
+        ("r01_k3_s11_e1_i32_o16", "must look like"),
+        ("r1_k3_s11_e1_i32_o16_se0.250", "canonical form"),
+        ("r1_k3_s11_e1_i32_o16_se0.25_noskip", "must look like"),
+        ("__import__('os')", "must look like"),
+    ],
+)
 def test_malformed_block_strings_are_refused(text: str, message: str) -> None:
     with pytest.raises(NasError, match=message):
         decode(text)
@@ -116,7 +131,9 @@ def test_resolution_option_resizes_the_input_inside_the_network() -> None:
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
     small = base.build(arch, num_classes=10, input_shape=(1, 8, 8))
     # same strides as the 8x8 network, four times the pixels
-    assert [s[0].stride for s in scaled.plan(arch, (1, 8, 8)).stages] == [s[0].stride for s in base.plan(arch, (1, 8, 8)).stages]
+    assert [s[0].stride for s in scaled.plan(arch, (1, 8, 8)).stages] == [
+        s[0].stride for s in base.plan(arch, (1, 8, 8)).stages
+    ]
     assert count_flops(model, (1, 8, 8)) > 3 * count_flops(small, (1, 8, 8))
 
 
@@ -140,14 +157,17 @@ def test_drop_path_drops_whole_samples_only_in_training() -> None:
     assert torch.equal(drop_path(x, 0.25, training=False), x)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"kernel_sizes": (3, 4)}, "odd"),
-    ({"layers": (0, 1)}, "layers must be >= 1"),
-    ({"expand_ratios": (1, 1)}, "twice"),
-    ({"se_ratio": 0.0}, "se_ratio"),
-    ({"resolution": 0}, "resolution"),
-    ({"kernel_sizes": "big"}, "kernel_sizes"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"kernel_sizes": (3, 4)}, "odd"),
+        ({"layers": (0, 1)}, "layers must be >= 1"),
+        ({"expand_ratios": (1, 1)}, "twice"),
+        ({"se_ratio": 0.0}, "se_ratio"),
+        ({"resolution": 0}, "resolution"),
+        ({"kernel_sizes": "big"}, "kernel_sizes"),
+    ],
+)
 def test_bad_options_raise_clear_errors(options: dict, message: str) -> None:
     with pytest.raises(NasError, match=message):
         create_space("mbconv", **options)

@@ -9,7 +9,12 @@ import torch
 from nas import create_space
 from nas.supernet import HasSupernet, Supernet
 
-OPTIONS = {"width_coefficient": 0.25, "layers": (1, 2), "width_multipliers": (0.5, 1.0), "expand_ratios": (1, 3, 6)}
+OPTIONS = {
+    "width_coefficient": 0.25,
+    "layers": (1, 2),
+    "width_multipliers": (0.5, 1.0),
+    "expand_ratios": (1, 3, 6),
+}
 
 
 def _randomise(net: torch.nn.Module, seed: int) -> None:
@@ -51,8 +56,12 @@ def test_smaller_choices_are_slices_of_the_shared_weights() -> None:
     state = supernet.subnet_state_dict(arch)
     big = supernet.net.blocks[2][0]
     c_in = state["blocks.2.0.expand_conv.weight"].shape[1]
-    assert torch.equal(state["blocks.2.0.expand_conv.weight"], big.expand_conv.weight[:3 * c_in, :c_in])
-    assert torch.equal(state["blocks.2.0.dw_conv.weight"], big.dw_conv.weight[:3 * c_in, :, 2:5, 2:5])
+    assert torch.equal(
+        state["blocks.2.0.expand_conv.weight"], big.expand_conv.weight[: 3 * c_in, :c_in]
+    )
+    assert torch.equal(
+        state["blocks.2.0.dw_conv.weight"], big.dw_conv.weight[: 3 * c_in, :, 2:5, 2:5]
+    )
     assert not any(k.startswith("blocks.2.1.") for k in state)  # the trailing layer is skipped
     no_expand = supernet.subnet_state_dict({**arch, "s3_expand": 1, "s3_se": False})
     assert "blocks.2.0.expand_conv.weight" not in no_expand
@@ -68,11 +77,13 @@ def test_training_a_path_updates_only_its_shared_slices() -> None:
     block = supernet.net.blocks[2][0]
     before = block.bn1.running_mean.clone()
     supernet(torch.randn(4, 1, 8, 8)).sum().backward()
-    c_in = block.expand_conv.weight.shape[1]  # expand 1: the depthwise conv runs on the input channels
+    c_in = block.expand_conv.weight.shape[
+        1
+    ]  # expand 1: the depthwise conv runs on the input channels
     grad = block.dw_conv.weight.grad
     assert grad[:c_in, :, 2:5, 2:5].abs().sum() > 0
     assert grad[c_in:].abs().sum() == 0 and grad[:, :, 0].abs().sum() == 0
     assert block.expand_conv.weight.grad is None or block.expand_conv.weight.grad.abs().sum() == 0
     assert supernet.net.blocks[2][1].project_conv.weight.grad is None
-    moved = (block.bn1.running_mean != before)
+    moved = block.bn1.running_mean != before
     assert moved[:c_in].all() and not moved[c_in:].any()

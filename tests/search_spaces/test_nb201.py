@@ -47,7 +47,7 @@ def test_every_arch_string_round_trips() -> None:
     space = create_space("nb201", channels=4, cells_per_stage=1)
     seen = set()
     for ops in itertools.product(OPS, repeat=len(EDGES)):
-        arch = dict(zip(EDGES, ops))
+        arch = dict(zip(EDGES, ops, strict=False))
         text = arch_to_str(arch)
         assert space.parse(text) == arch
         seen.add(text)
@@ -57,8 +57,14 @@ def test_every_arch_string_round_trips() -> None:
 def test_known_arch_string_parses_to_edges() -> None:
     text = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
     arch = str_to_arch(text)
-    assert arch == {"1<-0": "nor_conv_3x3", "2<-0": "nor_conv_3x3", "2<-1": "avg_pool_3x3",
-                    "3<-0": "skip_connect", "3<-1": "nor_conv_3x3", "3<-2": "skip_connect"}
+    assert arch == {
+        "1<-0": "nor_conv_3x3",
+        "2<-0": "nor_conv_3x3",
+        "2<-1": "avg_pool_3x3",
+        "3<-0": "skip_connect",
+        "3<-1": "nor_conv_3x3",
+        "3<-2": "skip_connect",
+    }
     assert arch_to_str(arch) == text
 
 
@@ -67,7 +73,10 @@ def test_known_arch_string_parses_to_edges() -> None:
     [
         ("|none~0|+|none~0|none~1|", "must have 3 nodes"),
         ("|none~0|+|none~0|+|none~0|none~1|none~2|", "node 2 needs 2 input edges"),
-        ("|none~0|+|none~0|none~2|+|none~0|none~1|none~2|", r"edge 'none~2' must be op~input with input < 2"),
+        (
+            "|none~0|+|none~0|none~2|+|none~0|none~1|none~2|",
+            r"edge 'none~2' must be op~input with input < 2",
+        ),
         ("|none~0|+|none~0|none~0|+|none~0|none~1|none~2|", "names edge 2<-0 twice"),
         ("none~0+|none~0|none~1|+|none~0|none~1|none~2|", "must be written"),
         ("|conv~0|+|none~0|none~1|+|none~0|none~1|none~2|", "'1<-0' = 'conv' is not one of"),
@@ -111,8 +120,11 @@ def test_mixed_supernet_derives_the_strongest_operation_per_edge() -> None:
     space = create_space("nb201", channels=4, cells_per_stage=1)
     mixed = space.mixed_supernet(num_classes=10, input_shape=(1, 8, 8))
     assert set(mixed.alphas()) == set(EDGES)
-    for ops in [("none",) * 6, ("nor_conv_3x3", "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none")]:
-        arch = dict(zip(EDGES, ops))
+    for ops in [
+        ("none",) * 6,
+        ("nor_conv_3x3", "none", "skip_connect", "avg_pool_3x3", "nor_conv_1x1", "none"),
+    ]:
+        arch = dict(zip(EDGES, ops, strict=False))
         with torch.no_grad():
             mixed.alphas_cell.zero_()
             for e, op in enumerate(ops):

@@ -23,14 +23,31 @@ import optuna
 from nas import STRATEGIES, NasError, SearchSpace, create_space
 
 SPACE_OPTIONS = {"channels": 4, "cells_per_stage": 1}  # nb201: 6 decisions of 5 operations
-SCORE = {"none": 0.0, "skip_connect": 1.0, "avg_pool_3x3": 2.0, "nor_conv_1x1": 3.0, "nor_conv_3x3": 4.0}
-COST = {"none": 0.0, "skip_connect": 0.0, "avg_pool_3x3": 1.0, "nor_conv_1x1": 2.0, "nor_conv_3x3": 5.0}
+SCORE = {
+    "none": 0.0,
+    "skip_connect": 1.0,
+    "avg_pool_3x3": 2.0,
+    "nor_conv_1x1": 3.0,
+    "nor_conv_3x3": 4.0,
+}
+COST = {
+    "none": 0.0,
+    "skip_connect": 0.0,
+    "avg_pool_3x3": 1.0,
+    "nor_conv_1x1": 2.0,
+    "nor_conv_3x3": 5.0,
+}
 ONE = {"accuracy": "maximize"}
 TWO = {"accuracy": "maximize", "cost": "minimize"}
 #: The fate of trial ``n`` in the "failing" study is FATES[n % 5].
 FATES = ("value", "nan", "raise", "pruned", "pruned_at_once")
-EXPECTED_STATE = {"value": "COMPLETE", "nan": "FAIL", "raise": "FAIL", "pruned": "PRUNED",
-                  "pruned_at_once": "PRUNED"}
+EXPECTED_STATE = {
+    "value": "COMPLETE",
+    "nan": "FAIL",
+    "raise": "FAIL",
+    "pruned": "PRUNED",
+    "pruned_at_once": "PRUNED",
+}
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +56,9 @@ def space() -> SearchSpace:
     return create_space("nb201", **SPACE_OPTIONS)
 
 
-def sampler(name: str, options: dict[str, Any], objectives: dict[str, str]) -> optuna.samplers.BaseSampler:
+def sampler(
+    name: str, options: dict[str, Any], objectives: dict[str, str]
+) -> optuna.samplers.BaseSampler:
     """The sampler the strategy's factory builds (seed 0)."""
     return STRATEGIES.get(name)(space(), 0, objectives, **options)
 
@@ -51,7 +70,9 @@ def _pace() -> None:
 def whole(trial: optuna.Trial) -> float:
     """Asks for every decision of the space."""
     _pace()
-    arch = {name: trial.suggest_categorical(name, list(c)) for name, c in space().decisions().items()}
+    arch = {
+        name: trial.suggest_categorical(name, list(c)) for name, c in space().decisions().items()
+    }
     return sum(SCORE[v] for v in arch.values())
 
 
@@ -61,7 +82,9 @@ def conditional(trial: optuna.Trial) -> float:
     decisions = space().decisions()
     names = list(decisions)
     first = trial.suggest_categorical(names[0], list(decisions[names[0]]))
-    branch = {"none": names[1:4], "skip_connect": names[1:4], "nor_conv_3x3": names[1:]}.get(first, names[3:])
+    branch = {"none": names[1:4], "skip_connect": names[1:4], "nor_conv_3x3": names[1:]}.get(
+        first, names[3:]
+    )
     ops = [first] + [trial.suggest_categorical(name, list(decisions[name])) for name in branch]
     batch_size = trial.suggest_int("batch_size", 16, 64, step=16)  # enumerable, for brute force
     return sum(SCORE[v] for v in ops) - abs(batch_size - 32) / 16
@@ -86,12 +109,18 @@ def failing(trial: optuna.Trial) -> float:
 def two_objectives(trial: optuna.Trial) -> tuple[float, float]:
     """Accuracy (maximised) and cost (minimised) of every decision."""
     _pace()
-    arch = {name: trial.suggest_categorical(name, list(c)) for name, c in space().decisions().items()}
+    arch = {
+        name: trial.suggest_categorical(name, list(c)) for name, c in space().decisions().items()
+    }
     return sum(SCORE[v] for v in arch.values()), sum(COST[v] for v in arch.values())
 
 
-STUDIES = {"whole": (whole, ONE), "conditional": (conditional, ONE), "failing": (failing, ONE),
-           "two_objectives": (two_objectives, TWO)}
+STUDIES = {
+    "whole": (whole, ONE),
+    "conditional": (conditional, ONE),
+    "failing": (failing, ONE),
+    "two_objectives": (two_objectives, TWO),
+}
 
 
 def run_study(name: str, options: dict[str, Any], study_kind: str, trials: int) -> dict[str, Any]:
@@ -105,20 +134,32 @@ def run_study(name: str, options: dict[str, Any], study_kind: str, trials: int) 
     study = optuna.create_study(sampler=used, directions=list(objectives.values()))
     study.optimize(objective, n_trials=trials, n_jobs=2, catch=(ValueError,))
     decisions = space().decisions()
-    rows = [{"number": t.number, "state": t.state.name, "params": t.params, "values": t.values,
-             "decisions": sorted(set(t.params) & set(decisions)),
-             "valid": all(v in decisions[k] for k, v in t.params.items() if k in decisions)} for t in study.trials]
+    rows = [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "params": t.params,
+            "values": t.values,
+            "decisions": sorted(set(t.params) & set(decisions)),
+            "valid": all(v in decisions[k] for k, v in t.params.items() if k in decisions),
+        }
+        for t in study.trials
+    ]
     return {"trials": rows, "next_agrees": _next_agrees(name, options, objectives, study)}
 
 
-def _next_agrees(name: str, options: dict[str, Any], objectives: dict[str, str], study: optuna.Study) -> bool:
+def _next_agrees(
+    name: str, options: dict[str, Any], objectives: dict[str, str], study: optuna.Study
+) -> bool:
     """Whether the used sampler and a fresh one (a resumed search) propose the same for the next trial."""
     study.ask()
     trial = study.get_trials(deepcopy=False)[-1]
     fresh = sampler(name, options, objectives)
     fresh.before_trial(study, trial)
-    proposals = [s.sample_relative(study, trial, s.infer_relative_search_space(study, trial))
-                 for s in (study.sampler, fresh)]
+    proposals = [
+        s.sample_relative(study, trial, s.infer_relative_search_space(study, trial))
+        for s in (study.sampler, fresh)
+    ]
     return proposals[0] == proposals[1]
 
 
@@ -163,11 +204,27 @@ def _child(folder: str, target: Callable[..., Any], args: tuple[Any, ...]) -> No
 
 #: Children fork from a server that imported these once (torch._dynamo: Adam imports it, 3 s).
 _CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload([
-    "torch", "torch._dynamo", "scipy.stats", "scipy.optimize", "optuna", "tests.strategies.optuna_studies",
-    *(f"nas.strategies.{m}" for m in ("optuna_samplers", "evolution", "reinforce", "local_search", "prefilter",
-                                      "lstm_controller")),
-])
+_CONTEXT.set_forkserver_preload(
+    [
+        "torch",
+        "torch._dynamo",
+        "scipy.stats",
+        "scipy.optimize",
+        "optuna",
+        "tests.strategies.optuna_studies",
+        *(
+            f"nas.strategies.{m}"
+            for m in (
+                "optuna_samplers",
+                "evolution",
+                "reinforce",
+                "local_search",
+                "prefilter",
+                "lstm_controller",
+            )
+        ),
+    ]
+)
 
 
 def in_child(folder: Path, target: Callable[..., Any], *args: Any, timeout: float = 120.0) -> Any:
@@ -181,7 +238,13 @@ def in_child(folder: Path, target: Callable[..., Any], *args: Any, timeout: floa
         child.join()
     result = folder / "result.json"
     if child.exitcode != 0 or not result.exists():
-        log = (folder / "log.txt").read_text(errors="replace") if (folder / "log.txt").exists() else ""
-        raise AssertionError(f"{target.__name__}{args} ended with exit code {child.exitcode} (negative: killed "
-                             f"by a signal; None: still running after {timeout} s):\n{log[-3000:]}")
+        log = (
+            (folder / "log.txt").read_text(errors="replace")
+            if (folder / "log.txt").exists()
+            else ""
+        )
+        raise AssertionError(
+            f"{target.__name__}{args} ended with exit code {child.exitcode} (negative: killed "
+            f"by a signal; None: still running after {timeout} s):\n{log[-3000:]}"
+        )
     return json.loads(result.read_text())

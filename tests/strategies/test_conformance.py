@@ -19,8 +19,8 @@ from nas.config import resolve_config
 from nas.oneshot import OneShot
 from nas.pareto import as_minimization
 from nas.registry import STRATEGIES
-from nas.search.runner import run_search, search_in_memory
 from nas.results.trials import pareto_front, rows_frame, trial_row
+from nas.search.runner import run_search, search_in_memory
 from tests.strategies.toy import optimum
 
 N = 3  # decisions of the toy space: 64 architectures (2 for the unguided and the slow: 16)
@@ -33,8 +33,15 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "evolution": {"population_size": 6, "sample_size": 3},
     "reinforce": {"learning_rate": 0.3},
     # every toy network has the same parameter count: the pre-filtered six are a random six
-    "prefilter": {"base": "evolution", "base_options": {"population_size": 6, "sample_size": 3},
-                  "proxy": "params", "pool": 64, "top": 6, "num_classes": 2, "input_shape": [1, 2, 2]},
+    "prefilter": {
+        "base": "evolution",
+        "base_options": {"population_size": 6, "sample_size": 3},
+        "proxy": "params",
+        "pool": 64,
+        "top": 6,
+        "num_classes": 2,
+        "input_shape": [1, 2, 2],
+    },
 }
 #: Strategies that do not learn from results get the whole of a 16-architecture space as their
 #: budget (they must still get through it); the others must find the optimum of the
@@ -44,6 +51,8 @@ GUIDED_BUDGET = 24
 #: Samplers that cost seconds a trial (a GP fit each time) run short searches on a 16-architecture
 #: space: the optimum within 8 queries (random search would, one time in two).
 SLOW = {"gp"}
+
+
 #: (The LSTM controller of reinforce is checked in test_reinforce.py: torch steps are too slow
 #: for a thousand-proposal run here.)
 def _black_box(name: str) -> bool:
@@ -53,20 +62,39 @@ def _black_box(name: str) -> bool:
 
 
 CASES = [(name, OPTIONS.get(name, {})) for name in STRATEGIES.names() if _black_box(name)]
-IDS = [name + ("-" + "-".join(f"{v}" for v in opts.values() if isinstance(v, str)) if
-               any(isinstance(v, str) for v in opts.values()) else "") for name, opts in CASES]
+IDS = [
+    name
+    + (
+        "-" + "-".join(f"{v}" for v in opts.values() if isinstance(v, str))
+        if any(isinstance(v, str) for v in opts.values())
+        else ""
+    )
+    for name, opts in CASES
+]
 
 
-def config(name: str, options: dict, *, trials: int, seed: int = 0, output: Path | None = None,
-           objectives: dict | None = None, n: int = N) -> Any:
-    return resolve_config({
-        "name": "toy", "seed": seed, "trials": trials,
-        "space": {"name": "tests.strategies.toy:GridSpace", "n": n},
-        "strategy": {"name": name, **options},
-        "evaluator": {"name": "tests.strategies.toy:ToyScore"},
-        "objectives": objectives or {"val_accuracy": "maximize"},
-        "output": str(output or "unused"),
-    })
+def config(
+    name: str,
+    options: dict,
+    *,
+    trials: int,
+    seed: int = 0,
+    output: Path | None = None,
+    objectives: dict | None = None,
+    n: int = N,
+) -> Any:
+    return resolve_config(
+        {
+            "name": "toy",
+            "seed": seed,
+            "trials": trials,
+            "space": {"name": "tests.strategies.toy:GridSpace", "n": n},
+            "strategy": {"name": name, **options},
+            "evaluator": {"name": "tests.strategies.toy:ToyScore"},
+            "objectives": objectives or {"val_accuracy": "maximize"},
+            "output": str(output or "unused"),
+        }
+    )
 
 
 def sequence(trials: list) -> list[str]:
@@ -76,23 +104,32 @@ def sequence(trials: list) -> list[str]:
 @pytest.mark.parametrize(("name", "options"), CASES, ids=IDS)
 def test_finds_the_optimum_within_its_budget(name: str, options: dict) -> None:
     n = N - 1 if name in UNGUIDED | SLOW else N
-    budget = 4 ** n if name in UNGUIDED else 8 if name in SLOW else GUIDED_BUDGET
+    budget = 4**n if name in UNGUIDED else 8 if name in SLOW else GUIDED_BUDGET
     study = search_in_memory(config(name, options, trials=budget, n=n))
-    queried = [t for t in study.trials if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs]
+    queried = [
+        t
+        for t in study.trials
+        if t.state == TrialState.COMPLETE and "duplicate_of" not in t.user_attrs
+    ]
     assert len(queried) <= budget  # fewer when a policy has converged (the runner then stops)
     assert max(t.values[0] for t in queried) == optimum(n)
 
 
 @pytest.mark.parametrize(("name", "options"), CASES, ids=IDS)
-def test_same_seed_same_sequence_and_a_resumed_search_continues_it(name: str, options: dict, tmp_path: Path) -> None:
+def test_same_seed_same_sequence_and_a_resumed_search_continues_it(
+    name: str, options: dict, tmp_path: Path
+) -> None:
     total, stop = (6, 5) if name in SLOW else (12, 5)
     full = sequence(search_in_memory(config(name, options, trials=total, seed=7)).trials)
     assert full == sequence(search_in_memory(config(name, options, trials=total, seed=7)).trials)
     assert full != sequence(search_in_memory(config(name, options, trials=total, seed=8)).trials)
     # stop after `stop` queries, then resume with fresh components on the run folder's journal
     first = run_search(config(name, options, trials=stop, seed=7, output=tmp_path), progress=False)
-    resumed = run_search(config(name, options, trials=total, seed=7, output=tmp_path), resume=first.run,
-                         progress=False)
+    resumed = run_search(
+        config(name, options, trials=total, seed=7, output=tmp_path),
+        resume=first.run,
+        progress=False,
+    )
     assert list(resumed.frame.sort_values("trial")["arch"]) == full
 
 
@@ -112,15 +149,20 @@ def test_multi_objective_fronts_are_non_dominated(name: str, options: dict) -> N
     for point in as_minimization(front[list(objectives)].to_numpy(), list(objectives.values())):
         dominated = (everything <= point).all(1) & (everything < point).any(1)
         assert not dominated.any()
-    assert {tuple(p) for p in front[list(objectives)].to_numpy()} == {tuple(v) for v in _true_front(frame, objectives)}
+    assert {tuple(p) for p in front[list(objectives)].to_numpy()} == {
+        tuple(v) for v in _true_front(frame, objectives)
+    }
 
 
 def _true_front(frame, objectives: dict) -> list[tuple]:
     """The front by brute force over distinct value pairs (an independent check)."""
     values = {tuple(v) for v in frame[list(objectives)].to_numpy()}
     signs = np.array([-1 if d == "maximize" else 1 for d in objectives.values()])
-    return [v for v in values
-            if not any((np.array(o) * signs <= np.array(v) * signs).all() and o != v for o in values)]
+    return [
+        v
+        for v in values
+        if not any((np.array(o) * signs <= np.array(v) * signs).all() and o != v for o in values)
+    ]
 
 
 # --- Samplers in plain Optuna studies, with n_jobs=2 (each study in a child process) ----------------
@@ -132,16 +174,36 @@ NB201_OPTIONS: dict[str, dict[str, Any]] = {
     "nsga3": {"population_size": 8},
     "gp": {"n_startup_trials": 4},
     "evolution": {"population_size": 8},
-    "prefilter": {"base": "evolution", "base_options": {"population_size": 8}, "proxy": "params", "pool": 16,
-                  "top": 4, "num_classes": 3, "input_shape": [1, 8, 8]},
+    "prefilter": {
+        "base": "evolution",
+        "base_options": {"population_size": 8},
+        "proxy": "params",
+        "pool": 16,
+        "top": 4,
+        "num_classes": 3,
+        "input_shape": [1, 8, 8],
+    },
 }
 #: More configurations with state of their own: (test id, strategy, options).
 VARIANTS: list[tuple[str, str, dict[str, Any]]] = [
-    ("evolution-warm_start", "evolution", {"population_size": 8, "warm_start": {
-        "proxy": "params", "pool": 16, "num_classes": 3, "input_shape": [1, 8, 8]}}),
+    (
+        "evolution-warm_start",
+        "evolution",
+        {
+            "population_size": 8,
+            "warm_start": {
+                "proxy": "params",
+                "pool": 16,
+                "num_classes": 3,
+                "input_shape": [1, 8, 8],
+            },
+        },
+    ),
     ("reinforce-lstm", "reinforce", {"controller": "lstm"}),
 ]
-STUDY_CASES = [(name, NB201_OPTIONS.get(name, {})) for name, _ in CASES] + [(n, o) for _, n, o in VARIANTS]
+STUDY_CASES = [(name, NB201_OPTIONS.get(name, {})) for name, _ in CASES] + [
+    (n, o) for _, n, o in VARIANTS
+]
 STUDY_IDS = [name for name, _ in CASES] + [i for i, _, _ in VARIANTS]
 #: A GP fit costs about a second a trial: fewer trials.
 STUDY_TRIALS = {"gp": 8}
@@ -149,8 +211,18 @@ STUDY_TRIALS = {"gp": 8}
 #: GP stores its proposal in the trial, which the second ask then takes for another running trial.
 ASKS_CHANGE_THE_STUDY = {"qmc", "gp"}
 #: Built-ins that optimise several objectives (the others must refuse them when they are built).
-SEVERAL_OBJECTIVES = {"random", "optuna_random", "bruteforce", "tpe", "nsga2", "nsga3", "gp", "qmc", "evolution",
-                      "prefilter"}
+SEVERAL_OBJECTIVES = {
+    "random",
+    "optuna_random",
+    "bruteforce",
+    "tpe",
+    "nsga2",
+    "nsga3",
+    "gp",
+    "qmc",
+    "evolution",
+    "prefilter",
+}
 
 
 def _study(name: str, options: dict, kind: str, tmp_path: Path) -> dict:
@@ -162,7 +234,9 @@ def _study(name: str, options: dict, kind: str, tmp_path: Path) -> dict:
 def _check_state(name: str, result: dict) -> None:
     assert "refused" not in result, result["refused"]
     if name not in ASKS_CHANGE_THE_STUDY:
-        assert result["next_agrees"], "a fresh sampler on the study proposes otherwise: the sampler's state drifted"
+        assert result["next_agrees"], (
+            "a fresh sampler on the study proposes otherwise: the sampler's state drifted"
+        )
 
 
 @pytest.mark.parametrize(("name", "options"), STUDY_CASES, ids=STUDY_IDS)
@@ -178,12 +252,19 @@ def test_n_jobs_2_on_the_whole_space(name: str, options: dict, tmp_path: Path) -
 
 
 @pytest.mark.parametrize(("name", "options"), STUDY_CASES, ids=STUDY_IDS)
-def test_a_conditional_objective_gets_the_decisions_it_asks_for(name: str, options: dict, tmp_path: Path) -> None:
+def test_a_conditional_objective_gets_the_decisions_it_asks_for(
+    name: str, options: dict, tmp_path: Path
+) -> None:
     result = _study(name, options, "conditional", tmp_path)
     _check_state(name, result)
     trials = result["trials"]
-    assert all(t["state"] == "COMPLETE" and t["valid"] and "batch_size" in t["params"] for t in trials)
-    assert {len(t["decisions"]) for t in trials} <= {4, 6}  # the branches ask for 4 decisions, or all 6
+    assert all(
+        t["state"] == "COMPLETE" and t["valid"] and "batch_size" in t["params"] for t in trials
+    )
+    assert {len(t["decisions"]) for t in trials} <= {
+        4,
+        6,
+    }  # the branches ask for 4 decisions, or all 6
     assert len({tuple(t["decisions"]) for t in trials}) >= 2  # more than one branch taken
 
 
@@ -203,7 +284,10 @@ def test_two_objectives_or_a_clear_refusal(name: str, options: dict, tmp_path: P
     result = _study(name, options, "two_objectives", tmp_path)
     if "refused" in result:  # single-objective strategies say so when they are built
         assert name not in SEVERAL_OBJECTIVES, result["refused"]
-        assert f"'{name}' optimises one objective" in result["refused"] and "accuracy" in result["refused"]
+        assert (
+            f"'{name}' optimises one objective" in result["refused"]
+            and "accuracy" in result["refused"]
+        )
         return
     _check_state(name, result)
     trials = result["trials"]

@@ -12,8 +12,8 @@ from optuna import Study
 
 from nas.config import resolve_config
 from nas.constraints import VIOLATIONS_ATTR
-from nas.search.runner import search_in_memory
 from nas.results.trials import trial_row
+from nas.search.runner import search_in_memory
 from tests.strategies.toy import cost
 
 BOUND = 9  # params <= 9: the toy's best architectures ("d" everywhere, cost 18) are infeasible
@@ -29,13 +29,21 @@ CASES: dict[str, tuple[dict[str, Any], int]] = {
 def search(name: str, constrained: bool) -> Study:
     """A search of the toy space with sampler ``name``, with or without the constraint."""
     options, trials = CASES[name]
-    return search_in_memory(resolve_config({
-        "name": "constrained", "seed": 0, "trials": trials,
-        "space": {"name": "tests.strategies.toy:GridSpace", "n": 3},
-        "strategy": {"name": name, **options}, "evaluator": {"name": "tests.strategies.toy:ToyScore"},
-        "objectives": OBJECTIVES, "output": "unused",
-        **({"constraints": {"params": f"<= {BOUND}"}} if constrained else {}),
-    }))
+    return search_in_memory(
+        resolve_config(
+            {
+                "name": "constrained",
+                "seed": 0,
+                "trials": trials,
+                "space": {"name": "tests.strategies.toy:GridSpace", "n": 3},
+                "strategy": {"name": name, **options},
+                "evaluator": {"name": "tests.strategies.toy:ToyScore"},
+                "objectives": OBJECTIVES,
+                "output": "unused",
+                **({"constraints": {"params": f"<= {BOUND}"}} if constrained else {}),
+            }
+        )
+    )
 
 
 def feasible_queries(study: Study) -> int:
@@ -44,7 +52,9 @@ def feasible_queries(study: Study) -> int:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_the_sampler_reads_the_constraints_and_proposes_more_feasible_architectures(name: str) -> None:
+def test_the_sampler_reads_the_constraints_and_proposes_more_feasible_architectures(
+    name: str,
+) -> None:
     constrained = search(name, constrained=True)
     for trial in constrained.trials:
         violation = cost(trial.params) - BOUND

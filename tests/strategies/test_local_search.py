@@ -24,8 +24,13 @@ class Mixed(SearchSpace):
         """x0 and x1 choose among a, b, c; y between a and b."""
         return {"x0": ("a", "b", "c"), "x1": ("a", "b", "c"), "y": ("a", "b")}
 
-    def build(self, arch: Mapping[str, Choice], *, num_classes: int,
-              input_shape: tuple[int, int, int] = (3, 32, 32)) -> nn.Module:
+    def build(
+        self,
+        arch: Mapping[str, Choice],
+        *,
+        num_classes: int,
+        input_shape: tuple[int, int, int] = (3, 32, 32),
+    ) -> nn.Module:
         """A linear layer (never trained here)."""
         c, h, w = input_shape
         return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, num_classes))
@@ -33,13 +38,19 @@ class Mixed(SearchSpace):
 
 def test_swaps_exchange_only_decisions_with_equal_choices() -> None:
     arch = {"x0": "a", "x1": "b", "y": "b"}
-    changes = [{"x0": "b", "x1": "b", "y": "b"}, {"x0": "c", "x1": "b", "y": "b"},
-               {"x0": "a", "x1": "a", "y": "b"}, {"x0": "a", "x1": "c", "y": "b"},
-               {"x0": "a", "x1": "b", "y": "a"}]
+    changes = [
+        {"x0": "b", "x1": "b", "y": "b"},
+        {"x0": "c", "x1": "b", "y": "b"},
+        {"x0": "a", "x1": "a", "y": "b"},
+        {"x0": "a", "x1": "c", "y": "b"},
+        {"x0": "a", "x1": "b", "y": "a"},
+    ]
     assert list(LocalSearchSampler(Mixed(), swaps=False).neighbours(arch)) == changes
     # x0 and y hold different values, but their choices differ: no swap between them
     assert list(LocalSearchSampler(Mixed(), swaps=True).neighbours(arch)) == [
-        *changes, {"x0": "b", "x1": "a", "y": "b"}]
+        *changes,
+        {"x0": "b", "x1": "a", "y": "b"},
+    ]
     same = {"x0": "a", "x1": "a", "y": "a"}  # nothing to exchange when the values agree
     assert len(list(LocalSearchSampler(Mixed(), swaps=True).neighbours(same))) == 5
 
@@ -61,8 +72,9 @@ def landscape(arch: Mapping[str, Choice]) -> float:
 def search(swaps: bool, trials: int) -> list[dict[str, Choice]]:
     """The architectures a local search starting at START evaluates, in order."""
     space = GridSpace(n=3)
-    study = optuna.create_study(direction="maximize",
-                                sampler=LocalSearchSampler(space, initial=1, swaps=swaps, seed=0))
+    study = optuna.create_study(
+        direction="maximize", sampler=LocalSearchSampler(space, initial=1, swaps=swaps, seed=0)
+    )
     study.enqueue_trial(START)
 
     def objective(trial: optuna.Trial) -> float:
@@ -79,12 +91,11 @@ def test_a_search_with_swaps_reaches_what_single_changes_cannot_in_one_step() ->
     assert with_swaps[0] == START and SWAPPED in with_swaps
     # START stayed the best until SWAPPED came: every proposal was one step from START
     found = with_swaps.index(SWAPPED)
-    assert all(arch in neighbourhood for arch in with_swaps[1:found + 1])
+    assert all(arch in neighbourhood for arch in with_swaps[1 : found + 1])
 
     without = search(swaps=False, trials=1 + len(neighbourhood))
     assert without[0] == START and SWAPPED not in without
     assert max(map(landscape, without)) == 5.0
-
 
 
 SPACE = GridSpace(n=3)  # x0, x1, x2; the objective below never asks for x2
@@ -92,7 +103,9 @@ SPACE = GridSpace(n=3)  # x0, x1, x2; the objective below never asks for x2
 
 def test_an_architecture_counts_as_evaluated_by_the_decisions_its_objective_asked_for() -> None:
     """16 distinct (x0, x1): after the random start, each proposal is one not evaluated yet."""
-    study = optuna.create_study(direction="maximize", sampler=LocalSearchSampler(SPACE, initial=2, seed=0))
+    study = optuna.create_study(
+        direction="maximize", sampler=LocalSearchSampler(SPACE, initial=2, seed=0)
+    )
     asked = []
     for _ in range(16):
         trial = study.ask()

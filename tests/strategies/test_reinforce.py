@@ -55,7 +55,9 @@ def run(sampler: ReinforceSampler, n: int, study: optuna.Study | None = None) ->
     archs = []
     for _ in range(n):
         trial = study.ask()
-        arch = {name: trial.suggest_categorical(name, list(c)) for name, c in SPACE.decisions().items()}
+        arch = {
+            name: trial.suggest_categorical(name, list(c)) for name, c in SPACE.decisions().items()
+        }
         study.tell(trial, score(arch))
         archs.append(arch)
     return archs
@@ -77,9 +79,13 @@ def test_the_lstm_controller_learns_and_is_seeded() -> None:
     assert before < 0.15 and after > 0.5
     full = run(ReinforceSampler(SPACE, controller="lstm", seed=3), 8)
     assert full == run(ReinforceSampler(SPACE, controller="lstm", seed=3), 8)
-    study = optuna.create_study(direction="maximize", sampler=ReinforceSampler(SPACE, controller="lstm", seed=3))
+    study = optuna.create_study(
+        direction="maximize", sampler=ReinforceSampler(SPACE, controller="lstm", seed=3)
+    )
     first = run(study.sampler, 3, study)
-    study.sampler = ReinforceSampler(SPACE, controller="lstm", seed=3)  # a resumed search: policy replayed
+    study.sampler = ReinforceSampler(
+        SPACE, controller="lstm", seed=3
+    )  # a resumed search: policy replayed
     assert first + run(study.sampler, 5, study) == full
 
 
@@ -92,9 +98,12 @@ def test_one_lstm_controller_shared_by_threads(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("controller", ["independent", "lstm"])
-def test_trials_finishing_out_of_order_leave_the_policy_a_fresh_sampler_rebuilds(controller: str) -> None:
+def test_trials_finishing_out_of_order_leave_the_policy_a_fresh_sampler_rebuilds(
+    controller: str,
+) -> None:
     """The policy learnt while trials finish out of order (as under n_jobs) is the one a fresh
     sampler rebuilds from the study, and the one an uninterrupted, in-order replay gives."""
+
     def sampler() -> ReinforceSampler:
         return ReinforceSampler(SPACE, controller=controller, learning_rate=0.1, seed=1)
 
@@ -104,12 +113,19 @@ def test_trials_finishing_out_of_order_leave_the_policy_a_fresh_sampler_rebuilds
     told: list[int] = []
     for _ in range(30):
         trial = study.ask()
-        arch = {name: trial.suggest_categorical(name, list(c)) for name, c in SPACE.decisions().items()}
+        arch = {
+            name: trial.suggest_categorical(name, list(c)) for name, c in SPACE.decisions().items()
+        }
         frozen = study.get_trials(deepcopy=False)[trial.number]
         fresh = sampler()
-        assert fresh.sample_relative(study, frozen, fresh.infer_relative_search_space(study, frozen)) == arch
+        assert (
+            fresh.sample_relative(study, frozen, fresh.infer_relative_search_space(study, frozen))
+            == arch
+        )
         running.append(trial)
-        while len(running) > 3 or (running and rng.random() < 0.4):  # a random one of up to 4 finishes
+        while len(running) > 3 or (
+            running and rng.random() < 0.4
+        ):  # a random one of up to 4 finishes
             done = running.pop(int(rng.integers(len(running))))
             study.tell(done, score(done.params))
             told.append(done.number)
@@ -117,16 +133,28 @@ def test_trials_finishing_out_of_order_leave_the_policy_a_fresh_sampler_rebuilds
 
 
 def test_direction_defaults_to_the_study_s_and_a_mismatch_is_one_clear_error() -> None:
-    study = optuna.create_study(direction="minimize", sampler=ReinforceSampler(SPACE, learning_rate=0.1, seed=0))
+    study = optuna.create_study(
+        direction="minimize", sampler=ReinforceSampler(SPACE, learning_rate=0.1, seed=0)
+    )
     archs = run(study.sampler, 60, study)
     assert np.mean([score(a) for a in archs[-20:]]) < np.mean([score(a) for a in archs[:20]])
-    study = optuna.create_study(direction="minimize", sampler=ReinforceSampler(SPACE, direction="maximize"))
-    with pytest.raises(NasError, match=r"built for directions \['maximize'\] but the study has \['minimize'\]"):
+    study = optuna.create_study(
+        direction="minimize", sampler=ReinforceSampler(SPACE, direction="maximize")
+    )
+    with pytest.raises(
+        NasError, match=r"built for directions \['maximize'\] but the study has \['minimize'\]"
+    ):
         run(study.sampler, 1, study)
     with pytest.raises(NasError, match="reinforce optimises one objective but the study has 2"):
-        optuna.create_study(directions=["maximize", "minimize"], sampler=ReinforceSampler(SPACE)).optimize(
-            lambda t: (score({n: t.suggest_categorical(n, list(c)) for n, c in SPACE.decisions().items()}), 0.0),
-            n_trials=1)
+        optuna.create_study(
+            directions=["maximize", "minimize"], sampler=ReinforceSampler(SPACE)
+        ).optimize(
+            lambda t: (
+                score({n: t.suggest_categorical(n, list(c)) for n, c in SPACE.decisions().items()}),
+                0.0,
+            ),
+            n_trials=1,
+        )
 
 
 def test_infeasible_trials_earn_the_worst_reward_seen() -> None:

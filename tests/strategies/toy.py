@@ -33,8 +33,13 @@ class GridSpace(SearchSpace):
         """Decisions x0..x{n-1}, each choosing a, b, c or d."""
         return {f"x{i}": ("a", "b", "c", "d") for i in range(self.n)}
 
-    def build(self, arch: Mapping[str, Choice], *, num_classes: int,
-              input_shape: tuple[int, int, int] = (3, 32, 32)) -> nn.Module:
+    def build(
+        self,
+        arch: Mapping[str, Choice],
+        *,
+        num_classes: int,
+        input_shape: tuple[int, int, int] = (3, 32, 32),
+    ) -> nn.Module:
         """A linear layer (the suite never trains it)."""
         c, h, w = input_shape
         return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, num_classes))
@@ -57,8 +62,13 @@ class ToyScore(Evaluator):
     def __init__(self, context: EvalContext) -> None:
         self.calls = 0
 
-    def evaluate(self, arch: Mapping[str, Choice], space: SearchSpace, budget: Budget | None = None,
-                 report: Any = None) -> dict[str, Any]:
+    def evaluate(
+        self,
+        arch: Mapping[str, Choice],
+        space: SearchSpace,
+        budget: Budget | None = None,
+        report: Any = None,
+    ) -> dict[str, Any]:
         """Score and cost of ``arch``."""
         self.calls += 1
         return {"val_accuracy": score(arch), "params": cost(arch)}
