@@ -14,8 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from optuna.trial import FrozenTrial
-
 from nas.errors import NasError
 
 #: The trial user attribute that holds the violations, one per constraint.
@@ -73,8 +71,3 @@ def _number(text: str) -> float | None:
 def violations(constraints: Sequence[Constraint], metrics: Mapping[str, Any]) -> list[float]:
     """The violation of each constraint for one trial's metrics."""
     return [c.violation(metrics) for c in constraints]
-
-
-def is_feasible(trial: FrozenTrial) -> bool:
-    """Whether a trial met every constraint (trials of unconstrained searches always do)."""
-    return all(v <= 0 for v in trial.user_attrs.get(VIOLATIONS_ATTR, ()))

@@ -63,7 +63,7 @@ def batch_statistics(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-class MovingAverage:
+class RewardBaseline:
     """ENAS's reward baseline: ``b <- b - (1 - decay) * (b - reward)``, starting at 0."""
 
     def __init__(self, decay: float) -> None:
@@ -177,7 +177,7 @@ class Enas(OneShot):
             weight_decay=self.weight_decay,
         )
         scheduler = self._scheduler(w_opt)
-        baseline = MovingAverage(self.baseline_decay)
+        baseline = RewardBaseline(self.baseline_decay)
 
         def epoch_fn(epoch: int) -> tuple[dict[str, float], list[dict[str, Any]], bool]:
             rng = np.random.default_rng(derive_seed(env.seed, epoch, 2))
@@ -263,7 +263,7 @@ class Enas(OneShot):
         self,
         model: Supernet,
         controller: LSTMController,
-        baseline: MovingAverage,
+        baseline: RewardBaseline,
         rng: np.random.Generator,
         split: Split,
         env: SearchEnv,

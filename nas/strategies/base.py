@@ -36,6 +36,47 @@ class Guarded:
         self._lock = threading.Lock()
 
 
+class ForwardingSampler(BaseSampler):
+    """A sampler that hands each trial to another sampler, :meth:`delegate` (trial); subclasses
+    override the calls they answer themselves."""
+
+    @abstractmethod
+    def delegate(self, trial: FrozenTrial) -> BaseSampler:
+        """The sampler that answers for ``trial``."""
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        """As the delegate."""
+        self.delegate(trial).before_trial(study, trial)
+
+    def infer_relative_search_space(
+        self, study: Study, trial: FrozenTrial
+    ) -> dict[str, BaseDistribution]:
+        """As the delegate."""
+        return self.delegate(trial).infer_relative_search_space(study, trial)
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        """As the delegate."""
+        return self.delegate(trial).sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        """As the delegate."""
+        return self.delegate(trial).sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(
+        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        """As the delegate."""
+        self.delegate(trial).after_trial(study, trial, state, values)
+
+
 def decision_distributions(space: SearchSpace) -> dict[str, CategoricalDistribution]:
     """One Optuna categorical distribution per decision of the space."""
     return {name: CategoricalDistribution(choices) for name, choices in space.decisions().items()}

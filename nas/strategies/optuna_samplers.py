@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 import numpy as np
 import optuna
-from optuna.distributions import BaseDistribution
 from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
@@ -25,7 +24,7 @@ from nas.arch import Arch
 from nas.constraints import Constraint
 from nas.seeds import derive_seed
 from nas.space import SearchSpace
-from nas.strategies.base import Guarded, SpaceSampler
+from nas.strategies.base import ForwardingSampler, Guarded, SpaceSampler
 
 
 class SpaceRandomSampler(SpaceSampler):
@@ -36,7 +35,7 @@ class SpaceRandomSampler(SpaceSampler):
         return self.space.sample(rng)
 
 
-class PerTrialSeeded(optuna.samplers.BaseSampler, Guarded):
+class PerTrialSeeded(ForwardingSampler, Guarded):
     """Runs a sampler built anew for each trial by ``make(seed)``, seeded from ``(seed, trial.number)``.
 
     Safe under Optuna's ``n_jobs``: each trial has a sampler of its own, and the table of them is
@@ -49,7 +48,8 @@ class PerTrialSeeded(optuna.samplers.BaseSampler, Guarded):
         self._by_trial: dict[int, optuna.samplers.BaseSampler] = {}
         self._lock = threading.Lock()
 
-    def _for(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+    def delegate(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+        """This trial's own sampler, built on first use."""
         with self._lock:
             sampler = self._by_trial.get(trial.number)
             if sampler is None:
@@ -58,37 +58,11 @@ class PerTrialSeeded(optuna.samplers.BaseSampler, Guarded):
                 )
             return sampler
 
-    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        """Build this trial's sampler."""
-        self._for(trial).before_trial(study, trial)
-
-    def infer_relative_search_space(
-        self, study: Study, trial: FrozenTrial
-    ) -> dict[str, BaseDistribution]:
-        """As the wrapped sampler."""
-        return self._for(trial).infer_relative_search_space(study, trial)
-
-    def sample_relative(
-        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
-    ) -> dict[str, Any]:
-        """As the wrapped sampler."""
-        return self._for(trial).sample_relative(study, trial, search_space)
-
-    def sample_independent(
-        self,
-        study: Study,
-        trial: FrozenTrial,
-        param_name: str,
-        param_distribution: BaseDistribution,
-    ) -> Any:
-        """As the wrapped sampler."""
-        return self._for(trial).sample_independent(study, trial, param_name, param_distribution)
-
     def after_trial(
         self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
     ) -> None:
-        """As the wrapped sampler; then this trial's sampler is dropped."""
-        self._for(trial).after_trial(study, trial, state, values)
+        """As the trial's sampler; then that sampler is dropped."""
+        super().after_trial(study, trial, state, values)
         with self._lock:
             self._by_trial.pop(trial.number, None)
 

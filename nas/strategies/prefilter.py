@@ -19,7 +19,7 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.study import Study
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 from pydantic import BaseModel, ConfigDict, Field
 
 from nas.arch import Arch, arch_id
@@ -28,7 +28,7 @@ from nas.errors import NasError
 from nas.evaluators.proxies import get_proxy
 from nas.registry import DATASETS, STRATEGIES
 from nas.space import SearchSpace
-from nas.strategies.base import Guarded, decision_distributions
+from nas.strategies.base import ForwardingSampler, Guarded, decision_distributions
 
 
 class ProxyRanking(BaseModel):
@@ -138,7 +138,7 @@ def _scorer(ranking: ProxyRanking, seed: int) -> Any:
     )
 
 
-class ProxyFirst(optuna.samplers.BaseSampler, Guarded):
+class ProxyFirst(ForwardingSampler, Guarded):
     """Proposes the proxy-ranked candidates first (trial n gets candidate n of the first ``top``),
     then hands every later trial to ``base``, which reads the history these trials left.
     The ranking is computed once, under a lock (Optuna's ``n_jobs`` threads ask for it together)."""
@@ -170,9 +170,9 @@ class ProxyFirst(optuna.samplers.BaseSampler, Guarded):
     def _seeded(self, trial: FrozenTrial) -> bool:
         return trial.number < min(self.top, self.ranking.pool)
 
-    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        """As the base sampler."""
-        self.base.before_trial(study, trial)
+    def delegate(self, trial: FrozenTrial) -> optuna.samplers.BaseSampler:
+        """The base sampler (the pre-filtered trials' proposals come from the ranking instead)."""
+        return self.base
 
     def infer_relative_search_space(
         self, study: Study, trial: FrozenTrial
@@ -180,7 +180,7 @@ class ProxyFirst(optuna.samplers.BaseSampler, Guarded):
         """Every decision for a pre-filtered trial; the base sampler's choice after them."""
         if self._seeded(trial) and trial.number < len(self.ranked):
             return dict(decision_distributions(self.space))
-        return self.base.infer_relative_search_space(study, trial)
+        return super().infer_relative_search_space(study, trial)
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -189,23 +189,7 @@ class ProxyFirst(optuna.samplers.BaseSampler, Guarded):
         if self._seeded(trial) and trial.number < len(self.ranked):
             arch = self.ranked[trial.number]
             return {k: v for k, v in arch.items() if k in search_space}
-        return self.base.sample_relative(study, trial, search_space)
-
-    def sample_independent(
-        self,
-        study: Study,
-        trial: FrozenTrial,
-        param_name: str,
-        param_distribution: BaseDistribution,
-    ) -> Any:
-        """As the base sampler."""
-        return self.base.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(
-        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
-    ) -> None:
-        """As the base sampler."""
-        self.base.after_trial(study, trial, state, values)
+        return super().sample_relative(study, trial, search_space)
 
     def reseed_rng(self) -> None:
         """As the base sampler."""

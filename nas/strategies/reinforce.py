@@ -50,7 +50,7 @@ class Policy(Protocol):
         """An independent copy in the same state."""
 
 
-class MovingAverage:
+class BiasCorrectedAverage:
     """Bias-corrected exponential moving average (NAS-Bench-201's REINFORCE baseline)."""
 
     def __init__(self, momentum: float) -> None:
@@ -112,7 +112,7 @@ class Replay:
 
     def __init__(self, policy: Policy, momentum: float) -> None:
         self.policy = policy
-        self.baseline = MovingAverage(momentum)
+        self.baseline = BiasCorrectedAverage(momentum)
         self.numbers: list[int] = []
         self.worst: float | None = None
 

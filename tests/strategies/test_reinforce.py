@@ -10,8 +10,8 @@ import pytest
 
 from nas import NasError
 from nas.strategies.reinforce import (
+    BiasCorrectedAverage,
     IndependentPolicy,
-    MovingAverage,
     ReinforceSampler,
     Replay,
     reinforce,
@@ -22,7 +22,7 @@ SPACE = GridSpace(n=3)
 
 
 def test_moving_average_is_the_bias_corrected_ema_of_nas_bench_201() -> None:
-    avg = MovingAverage(0.9)
+    avg = BiasCorrectedAverage(0.9)
     assert avg.update(10.0) == pytest.approx(10.0)  # bias-corrected: the first value itself
     assert avg.update(20.0) == pytest.approx((0.09 * 10 + 0.1 * 20) / (0.09 + 0.1))
 
