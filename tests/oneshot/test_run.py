@@ -21,8 +21,8 @@ from nas.results.reading import load_trials
 from nas.search.components import build_components
 from nas.search.runner import run_search
 from tests.oneshot.toy import ToyCellSpace, ToyMixedSupernet, ToySupernet, toy_data
-from tests.test_plots import figures_in
-from tests.test_resume_after_kill import searching
+from tests.results.test_plots import figures_in
+from tests.search.test_resume_after_kill import searching
 
 
 def toy_config(tmp_path: Path, **strategy: object) -> dict:

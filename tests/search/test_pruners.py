@@ -125,7 +125,7 @@ def outcomes(tmp_path: Path, pruner: dict, curves: list[list[float]]) -> list[tu
                 "name": "tests.strategies.toy:GridSpace",
                 "n": 8,
             },  # 65536 architectures: no repeats
-            "evaluator": {"name": "tests.test_pruners:ScriptedCurves", "curves": curves},
+            "evaluator": {"name": "tests.search.test_pruners:ScriptedCurves", "curves": curves},
             "pruner": pruner,
             "output": str(tmp_path / "results"),
         }

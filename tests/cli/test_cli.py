@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def nas(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:

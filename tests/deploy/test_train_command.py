@@ -16,7 +16,7 @@ from nas.data.digits import digits
 from nas.deploy.final_training import load_recipe
 from nas.training.loop import evaluate_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "experiments" / "recipes" / "digits.yaml"
 
 

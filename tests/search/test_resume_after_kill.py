@@ -25,7 +25,7 @@ from nas.evaluators import Budget, EvalContext
 from nas.space import SearchSpace
 from tests.plugins import ToyEvaluator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 INTERRUPTED = "interrupted; re-run on resume"
 
 
@@ -147,7 +147,7 @@ def test_sigkill_then_resume_keeps_every_finished_trial(tmp_path: Path, tiny_con
         "strategy": {"name": "evolution", "population_size": 4, "sample_size": 2},
         "space": {"name": "tests.plugins:ToySpace", "widths": 4, "depths": 5},
         "evaluator": {
-            "name": "tests.test_resume_after_kill:Announced",
+            "name": "tests.search.test_resume_after_kill:Announced",
             "sleep": 0.05,
             "hold_while": str(gate),
             "started": str(started),
@@ -216,7 +216,7 @@ def test_two_processes_on_one_run_never_share_it(tmp_path: Path, tiny_config: di
         "strategy": {"name": "random"},
         "space": {"name": "tests.plugins:ToySpace", "widths": 4, "depths": 5},
         "evaluator": {
-            "name": "tests.test_resume_after_kill:Announced",
+            "name": "tests.search.test_resume_after_kill:Announced",
             "hold_while": str(gate),
             "started": str(started),
         },
