@@ -14,10 +14,8 @@ defined in the inlined source), then checked again by parsing the generated lite
 from __future__ import annotations
 
 import ast
-import dataclasses
 import importlib.util
 import keyword
-import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,6 +27,7 @@ from torch import nn
 from nas.arch import Choice, arch_id
 from nas.costs.measure import count_params
 from nas.deploy.inline import inline_module
+from nas.deploy.literals import check_literal, classes_of, plain_or_str, to_literal
 from nas.errors import NasError
 from nas.results.weights import load_state_checked, read_plain
 from nas.space import Exportable, NetworkSpec, SearchSpace, instantiate
@@ -55,120 +54,6 @@ GENERATED_NAMES = frozenset(
 PACKAGE_INIT = (
     '"""Networks exported by nas: import one module each and call its build_model()."""\n'
 )
-
-
-def to_literal(value: Any, classes: Mapping[str, type], indent: int = 0, width: int = 100) -> str:
-    """Python source for ``value``: None, bool, int, float, str, list, tuple, dict, or a
-    dataclass / named tuple whose class is one of ``classes`` (name -> class); else NasError.
-
-    Containers longer than ``width`` characters are written one item per line.
-    """
-    kind = type(value)
-    if value is None or kind in (bool, int, str):
-        return repr(value)
-    if kind is float:
-        return repr(value) if math.isfinite(value) else f"float({str(value)!r})"
-    open_, items, close = _parts(value, kind, classes, indent + 4, width)
-    flat = open_ + ", ".join(items) + ("," if kind is tuple and len(items) == 1 else "") + close
-    if len(flat) <= width or not items:
-        return flat
-    pad = " " * (indent + 4)
-    return open_ + "\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + close
-
-
-def _parts(
-    value: Any,
-    kind: type,
-    classes: Mapping[str, type],
-    indent: int,
-    width: int,
-) -> tuple[str, list[str], str]:
-    """Opening text, item texts and closing text of a container literal."""
-
-    def lit(item: Any) -> str:
-        return to_literal(item, classes, indent, width)
-
-    if kind is list:
-        return "[", [lit(v) for v in value], "]"
-    if kind is tuple:
-        return "(", [lit(v) for v in value], ")"
-    if kind is dict:
-        for key in value:
-            if type(key) not in (str, int, bool, float) and key is not None:
-                raise NasError(
-                    f"cannot write a dict key of type {type(key).__name__} into an exported module"
-                )
-        return "{", [f"{lit(k)}: {lit(v)}" for k, v in value.items()], "}"
-    if classes.get(kind.__name__) is kind:
-        if dataclasses.is_dataclass(value):
-            names = [f.name for f in dataclasses.fields(value) if f.init]
-            return f"{kind.__name__}(", [f"{n}={lit(getattr(value, n))}" for n in names], ")"
-        if isinstance(value, tuple) and hasattr(kind, "_fields"):
-            return f"{kind.__name__}(", [f"{n}={lit(getattr(value, n))}" for n in kind._fields], ")"
-    raise NasError(
-        f"cannot write a {kind.__module__}.{kind.__qualname__} into an exported module; network "
-        "arguments must be numbers, strings, booleans, None, lists, tuples, dicts or dataclasses "
-        "defined beside the network"
-    )
-
-
-def check_literal(text: str, class_names: set[str]) -> None:
-    """Parse generated literal source and refuse anything but literals and the allowed constructors."""
-    allowed = (
-        ast.Expression,
-        ast.Constant,
-        ast.List,
-        ast.Tuple,
-        ast.Dict,
-        ast.Load,
-        ast.keyword,
-        ast.Call,
-        ast.Name,
-        ast.UnaryOp,
-        ast.USub,
-    )
-    tree = ast.parse(text, mode="eval")
-    for node in ast.walk(tree):
-        if not isinstance(node, allowed):
-            raise NasError(
-                f"generated literal contains a {type(node).__name__}; refusing to export"
-            )
-        if isinstance(node, ast.Call):
-            ok_float = (
-                isinstance(node.func, ast.Name)
-                and node.func.id == "float"
-                and len(node.args) == 1
-                and isinstance(node.args[0], ast.Constant)
-                and node.args[0].value in ("inf", "-inf", "nan")
-            )
-            if not ok_float and not (
-                isinstance(node.func, ast.Name) and node.func.id in class_names and not node.args
-            ):
-                raise NasError(
-                    "generated literal calls something other than a known dataclass; refusing to export"
-                )
-        if isinstance(node, ast.Name) and node.id not in class_names | {"float"}:
-            raise NasError(f"generated literal names {node.id!r}; refusing to export")
-
-
-def _classes_of(modules: list[str], defined: set[str]) -> dict[str, type]:
-    """The classes the inlined modules define (looked up in the imported modules)."""
-    out: dict[str, type] = {}
-    for module in modules:
-        mod = sys.modules.get(module) or importlib.import_module(module)
-        for name in defined:
-            obj = getattr(mod, name, None)
-            if isinstance(obj, type) and obj.__module__ == module:
-                out[name] = obj
-    return out
-
-
-def _plain_or_str(value: Any, classes: Mapping[str, type]) -> Any:
-    try:
-        to_literal(value, classes)
-    except NasError:
-        return str(value)
-    return value
 
 
 def check_module_name(name: str) -> str:
@@ -231,7 +116,7 @@ def render_module(
     if type(kwargs.get("num_classes")) is not int:
         raise NasError(f"the network spec of space {space!r} must pass num_classes as an int")
     num_classes = kwargs.pop("num_classes")
-    classes = _classes_of(inlined.modules, inlined.defined)
+    classes = classes_of(inlined.modules, inlined.defined)
     names = set(classes)
     plain: dict[str, Any] = {k: v for k, v in metrics.items() if type(v) in (int, float, bool, str)}
     constants = {
@@ -249,7 +134,7 @@ def render_module(
     }
     # provenance only: an option that is not a plain value is recorded as its string
     constants["SPACE_OPTIONS"] = {
-        k: _plain_or_str(v, classes) for k, v in constants["SPACE_OPTIONS"].items()
+        k: plain_or_str(v, classes) for k, v in constants["SPACE_OPTIONS"].items()
     }
     lines = []
     for key, value in constants.items():

@@ -17,9 +17,10 @@ from torch import nn
 
 from nas import SPACES, NasError, create_space, load_model
 from nas.arch import Choice
-from nas.deploy.export import check_literal, export_model, to_literal
+from nas.deploy.export import export_model
 from nas.deploy.export_run import export_run
 from nas.deploy.inline import inline_module
+from nas.deploy.literals import check_literal, to_literal
 from nas.results.weights import load_weights, weights_path
 from nas.space import Exportable, SearchSpace
 from nas.training.loop import seeded
