@@ -84,13 +84,21 @@ def gradcam(
         for hook in hooks:
             hook.remove()
         model.train(was_training)
-    weights = grads.mean(dim=(2, 3), keepdim=True)
-    raw = F.relu((weights * features).sum(dim=1)).detach()
-    up = F.interpolate(raw[:, None], size=images.shape[2:], mode="bilinear", align_corners=False)
-    peak = up.amax(dim=(2, 3), keepdim=True)
-    heat = torch.where(peak > 0, up / peak.clamp_min(1e-12), torch.zeros_like(up))[:, 0]
+    raw, heat = maps(features.detach(), grads, (images.shape[2], images.shape[3]))
     probs = logits.detach().softmax(dim=1)
     return GradCam(heat.cpu(), raw.cpu(), target.cpu(), probs.cpu(), layer)
+
+
+def maps(
+    features: torch.Tensor, grads: torch.Tensor, size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(raw maps at the features' resolution, maps upsampled to ``size`` and scaled to max 1)."""
+    weights = grads.mean(dim=(2, 3), keepdim=True)  # one weight per channel: the mean gradient
+    raw = F.relu((weights * features).sum(dim=1))
+    up = F.interpolate(raw[:, None], size=size, mode="bilinear", align_corners=False)
+    peak = up.amax(dim=(2, 3), keepdim=True)
+    heat = torch.where(peak > 0, up / peak.clamp_min(1e-12), torch.zeros_like(up))[:, 0]
+    return raw, heat
 
 
 def _target(model: nn.Module, target_layer: str | nn.Module | None) -> nn.Module | None:
