@@ -1,4 +1,4 @@
-"""Drawing architecture diagrams (``nas.results.diagrams``) as inline SVG, no graphviz needed.
+"""Drawing architecture diagrams (``nas.diagrams``) as inline SVG, no graphviz needed.
 
 Cells are laid out in layers (a node one layer right of its furthest input), inputs on the left
 and the output on the right; edges are curves that bend around the nodes they would cross, with
@@ -15,7 +15,7 @@ import re
 import zlib
 from collections.abc import Sequence
 
-from nas.results.diagrams import CellGraph, DecisionTable, DiagramPart, Edge, StageDiagram
+from nas.diagrams import CellGraph, DecisionTable, DiagramPart, Edge, StageDiagram
 
 NODE_W, NODE_H = 72.0, 32.0
 #: Edge labels use a monospace font so that their width is known: 0.6 em per character.

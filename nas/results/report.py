@@ -2,7 +2,7 @@
 
 It holds the runs' configs side by side, the Pareto front and progress plots of ``nas plot``,
 the top architectures drawn (cells as graphs, networks as stage diagrams: ``diagram`` of the
-space, see ``nas.results.diagrams``) with their metrics, Grad-CAM heat maps of those whose
+space, see ``nas.diagrams``) with their metrics, Grad-CAM heat maps of those whose
 trained weights the run kept, and the alpha history of one-shot searches. plotly.js is embedded
 once, in the page's head, for every figure.
 """
@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
+from nas.diagrams import diagram_of
 from nas.errors import NasError
 from nas.io import write_atomic
 from nas.results.cam_views import Candidate, cam_section
-from nas.results.diagrams import diagram_of
 from nas.results.drawing import render
 from nas.results.plots import (
     COST_METRICS,

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import torch
 
 from nas.arch import Arch, Choice
+from nas.diagrams import CellGraph, Edge, Node
 from nas.errors import NasError, did_you_mean
-from nas.results.diagrams import CellGraph, Edge, Node
 from nas.space import NetworkSpec, SpecSearchSpace
 from search_spaces.darts.genotypes import (
     CELL_TYPES,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from nas.arch import Arch, Choice
+from nas.diagrams import Stage, StageDiagram
 from nas.errors import NasError
-from nas.results.diagrams import Stage, StageDiagram
 from nas.space import NetworkSpec, SpecSearchSpace
 from search_spaces.mbconv.blocks import EfficientNet
 from search_spaces.mbconv.notation import BlockArgs, decode, encode

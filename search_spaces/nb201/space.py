@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import torch
 
 from nas.arch import Arch, Choice
+from nas.diagrams import CellGraph, Edge, Node, NodeKind
 from nas.errors import NasError
-from nas.results.diagrams import CellGraph, Edge, Node, NodeKind
 from nas.space import NetworkSpec, SpecSearchSpace
 from search_spaces.nb201.network import EDGE_NODES, EDGES, TinyNetwork
 from search_spaces.nb201.ops import OPS

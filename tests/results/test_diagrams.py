@@ -12,7 +12,7 @@ import pytest
 
 import nas
 from nas import NasError
-from nas.results.diagrams import (
+from nas.diagrams import (
     CellGraph,
     DecisionTable,
     Edge,

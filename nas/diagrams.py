@@ -111,6 +111,6 @@ def diagram_of(space: object, arch: Mapping[str, Any]) -> list[DiagramPart]:
     if not parts or wrong:
         raise NasError(
             f"{type(space).__name__}.diagram() returned {type(wrong[0]).__name__ if wrong else 'nothing'}; "
-            "return a list of nas.results.diagrams CellGraph, StageDiagram or DecisionTable parts"
+            "return a list of nas.diagrams CellGraph, StageDiagram or DecisionTable parts"
         )
     return parts
