@@ -117,6 +117,8 @@ def searcher(state: TuneState) -> Any:
             loop = state.loop
             while state.stopped is None:
                 asked = state.ready.pop(0) if state.ready else loop.ask()
+                if asked is None:  # the rest of a shared study's budget is on other workers
+                    return Searcher.FINISHED if loop.remaining() <= 0 else None  # type: ignore[return-value]
                 if isinstance(asked, FrozenTrial):
                     state.stopped = loop.exhausted()
                     continue

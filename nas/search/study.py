@@ -1,7 +1,9 @@
 """The run's Optuna study: created or loaded from its storage, and mended after a kill.
 
-The one place that reaches into Optuna's internals (:func:`set_trial_user_attr`), because Optuna
-offers no public way to annotate a trial another process left running.
+The one place that reaches into Optuna's internals (:func:`set_trial_user_attr`, and the stale
+trial ids of :func:`requeue_stale`), because Optuna offers no public way to annotate a trial
+another process left running (its own ``fail_stale_trials`` fails a trial before anyone can
+record why).
 """
 
 from __future__ import annotations
@@ -45,10 +47,33 @@ def requeue_interrupted(study: optuna.Study) -> int:
     failed ('interrupted'). In that order, so that a kill in between loses nothing."""
     stale = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for t in stale:
-        # an enqueued trial keeps its architecture in 'fixed_params' until it is suggested
-        params = {**t.system_attrs.get("fixed_params", {}), **t.params}
-        study.enqueue_trial(params, skip_if_exists=False)
-        set_trial_user_attr(study, t, "interrupted", True)
-        set_trial_user_attr(study, t, "error", "interrupted; re-run on resume")
-        study.tell(t.number, state=TrialState.FAIL)
+        requeue(study, t, "interrupted; re-run on resume")
     return len(stale)
+
+
+def requeue_stale(study: optuna.Study) -> int:
+    """Trials of dead workers of a shared study (their heartbeat stopped; see
+    :mod:`nas.search.shared`): queued again and marked failed ('interrupted'), as after a kill."""
+    storage: Any = study._storage
+    stale = set(storage._get_stale_trial_ids(study._study_id))
+    found = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t._trial_id in stale
+    ]
+    for t in found:
+        try:
+            requeue(study, t, "interrupted (its worker stopped); re-run by another worker")
+        except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
+            pass  # its worker was only slow, and told it meanwhile
+    return len(found)
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial, error: str) -> None:
+    """Queue a running trial's architecture again, then mark the trial failed ('interrupted')."""
+    # an enqueued trial keeps its architecture in 'fixed_params' until it is suggested
+    params = {**trial.system_attrs.get("fixed_params", {}), **trial.params}
+    study.enqueue_trial(params, skip_if_exists=False)
+    set_trial_user_attr(study, trial, "interrupted", True)
+    set_trial_user_attr(study, trial, "error", error)
+    study.tell(trial.number, state=TrialState.FAIL)
