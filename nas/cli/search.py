@@ -102,13 +102,15 @@ def run(args: argparse.Namespace) -> int:
             config = config.model_copy(update={"storage": args.storage})
 
     started: list[RunFolder] = []
+
+    def on_run(run: RunFolder) -> None:
+        started.append(run)
+        if config.storage and not args.quiet and resume is None:
+            print(_join_hint(items[0], config.storage, run.study_name), file=sys.stderr)
+
     try:
         result = run_search(
-            config,
-            resume=resume,
-            progress=not args.quiet,
-            on_run=started.append,
-            study=args.study,
+            config, resume=resume, progress=not args.quiet, on_run=on_run, study=args.study
         )
     except KeyboardInterrupt:
         if started:
@@ -118,6 +120,14 @@ def run(args: argparse.Namespace) -> int:
         raise
     _summary(config, result, args.top)
     return 0
+
+
+def _join_hint(config_file: str, url: str, study: str) -> str:
+    """How to start more workers on this study (the URL's password hidden)."""
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    return f"study {study!r}; more workers join with: nas search {config_file} --storage {shown} --study {study}"
 
 
 def _summary(config: ExperimentConfig, result: SearchResult, top: int) -> None:

@@ -19,6 +19,7 @@ from nas.errors import NasError
 from nas.evaluators import Evaluator, Pruned
 from nas.results.trials import FINISHED, TrialLog
 from nas.search.pruners import REPORTED_METRIC
+from nas.search.study import trial_id
 from nas.search.time_limit import shielded, time_limit
 from nas.space import SearchSpace
 
@@ -223,7 +224,7 @@ class SearchLoop:
         """:meth:`ask` without a shared study's coordination (which calls it under its lock)."""
         trial = self.study.ask()
         if self.shared is not None:
-            self.shared.beat(trial._trial_id)
+            self.shared.beat(trial_id(trial))
         space = self.space
         suggested: dict[str, Any] = {
             name: trial.suggest_categorical(name, c) for name, c in self.decisions.items()
@@ -266,7 +267,7 @@ class SearchLoop:
     ) -> FrozenTrial:
         frozen = self.study.tell(trial, values, state=state)
         if self.shared is not None:
-            self.shared.rest(trial._trial_id)
+            self.shared.rest(trial_id(trial))
         return frozen
 
     def finish(

@@ -19,7 +19,7 @@ from nas.results.run_folder import STUDY_NAME, RunFolder
 from nas.results.trials import TrialLog, rows_frame, write_pareto
 from nas.search.components import Components, build_components
 from nas.search.loop import SearchLoop
-from nas.search.shared import OPENING, DatabaseLock, SharedStudy
+from nas.search.shared import OPENING, DatabaseLock, SharedStudy, check_joinable
 from nas.search.study import open_study, requeue_interrupted
 from nas.seeds import derive_seed
 
@@ -62,6 +62,8 @@ def run_search(
         raise NasError(
             f"one-shot strategy {config.strategy.name!r} runs in one process; drop --study"
         )
+    if study is not None and resume is None and config.storage:
+        check_joinable(config.storage, study, config.to_yaml_dict())  # before anything is written
     run = resume or RunFolder.create(config, parts.device, study)
     if on_run is not None:
         on_run(run)

@@ -30,7 +30,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import NasError
-from nas.search.study import requeue_stale
+from nas.search.study import record_heartbeat, requeue_stale
 
 if TYPE_CHECKING:
     from nas.search.loop import Pending, SearchLoop
@@ -49,6 +49,7 @@ PER_WORKER_KEYS = (
     "max_consecutive_failures",
     "trial_time_limit",
     "heartbeat_interval",
+    "tracking",
 )
 
 
@@ -133,7 +134,7 @@ class SharedStudy:
 
     def beat(self, trial_id: int) -> None:
         """Record a heartbeat for a trial of this worker now, and keep doing so until :meth:`rest`."""
-        self.study._storage.record_heartbeat(trial_id)  # type: ignore[attr-defined]
+        record_heartbeat(self.study, trial_id)
         self.active.add(trial_id)
 
     def rest(self, trial_id: int) -> None:
@@ -141,11 +142,10 @@ class SharedStudy:
         self.active.discard(trial_id)
 
     def _beat_forever(self) -> None:
-        storage: Any = self.study._storage
         while not self.stop.wait(self.interval):
             for trial_id in list(self.active):
                 try:
-                    storage.record_heartbeat(trial_id)
+                    record_heartbeat(self.study, trial_id)
                 except Exception:  # noqa: BLE001 - a database hiccup: the next beat retries
                     pass
 
@@ -156,19 +156,16 @@ class SharedStudy:
         with self.lock.held():
             attrs = self.study.user_attrs
             theirs = attrs.get(CONFIG_ATTR)
+            if (
+                worker is not None
+                and theirs is not None
+                and theirs.get("trials") != mine.get("trials")
+            ):
+                theirs = {**theirs, "trials": mine.get("trials")}  # a resume that raised the budget
+                self.study.set_user_attr(CONFIG_ATTR, theirs)
+            mismatch(self.study.study_name, theirs, mine)
             if theirs is None:
                 self.study.set_user_attr(CONFIG_ATTR, mine)
-            elif theirs != mine:
-                differ = [
-                    k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)
-                ]
-                if worker is None or differ != ["trials"]:
-                    raise NasError(
-                        f"study {self.study.study_name!r} was started with another config "
-                        f"({differ[0]!r} differs: {theirs.get(differ[0])!r} there, {mine.get(differ[0])!r} "
-                        "here); join it with the same config file, or name a new study"
-                    )
-                self.study.set_user_attr(CONFIG_ATTR, mine)  # a resume that raised the budget
             if worker is None:
                 worker = int(attrs.get(WORKERS_ATTR, 0))
                 self.study.set_user_attr(WORKERS_ATTR, worker + 1)
@@ -200,10 +197,15 @@ class SharedStudy:
     def _await(self, loop: SearchLoop, pending: Pending, first: int) -> FrozenTrial:
         """Tell ``pending`` the outcome of trial ``first`` (the same architecture, evaluated by another
         worker) once it is known."""
+        last_look = time.monotonic()
         while True:
             done = [t for t in self.study.get_trials(deepcopy=False) if t.number == first]
             if done and done[0].state != TrialState.RUNNING:
                 break
+            if time.monotonic() - last_look > self.interval:  # its worker may have died
+                with self.lock.held():
+                    requeue_stale(self.study)
+                last_look = time.monotonic()
             time.sleep(POLL_SECONDS)
         t = done[0]
         if t.state in (TrialState.COMPLETE, TrialState.FAIL) and not t.user_attrs.get(
@@ -215,6 +217,33 @@ class SharedStudy:
         return loop.tell_skipped(
             pending, f"trial {first} of the same architecture ended {t.state.name.lower()}"
         )
+
+
+def check_joinable(url: str, name: str, config_data: dict[str, Any]) -> None:
+    """Raise the NasError :meth:`SharedStudy.join` would, before anything is written: study ``name``
+    exists in the database and was started with a config that defines another search."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(url)
+    try:
+        theirs = optuna.load_study(study_name=name, storage=storage).user_attrs.get(CONFIG_ATTR)
+    except KeyError:  # not created yet: this worker is the first
+        return
+    finally:
+        storage.engine.dispose()
+    mismatch(name, theirs, search_defining(config_data))
+
+
+def mismatch(name: str, theirs: dict[str, Any] | None, mine: dict[str, Any]) -> None:
+    """Raise a NasError naming the first key where two workers' configs define different searches."""
+    if theirs is None or theirs == mine:
+        return
+    differ = [k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+    raise NasError(
+        f"study {name!r} was started with another config ({differ[0]!r} differs: "
+        f"{theirs.get(differ[0])!r} there, {mine.get(differ[0])!r} here); join it with the same "
+        "config file, or name a new study"
+    )
 
 
 def search_defining(config_data: dict[str, Any]) -> dict[str, Any]:

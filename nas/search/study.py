@@ -1,7 +1,7 @@
 """The run's Optuna study: created or loaded from its storage, and mended after a kill.
 
-The one place that reaches into Optuna's internals (:func:`set_trial_user_attr`, and the stale
-trial ids of :func:`requeue_stale`), because Optuna offers no public way to annotate a trial
+The one place that reaches into Optuna's internals (:func:`set_trial_user_attr`, trial ids and
+heartbeats, and the stale trial ids of :func:`requeue_stale`), because Optuna offers no public way to annotate a trial
 another process left running (its own ``fail_stale_trials`` fails a trial before anyone can
 record why).
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 
 def open_study(
@@ -34,6 +34,17 @@ def open_study(
         directions=list(directions),
         load_if_exists=True,
     )
+
+
+def trial_id(trial: Trial | FrozenTrial) -> int:
+    """The storage's id of a trial (Optuna keeps it private; heartbeats are recorded by it)."""
+    return trial._trial_id
+
+
+def record_heartbeat(study: optuna.Study, trial_id: int) -> None:
+    """Record that the process running trial ``trial_id`` of ``study`` is alive (database storages)."""
+    storage: Any = study._storage
+    storage.record_heartbeat(trial_id)
 
 
 def set_trial_user_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:

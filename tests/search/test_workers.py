@@ -6,6 +6,7 @@ nothing (its trial is re-run by another worker, and its folder resumes)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -23,11 +24,13 @@ from optuna.trial import TrialState
 
 from nas.arch import Choice, arch_id
 from nas.config import resolve_config
+from nas.errors import NasError
 from nas.evaluators import Budget, EvalContext
 from nas.results.reading import load_trials
 from nas.results.run_folder import RunFolder
 from nas.search.components import build_components
 from nas.search.loop import SearchLoop
+from nas.search.runner import run_search
 from nas.search.shared import SharedStudy
 from nas.search.study import open_study
 from nas.space import SearchSpace
@@ -271,3 +274,32 @@ def test_a_duplicate_in_flight_on_another_worker_waits_for_its_result(
     for loop in loops:
         assert loop.shared is not None
         loop.shared.close()  # type: ignore[attr-defined]
+
+
+def test_joining_with_another_search_or_without_a_database_is_refused(tmp_path: Path) -> None:
+    """(SQLite: the same coordination, a lock file beside the database.)"""
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    raw = {
+        "name": "join",
+        "trials": 2,
+        "space": {"name": "tests.plugins:ToySpace"},
+        "strategy": {"name": "random"},
+        "evaluator": {"name": "tests.plugins:ToyEvaluator"},
+        "storage": url,
+        "output": str(tmp_path / "results"),
+    }
+    first = run_search(resolve_config(raw), progress=False, study="s")
+    assert len(evaluated(study_trials(url, "s"))) == 2
+    again = run_search(resolve_config({**raw, "trials": 2}), progress=False, study="s")
+    assert again.evaluated == 2 and len(study_trials(url, "s")) == 2, "the budget was spent already"
+    with pytest.raises(
+        NasError,
+        match=r"study 's' was started with another config \('trials' differs: 2 there, 3 here\)",
+    ):
+        run_search(resolve_config({**raw, "trials": 3}), progress=False, study="s")
+    with pytest.raises(NasError, match="joining a study needs its database"):
+        run_search(resolve_config({**raw, "storage": None}), progress=False, study="s")
+    assert json.loads((first.run.path / "run.json").read_text())["worker"] == 0
+    assert json.loads((again.run.path / "run.json").read_text())["worker"] == 1
+    folders = list((tmp_path / "results" / "join").iterdir())
+    assert len(folders) == 2, "a refused worker writes nothing"
