@@ -91,15 +91,25 @@ def _span(trials: list[optuna.trial.FrozenTrial]) -> float:
 
 
 def _evaluations(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    return [t for t in trials if "duplicate_of" not in t.user_attrs and not t.user_attrs.get("interrupted")]
+    return [
+        t
+        for t in trials
+        if "duplicate_of" not in t.user_attrs and not t.user_attrs.get("interrupted")
+    ]
 
 
 def _db_run(url: str, study: str, config: Path, n: int, cwd: Path) -> dict[str, Any]:
     wall = _workers(config, n, ["--storage", url, "--study", study], cwd)
     trials = optuna.load_study(study_name=study, storage=url).get_trials(deepcopy=False)
     span = _span(trials)
-    return {"workers": n, "trials": len(trials), "evaluated": len(_evaluations(trials)),
-            "wall_s": round(wall, 2), "span_s": round(span, 2), "s_per_trial": round(span / len(trials), 4)}
+    return {
+        "workers": n,
+        "trials": len(trials),
+        "evaluated": len(_evaluations(trials)),
+        "wall_s": round(wall, 2),
+        "span_s": round(span, 2),
+        "s_per_trial": round(span / len(trials), 4),
+    }
 
 
 def _journal_runs(config: Path, n: int, cwd: Path) -> dict[str, Any]:
@@ -108,11 +118,19 @@ def _journal_runs(config: Path, n: int, cwd: Path) -> dict[str, Any]:
     wall = _workers(config, n, ["--output", str(out)], cwd)
     trials, spans = [], []
     for run in sorted((out / yaml.safe_load(config.read_text())["name"]).iterdir()):
-        mine = optuna.load_study(study_name="nas", storage=RunFolder(run).storage(None)).get_trials(deepcopy=False)
+        mine = optuna.load_study(study_name="nas", storage=RunFolder(run).storage(None)).get_trials(
+            deepcopy=False
+        )
         trials += mine
         spans.append(_span(mine))
-    return {"workers": n, "trials": len(trials), "evaluated": len(_evaluations(trials)),
-            "wall_s": round(wall, 2), "span_s": round(max(spans), 2), "s_per_trial": round(max(spans) / len(trials), 4)}
+    return {
+        "workers": n,
+        "trials": len(trials),
+        "evaluated": len(_evaluations(trials)),
+        "wall_s": round(wall, 2),
+        "span_s": round(max(spans), 2),
+        "s_per_trial": round(max(spans) / len(trials), 4),
+    }
 
 
 def _write(path: Path, data: dict[str, Any]) -> Path:
@@ -143,11 +161,16 @@ def main() -> None:
     load["after"] = [round(x, 2) for x in os.getloadavg()]
     speedup = one["span_s"] / two["span_s"]
     machine = ceiling[0]["s_per_trial"] / ceiling[1]["s_per_trial"]
-    result = {"training": {"1 worker": one, "2 workers": two}, "speedup": round(speedup, 2),
-              "ceiling": {"1 process": ceiling[0], "2 processes": ceiling[1]}, "machine_ceiling": round(machine, 2),
-              "overhead": overhead, "load_average_1_5_15min": load,
-              "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
-              "command": "python experiments/benchmarks/postgres_workers.py " + " ".join(sys.argv[1:])}
+    result = {
+        "training": {"1 worker": one, "2 workers": two},
+        "speedup": round(speedup, 2),
+        "ceiling": {"1 process": ceiling[0], "2 processes": ceiling[1]},
+        "machine_ceiling": round(machine, 2),
+        "overhead": overhead,
+        "load_average_1_5_15min": load,
+        "machine": f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}",
+        "command": "python experiments/benchmarks/postgres_workers.py " + " ".join(sys.argv[1:]),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "postgres_workers.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "postgres_workers.md").write_text(_report(result, args))
@@ -155,11 +178,16 @@ def main() -> None:
 
 
 def _report(r: dict[str, Any], args: argparse.Namespace) -> str:
-    rows = ["| run | workers | trials | evaluated | span s | s per trial | wall s |", "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| run | workers | trials | evaluated | span s | s per trial | wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
 
     def row(label: str, x: dict[str, Any]) -> str:
-        return (f"| {label} | {x['workers']} | {x['trials']} | {x['evaluated']} | {x['span_s']} | "
-                f"{x['s_per_trial']} | {x['wall_s']} |")
+        return (
+            f"| {label} | {x['workers']} | {x['trials']} | {x['evaluated']} | {x['span_s']} | "
+            f"{x['s_per_trial']} | {x['wall_s']} |"
+        )
 
     rows += [row(f"training, PostgreSQL study, {k}", v) for k, v in r["training"].items()]
     rows += [row(f"training, independent journals, {k}", v) for k, v in r["ceiling"].items()]
