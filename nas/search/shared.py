@@ -30,7 +30,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import NasError
-from nas.search.study import record_heartbeat, requeue_stale
+from nas.search.study import record_heartbeat, requeue_stale, trial_id
 
 if TYPE_CHECKING:
     from nas.search.loop import Pending, SearchLoop
@@ -122,6 +122,7 @@ class SharedStudy:
         self.interval = heartbeat_interval
         self.lock = DatabaseLock(url, study.study_name)
         self.active: set[int] = set()
+        self.recovered = -float("inf")  # when recover() last looked
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._beat_forever, name="nas-heartbeat", daemon=True)
         self.thread.start()
@@ -132,22 +133,29 @@ class SharedStudy:
         self.thread.join(timeout=5)
         self.lock.close()
 
-    def beat(self, trial_id: int) -> None:
+    def beat(self, storage_id: int) -> None:
         """Record a heartbeat for a trial of this worker now, and keep doing so until :meth:`rest`."""
-        record_heartbeat(self.study, trial_id)
-        self.active.add(trial_id)
+        record_heartbeat(self.study, storage_id)
+        self.active.add(storage_id)
 
-    def rest(self, trial_id: int) -> None:
+    def rest(self, storage_id: int) -> None:
         """Stop the heartbeat of a finished trial."""
-        self.active.discard(trial_id)
+        self.active.discard(storage_id)
 
     def _beat_forever(self) -> None:
         while not self.stop.wait(self.interval):
-            for trial_id in list(self.active):
+            for active in list(self.active):
                 try:
-                    record_heartbeat(self.study, trial_id)
+                    record_heartbeat(self.study, active)
                 except Exception:  # noqa: BLE001 - a database hiccup: the next beat retries
                     pass
+
+    def recover(self) -> None:
+        """Re-queue dead workers' trials (under the lock), at most once a heartbeat interval: a
+        trial is stale only after three, so looking more often finds nothing sooner."""
+        if time.monotonic() - self.recovered >= self.interval:
+            requeue_stale(self.study)
+            self.recovered = time.monotonic()
 
     def join(self, config_data: dict[str, Any], worker: int | None) -> int:
         """Join the study as a worker: record (or check) the search-defining config, and return this
@@ -177,14 +185,18 @@ class SharedStudy:
         asked: Pending | FrozenTrial | None = None
         first: int | None = None
         with self.lock.held():
-            requeue_stale(self.study)
-            in_flight = loop.recount(self.study.get_trials(deepcopy=False))
+            self.recover()
+            trials = self.study.get_trials(deepcopy=False)
+            in_flight = loop.recount(trials)
+            mine = {t.number for t in trials if trial_id(t) in self.active}
             config = self.study.user_attrs.get(CONFIG_ATTR, {})
             loop.trials = int(config.get("trials", loop.trials))
             if loop.evaluated + len(in_flight) < loop.budget:
                 asked = loop.ask_here(extra)
                 if not isinstance(asked, FrozenTrial):
                     first = in_flight.get(asked.aid)
+                    if first in mine:  # this worker's own (Ray): its executor awaits it
+                        first = None
                     if first is not None:  # another worker evaluates it now: await its result
                         asked.trial.set_user_attr("duplicate_of", first)  # (not in flight itself)
         if asked is None:
@@ -197,15 +209,12 @@ class SharedStudy:
     def _await(self, loop: SearchLoop, pending: Pending, first: int) -> FrozenTrial:
         """Tell ``pending`` the outcome of trial ``first`` (the same architecture, evaluated by another
         worker) once it is known."""
-        last_look = time.monotonic()
         while True:
             done = [t for t in self.study.get_trials(deepcopy=False) if t.number == first]
             if done and done[0].state != TrialState.RUNNING:
                 break
-            if time.monotonic() - last_look > self.interval:  # its worker may have died
-                with self.lock.held():
-                    requeue_stale(self.study)
-                last_look = time.monotonic()
+            with self.lock.held():  # its worker may have died
+                self.recover()
             time.sleep(POLL_SECONDS)
         t = done[0]
         if t.state in (TrialState.COMPLETE, TrialState.FAIL) and not t.user_attrs.get(
