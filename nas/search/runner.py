@@ -106,7 +106,11 @@ def _join(
     """This process as a worker of the study in the database; worker k > 0 proposes with its own seed."""
     shared = SharedStudy(study, url, config.heartbeat_interval)
     meta = run.meta()
-    worker = shared.join(config.to_yaml_dict(), meta.get("worker"))
+    try:
+        worker = shared.join(config.to_yaml_dict(), meta.get("worker"))
+    except BaseException:
+        shared.close()
+        raise
     if "worker" not in meta:
         run.update_meta(worker=worker)
     if worker > 0 and parts.oneshot is None:

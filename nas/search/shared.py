@@ -30,7 +30,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import NasError
-from nas.search.study import record_heartbeat, requeue_stale, trial_id
+from nas.search.study import record_heartbeat, requeue_orphans, requeue_stale, trial_id
 
 if TYPE_CHECKING:
     from nas.search.loop import Pending, SearchLoop
@@ -123,6 +123,7 @@ class SharedStudy:
         self.lock = DatabaseLock(url, study.study_name)
         self.active: set[int] = set()
         self.recovered = -float("inf")  # when recover() last looked
+        self.worker = 0  # this worker's number (set by join)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._beat_forever, name="nas-heartbeat", daemon=True)
         self.thread.start()
@@ -174,9 +175,12 @@ class SharedStudy:
             mismatch(self.study.study_name, theirs, mine)
             if theirs is None:
                 self.study.set_user_attr(CONFIG_ATTR, mine)
+            resumed = worker is not None
             if worker is None:
                 worker = int(attrs.get(WORKERS_ATTR, 0))
                 self.study.set_user_attr(WORKERS_ATTR, worker + 1)
+            self.worker = worker
+            requeue_orphans(self.study, worker, resumed)
         return worker
 
     def ask(self, loop: SearchLoop, extra: dict[str, Any] | None) -> Pending | FrozenTrial | None:
@@ -194,6 +198,7 @@ class SharedStudy:
             if loop.evaluated + len(in_flight) < loop.budget:
                 asked = loop.ask_here(extra)
                 if not isinstance(asked, FrozenTrial):
+                    asked.trial.set_user_attr("worker", self.worker)  # claimed (see join)
                     first = in_flight.get(asked.aid)
                     if first in mine:  # this worker's own (Ray): its executor awaits it
                         first = None
@@ -231,8 +236,7 @@ class SharedStudy:
 def check_joinable(url: str, name: str, config_data: dict[str, Any]) -> None:
     """Raise the NasError :meth:`SharedStudy.join` would, before anything is written: study ``name``
     exists in the database and was started with a config that defines another search."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with DatabaseLock(url, OPENING) as opening, opening.held():  # Optuna may create its tables
         storage = optuna.storages.RDBStorage(url)
     try:
         theirs = optuna.load_study(study_name=name, storage=storage).user_attrs.get(CONFIG_ATTR)

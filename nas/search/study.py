@@ -80,6 +80,21 @@ def requeue_stale(study: optuna.Study) -> int:
     return len(found)
 
 
+def requeue_orphans(study: optuna.Study, worker: int, resumed: bool) -> int:
+    """Running trials no live worker owns, queued again as after a kill: those of ``worker`` when it
+    resumes (the run folder's lock admits one process per worker), and those no worker claimed (a
+    study of nas 0.1, or a worker killed between asking and claiming: both happen under the lock
+    the caller holds)."""
+    found = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.user_attrs.get("worker") is None or (resumed and t.user_attrs["worker"] == worker)
+    ]
+    for t in found:
+        requeue(study, t, "interrupted; re-run on resume")
+    return len(found)
+
+
 def requeue(study: optuna.Study, trial: FrozenTrial, error: str) -> None:
     """Queue a running trial's architecture again, then mark the trial failed ('interrupted')."""
     # an enqueued trial keeps its architecture in 'fixed_params' until it is suggested

@@ -34,7 +34,7 @@ from nas.search.runner import run_search
 from nas.search.shared import SharedStudy
 from nas.search.study import open_study
 from nas.space import SearchSpace
-from tests.plugins import ToyEvaluator
+from tests.plugins import ToyEvaluator, ToySpace
 from tests.postgres import postgres_server
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -304,3 +304,33 @@ def test_joining_with_another_search_or_without_a_database_is_refused(tmp_path: 
     assert json.loads((again.run.path / "run.json").read_text())["worker"] == 1
     folders = list((tmp_path / "results" / "join").iterdir())
     assert len(folders) == 2, "a refused worker writes nothing"
+
+
+def test_a_trial_left_running_without_heartbeats_is_run_again_on_resume(tmp_path: Path) -> None:
+    """A database run killed mid-trial by a version without heartbeats (or between asking and
+    claiming a trial) resumes at once: the orphan is re-queued, not awaited forever."""
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    raw = {
+        "name": "orphan",
+        "trials": 3,
+        "space": {"name": "tests.plugins:ToySpace"},
+        "strategy": {"name": "random"},
+        "evaluator": {"name": "tests.plugins:ToyEvaluator"},
+        "storage": url,
+        "output": str(tmp_path / "results"),
+    }
+    run = run_search(resolve_config({**raw, "trials": 2}), progress=False).run
+    study = optuna.load_study(study_name=run.study_name, storage=url)
+    arch = {"a": 2, "b": "relu", "c": 0}
+    study.enqueue_trial(arch)
+    left = (
+        study.ask()
+    )  # what a killed process leaves: asked, its architecture recorded, no heartbeat
+    for name, choices in ToySpace().decisions().items():
+        left.suggest_categorical(name, list(choices))
+    left.set_user_attr("arch_id", arch_id(arch))
+    resumed = run_search(resolve_config(raw), resume=run, progress=False)
+    trials = study_trials(url, run.study_name)
+    assert resumed.evaluated == 3 and len(evaluated(trials)) == 3
+    assert trials[left.number].user_attrs["interrupted"] is True
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
