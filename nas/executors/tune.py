@@ -36,6 +36,12 @@ class TuneState:
     stopped: str | None = None
     fatal: NasError | None = None
 
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        """Pickled as nothing: Tune snapshots its searcher, scheduler and callbacks (in RUN/ray/), which
+        nas never restores (a resume reads the study); the live state (the study's storage, a shared
+        study's heartbeat thread, trackers' open files) stays out of the snapshot."""
+        return (type(None), ())
+
     def report(self, trial_id: str, result: dict[str, Any]) -> Pending | None:
         """Record an epoch's accuracy in the study (as the in-process reporter does); the pending trial."""
         p = self.pending.get(trial_id)
