@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import optuna
 import torch
@@ -18,13 +18,11 @@ from nas.constraints import VIOLATIONS_ATTR, violations
 from nas.errors import NasError
 from nas.evaluators import Evaluator, Pruned
 from nas.results.trials import FINISHED, TrialLog
+from nas.search.progress import Progress
 from nas.search.pruners import REPORTED_METRIC
 from nas.search.study import trial_id
 from nas.search.time_limit import shielded, time_limit
 from nas.space import SearchSpace
-
-if TYPE_CHECKING:
-    from nas.search.progress import Progress
 
 #: A run of this many already-evaluated proposals in a row ends the search (space exhausted).
 MAX_DUPLICATES_IN_A_ROW = 1000
@@ -188,8 +186,6 @@ class SearchLoop:
 
     def progress(self, enabled: bool) -> Progress:
         """A progress bar over the budget (trials, best so far, ETA); silent when not ``enabled``."""
-        from nas.search.progress import Progress
-
         return Progress(self, enabled)
 
     def step(self, extra: dict[str, Any] | None = None) -> FrozenTrial | None:
