@@ -104,6 +104,11 @@ class ExperimentConfig(_Strict):
     trial_time_limit: float | None = Field(None, gt=0)
     executor: Component = Component(name="local")
     storage: str | None = None
+    #: trackers by name (``mlflow``, ``tensorboard`` or a registered one) with their options
+    tracking: dict[str, Any] = {}
+    #: seconds between the heartbeats of a worker's running trials in a database study; a trial
+    #: silent for three intervals belonged to a dead worker and is re-run by another
+    heartbeat_interval: int = Field(10, ge=1)
     output: str = "results"
 
     def constraint_list(self) -> list[Constraint]:

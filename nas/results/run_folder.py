@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import time
+import warnings
 from collections.abc import Generator
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -28,6 +29,8 @@ TRIALS_FILE = "trials.csv"
 PARETO_FILE = "pareto.csv"
 LOCK_FILE = "run.lock"
 STUDY_NAME = "nas"
+#: A trial in a database whose heartbeat is older than this many intervals belonged to a dead worker.
+GRACE_FACTOR = 3
 
 
 def package_versions() -> dict[str, str]:
@@ -48,8 +51,12 @@ class RunFolder:
     path: Path
 
     @classmethod
-    def create(cls, config: ExperimentConfig, device: str) -> RunFolder:
-        """Make a new, uniquely named run folder and write the resolved config and metadata."""
+    def create(cls, config: ExperimentConfig, device: str, study: str | None = None) -> RunFolder:
+        """Make a new, uniquely named run folder and write the resolved config and metadata.
+
+        ``study``: the name of the study in the config's database that this run joins (several
+        workers search one study, each with its own run folder); default: a new study of its own.
+        """
         parent = Path(config.output) / config.name
         try:
             parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +78,8 @@ class RunFolder:
         run = cls(path)
         write_atomic(run.config_path, yaml.safe_dump(config.to_yaml_dict(), sort_keys=False))
         # a database may hold many runs' studies: each gets its own name there
-        study = f"{config.name}/{path.name}" if config.storage else STUDY_NAME
+        if study is None:
+            study = f"{config.name}/{path.name}" if config.storage else STUDY_NAME
         meta = {
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seed": config.seed,
@@ -148,14 +156,29 @@ class RunFolder:
         """The run's study in its storage ('nas' in the run's own journal file)."""
         return str(self.meta().get("study_name", STUDY_NAME))
 
-    def storage(self, url: str | None) -> optuna.storages.BaseStorage:
-        """The run's Optuna storage: a journal file in the folder, or the configured database URL.
+    def update_meta(self, **values: Any) -> None:
+        """Add or replace keys of the run's metadata."""
+        write_atomic(self.path / META_FILE, json.dumps({**self.meta(), **values}, indent=2) + "\n")
+
+    def storage(
+        self, url: str | None, heartbeat_interval: int | None = None
+    ) -> optuna.storages.BaseStorage:
+        """The run's Optuna storage: a journal file in the folder, or the configured database URL
+        (recording the heartbeats of running trials every ``heartbeat_interval`` seconds, if given).
 
         A journal that is missing or empty while ``trials.csv`` lists finished trials is refused:
         opening it would start the search over and rewrite the trial table without them.
         """
         if url:
-            return optuna.storages.RDBStorage(url)
+            with warnings.catch_warnings():  # heartbeats are 'experimental' in Optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                if heartbeat_interval is None:
+                    return optuna.storages.RDBStorage(url)
+                return optuna.storages.RDBStorage(
+                    url,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=GRACE_FACTOR * heartbeat_interval,
+                )
         self.check_journal_kept()
         try:  # replays the journal
             return optuna.storages.JournalStorage(_JournalFile(str(self.journal)))
