@@ -15,8 +15,12 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> to
         return x
     n, _, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
+    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(
+        x.device, non_blocking=True
+    )
+    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(
+        x.device, non_blocking=True
+    )
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (n, h, 1)
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (n, 1, w)
     batch = torch.arange(n, device=x.device)[:, None, None]
@@ -25,7 +29,7 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> to
 
 def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror each image left-right with probability 1/2."""
-    flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
+    flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device, non_blocking=True)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
@@ -35,8 +39,12 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tens
     if size <= 0:
         return x
     n, _, h, w = x.shape
-    cy = torch.randint(0, h, (n,), generator=generator).to(x.device)[:, None, None]
-    cx = torch.randint(0, w, (n,), generator=generator).to(x.device)[:, None, None]
+    cy = torch.randint(0, h, (n,), generator=generator).to(x.device, non_blocking=True)[
+        :, None, None
+    ]
+    cx = torch.randint(0, w, (n,), generator=generator).to(x.device, non_blocking=True)[
+        :, None, None
+    ]
     ys = torch.arange(h, device=x.device)[None, :, None]
     xs = torch.arange(w, device=x.device)[None, None, :]
     low, high = size // 2, size - size // 2
