@@ -48,7 +48,17 @@ class CandidateForward:
         if self.compiled is None:
             return False
         self.compiled = None
-        lines = str(exc).strip().splitlines()
-        self.error = f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
+        self.error = describe(exc)
         log.warning("torch.compile failed, training this candidate eagerly: %s", self.error)
         return True
+
+
+def describe(exc: BaseException) -> str:
+    """One line naming a compile failure and, for torch's wrapped errors, the error inside."""
+    inner = getattr(exc, "inner_exception", None) or exc.__cause__
+    text = f"{type(exc).__name__}"
+    if inner is not None and inner is not exc:
+        text += f": {type(inner).__name__}"
+        exc = inner
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{text}: {lines[0]}"[:300] if lines else text
