@@ -19,8 +19,9 @@ import numpy as np
 from nas.errors import NasError
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
-#: With ``workers`` unset, folders with fewer images than this are decoded in this process.
-PARALLEL_FROM = 2000
+#: With ``workers`` unset, folders with fewer images than this are decoded in this process (starting
+#: the processes costs seconds: the program's main module is imported once more).
+PARALLEL_FROM = 10_000
 #: Images per task sent to a decoding process (at most).
 CHUNK = 256
 

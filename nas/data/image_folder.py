@@ -32,7 +32,7 @@ def image_folder(
     ``cache``: decode once into a memory-mapped uint8 file in ``cache_dir`` (default
     $NAS_CACHE_DIR, else ~/.cache/nas), reused while the folder's files (names, sizes, modification
     times) stay the same. ``workers``: decoding processes (default: the CPUs, up to 8, for folders
-    of 2,000 images or more; else one).
+    of 10,000 images or more; else one).
     """
     if image_size < 1:
         raise NasError(f"image_folder option image_size must be at least 1, got {image_size}")
