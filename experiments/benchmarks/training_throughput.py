@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +40,8 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from command_line import command_line  # a sibling script (this folder is on sys.path)
+import image_folder_loads  # sibling scripts (this folder is on sys.path)
+from command_line import command_line
 
 from nas import create_space
 from nas.config import TrainingConfig
@@ -251,96 +250,26 @@ def epoch_seconds(args: argparse.Namespace, device: torch.device) -> list[dict[s
     return rows
 
 
-def write_folder(root: Path, images: int, side: int, seed: int) -> None:
-    """``images`` random smooth PNG images of ``side`` pixels in 10 class folders."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    for i in range(images):
-        folder = root / f"class{i % 10}"
-        folder.mkdir(parents=True, exist_ok=True)
-        low = rng.integers(0, 256, size=(side // 8, side // 8, 3), dtype=np.uint8)
-        Image.fromarray(low).resize((side, side), Image.Resampling.BILINEAR).save(
-            folder / f"{i:05d}.png"
-        )
-
-
-def memory() -> dict[str, int]:
-    """VmHWM (peak), RssAnon and RssFile of this process, in MiB."""
-    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
-    return {k: int(fields[k].split()[0]) // 1024 for k in ("VmHWM", "RssAnon", "RssFile")}
-
-
-def measure_load(spec: str) -> None:
-    """In a fresh process: load the folder as ``spec`` says, then one pass of training batches."""
-    from nas.data import iterate_batches
-    from nas.data.image_folder import image_folder
-
-    options = json.loads(spec)
-    torch.set_num_threads(1)
-    before = memory()
-    start = time.perf_counter()
-    data = image_folder(**options)
-    seconds = time.perf_counter() - start
-    loaded = memory()
-    for _ in iterate_batches(
-        data.train,
-        256,
-        mean=data.mean,
-        std=data.std,
-        device=torch.device("cpu"),
-        generator=torch.Generator().manual_seed(0),
-    ):
-        pass
-    after = memory()
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "base_mib": before["VmHWM"],
-                "anon_before_mib": before["RssAnon"],
-                "peak_mib": loaded["VmHWM"],
-                "anon_mib": after["RssAnon"],
-                "file_mib": after["RssFile"],
-                "mean": data.mean,
-            }
-        )
-    )
-
-
-def image_folder_loads(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Each way of loading the generated folder, in a fresh process."""
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "images"
-        start = time.perf_counter()
-        write_folder(root, args.images, args.source_size, args.seed)
-        print(f"wrote {args.images} PNGs in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-        base = {"root": str(root), "image_size": args.image_size}
-        n, cache = args.workers, {"cache": True, "cache_dir": str(Path(tmp) / "cache")}
-        for label, options in [
-            ("into memory, 1 process (as before)", {"workers": 1}),
-            (f"into memory, {n} processes", {"workers": n}),
-            ("cache, first load (decoding), 1 process", {**cache, "workers": 1}),
-            (
-                f"cache, first load (decoding), {n} processes",
-                {**cache, "cache_dir": f"{tmp}/c{n}", "workers": n},
-            ),
-            ("cache, later load", {**cache, "workers": 1}),
-        ]:
-            # run from -c, as the `nas` command's light main module: decoding processes import
-            # the main module again, and this script's imports torch
-            here = Path(__file__)
-            code = f"import sys; sys.path.insert(0, {str(here.parent)!r}); import {here.stem}; {here.stem}.main()"
-            done = subprocess.run(
-                [sys.executable, "-c", code, "--measure-load", json.dumps({**base, **options})],
-                capture_output=True,
-                text=True,
-                check=True,
+def compile_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """What compiling cost and saved against eager execution, per compiled variant."""
+    eager = next(r for r in rows if r["variant"] == "eager")
+    notes = []
+    for r in rows:
+        if r["variant"].startswith("compile") and r["compiled"]:
+            extra, saved = r["first_s"] - eager["first_s"], eager["later_s"] - r["later_s"]
+            payoff = f"after about {extra / saved:.0f} epochs" if saved > 0 else "never"
+            notes.append(
+                f"- {r['variant']}: the first epoch (tracing, compiling, a recompilation for the last, "
+                f"smaller batch) took {extra:.1f} s more than eager's; later epochs {r['later_s']:.3f} s "
+                f"against {eager['later_s']:.3f} s, so compiling pays off {payoff} of this network."
             )
-            rows.append({"load": label, **json.loads(done.stdout.splitlines()[-1])})
-            print(rows[-1], file=sys.stderr)
-    return rows
+    if notes:
+        notes.append(
+            "- Every new architecture of a search compiles anew: the empty-cache row is what a "
+            "candidate costs (inductor may still reuse some kernels); the filled cache is the same "
+            "network trained again."
+        )
+    return notes
 
 
 def report(
@@ -389,25 +318,30 @@ def report(
         f"{r['compiled'] if r['compile_error'] is None else r['compile_error']} | {r['load']} |"
         for r in epochs
     ]
+    out += ["", "One training per variant (not repeated: single timings on a shared machine).", ""]
+    out += compile_notes(epochs)
     if loads:
         out += [
             "",
             f"## Image folder: {args.images} PNGs of {args.source_size}x{args.source_size} px, "
             f"decoded to {args.image_size}x{args.image_size}",
             "",
-            "Each row in a fresh process; MiB from /proc/self/status: the peak resident memory (VmHWM) "
-            "after the imports and after loading, then anonymous memory (RssAnon) after the imports "
-            "and after one pass of training batches, and file-backed memory (RssFile: shared "
-            "libraries, and the mapped cache, which the kernel can drop) after the pass.",
-            "",
-            "| load | seconds | peak before MiB | peak after MiB | anon before MiB | anon after a pass "
-            "| file after a pass |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+            *image_folder_loads.table(loads),
         ]
+        memory, later = loads[0], loads[-1]
         out += [
-            f"| {r['load']} | {r['seconds']:.2f} | {r['base_mib']} | {r['peak_mib']} | "
-            f"{r['anon_before_mib']} | {r['anon_mib']} | {r['file_mib']} |"
-            for r in loads
+            "",
+            f"Loading from the cache took {later['seconds']:.2f} s against {memory['seconds']:.2f} s for "
+            f"decoding into memory, at a peak of {later['peak_after']} MiB against {memory['peak_after']} "
+            "MiB (in memory, the statistics are computed on a float32 copy of the training split; the "
+            "cache counts them while it is written).",
+        ]
+    if device.type != "cuda":
+        out += [
+            "",
+            "CUDA: not measured by this run (no GPU where it ran). `--device cuda` times train_model "
+            "against the plain loop there (bfloat16 autocast, the data on the device in both); "
+            "experiments/benchmarks/gpu_smoke.py checks that no training step waits for the device.",
         ]
     return "\n".join(out) + "\n"
 
@@ -425,7 +359,6 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--source-size", type=int, default=96)
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--measure-load", help=argparse.SUPPRESS)
     p.add_argument(
         "--output", default=str(ROOT / "results" / "benchmarks" / "training_throughput.md")
     )
@@ -435,16 +368,18 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and write its report."""
     args = _args(argv)
-    if args.measure_load:
-        measure_load(args.measure_load)
-        return 0
     torch.set_num_threads(args.threads)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="inductor-")  # an empty cache
     device = torch.device(args.device)
     loops = compare_loops(args, device)
     epochs = epoch_seconds(args, device)
-    loads = image_folder_loads(args) if args.images else []
-    del args.measure_load
+    loads = (
+        image_folder_loads.loads(
+            args.images, args.source_size, args.image_size, args.workers, args.seed
+        )
+        if args.images
+        else []
+    )
     text = report(args, device, loops, epochs, loads)
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(text)

@@ -61,9 +61,7 @@ class TrainingConfig(_Strict):
         None, gt=0, lt=1
     )  # keep an exponential moving average of the weights
     distill: DistillConfig | None = None  # learn from a trained teacher's soft targets as well
-    channels_last: bool = (
-        False  # NHWC memory layout for the network and its inputs (GPU tensor cores)
-    )
+    channels_last: bool = False  # NHWC memory layout of network and inputs (GPU tensor cores)
     compile: bool = False  # torch.compile each candidate (a candidate that fails trains eagerly)
     compile_backend: str = "inductor"  # torch.compile's backend (torch.compiler.list_backends())
     #: keep the splits on the (CUDA) device instead of copying each batch; "auto": when they take

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from nas.config import TrainingConfig
+from nas import NasError
+from nas.config import TrainingConfig, resolve_config
 from nas.data import iterate_batches
 from nas.data.digits import digits
 from nas.training.device import DeviceTotals, keeps_data, to_device
@@ -61,6 +62,10 @@ def test_deferred_finiteness_keeps_the_first_bad_loss() -> None:
 def test_data_stays_on_the_host_for_a_cpu_and_moves_whole_when_asked() -> None:
     data = digits()
     assert not keeps_data("auto", CPU, [data.train]) and not keeps_data(True, CPU, [data.train])
+    raw = {"name": "x", "trials": 1, "space": "nb201", "strategy": "random", "evaluator": "partial"}
+    assert resolve_config({**raw, "training": {"data_on_device": True}}).training.data_on_device
+    with pytest.raises(NasError, match="training.data_on_device"):
+        resolve_config({**raw, "training": {"data_on_device": "sometimes"}})
     moved = to_device(data.val, CPU)
     assert torch.equal(moved.x, data.val.x) and torch.equal(moved.y, data.val.y)
 
