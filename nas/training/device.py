@@ -12,6 +12,7 @@ epoch raises (experiments/benchmarks/gpu_smoke.py proves there is none).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Iterator
 from typing import Literal
 
@@ -40,46 +41,52 @@ def host_sync(device: torch.device) -> Iterator[None]:
 
 
 class DeviceTotals:
-    """Loss, correct predictions and finiteness of a run of steps, summed where the tensors live.
+    """Losses and correct predictions of a run of steps, kept where they were computed and read
+    once (no wait for the device per step; per step only the correct count is computed).
 
-    The loss is summed in float64 (each batch's mean loss times its size), exactly as adding the
-    Python floats of ``loss.item()`` would: on a CPU the numbers are the same to the last digit.
+    The mean loss is summed on the host in float64, batch after batch (each batch's mean loss
+    times its size), exactly as adding the Python floats of ``loss.item()`` did: on a CPU the
+    numbers are the same to the last digit.
     """
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.seen = 0
-        self.loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        self.correct = torch.zeros((), dtype=torch.int64, device=device)
-        self.finite = torch.ones((), dtype=torch.bool, device=device)
-        self.first_bad = torch.zeros((), dtype=torch.float32, device=device)
+        self._losses: list[torch.Tensor] = []
+        self._weights: list[int] = []
+        self._correct: list[torch.Tensor] = []
+        self._checked = 0
+
+    def watch(self, loss: torch.Tensor, weight: int = 0) -> None:
+        """Keep ``loss`` for the finiteness check, counted ``weight`` times in the mean loss."""
+        self._losses.append(loss.detach())
+        self._weights.append(weight)
 
     def add(self, logits: torch.Tensor, y: torch.Tensor, loss: torch.Tensor, *, mean: bool) -> None:
         """Count one batch: its correct predictions and its loss (``mean``: the batch's mean loss,
         counted times the batch size; else the batch's summed loss)."""
         self.seen += len(y)
-        loss = loss.detach().double()
-        self.loss_sum += loss * len(y) if mean else loss
-        self.correct += (logits.argmax(1) == y).sum()
-
-    def watch(self, loss: torch.Tensor) -> None:
-        """Remember whether ``loss`` is finite (and the first value that is not), without waiting."""
-        loss = loss.detach().float()
-        self.first_bad = torch.where(self.finite, loss, self.first_bad)
-        self.finite &= torch.isfinite(loss)
+        self.watch(loss, len(y) if mean else 1)
+        self._correct.append((logits.argmax(1) == y).sum())
 
     def non_finite(self) -> float | None:
-        """The first non-finite loss watched, or None if all were finite (waits for the device)."""
+        """The first non-finite loss watched since the last call, or None (waits for the device)."""
+        new, self._checked = self._losses[self._checked :], len(self._losses)
+        if not new:
+            return None
         with host_sync(self.device):
-            if bool(self.finite):
-                return None
-            return float(self.first_bad)
+            values = torch.stack(new).tolist()
+        return next((v for v in values if not math.isfinite(v)), None)
 
     def means(self) -> tuple[float, float]:
         """(accuracy, mean loss) over the batches added (waits for the device)."""
         with host_sync(self.device):
-            correct, loss_sum = int(self.correct), float(self.loss_sum)
-        return correct / max(1, self.seen), loss_sum / max(1, self.seen)
+            losses = torch.stack(self._losses).tolist() if self._losses else []
+            correct = int(torch.stack(self._correct).sum()) if self._correct else 0
+        total = 0.0
+        for value, weight in zip(losses, self._weights, strict=True):
+            total += value * weight  # in order, as the loop's Python floats were (not fsum)
+        return correct / max(1, self.seen), total / max(1, self.seen)
 
 
 def keeps_data(setting: bool | Literal["auto"], device: torch.device, splits: list[Split]) -> bool:

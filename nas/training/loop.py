@@ -291,7 +291,7 @@ def _train_epoch(
         start=1,
     ):
         x = _laid_out(augment(x, cfg.augment, run.augment), cfg)
-        logits, loss = _step(run, x, y, cfg, device, epoch, totals)
+        logits, loss = _step(run, x, y, cfg, device, epoch)
         check_deadline()
         totals.add(logits, y, loss, mean=True)
         if device.type != "cpu" and step % FINITE_CHECK_STEPS == 0:
@@ -314,15 +314,14 @@ def _step(
     cfg: TrainingConfig,
     device: torch.device,
     epoch: int,
-    totals: DeviceTotals,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward, backward and update on one batch; returns the logits and the loss."""
     try:
-        logits, loss = _forward_backward(run, x, y, cfg, device, epoch, totals)
+        logits, loss = _forward_backward(run, x, y, cfg, device, epoch)
     except Exception as exc:
         if isinstance(exc, (CandidateError, TrialTimeout)) or not run.forward.fall_back(exc):
             raise
-        logits, loss = _forward_backward(run, x, y, cfg, device, epoch, totals)
+        logits, loss = _forward_backward(run, x, y, cfg, device, epoch)
     if cfg.grad_clip:
         run.scaler.unscale_(run.optimizer)
         nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
@@ -341,7 +340,6 @@ def _forward_backward(
     cfg: TrainingConfig,
     device: torch.device,
     epoch: int,
-    totals: DeviceTotals,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     with autocast(device, cfg.amp):
         logits, aux = run.forward(x)
@@ -350,11 +348,10 @@ def _forward_backward(
             loss = run.distiller.loss(logits, x, loss)
         if aux is not None:
             loss = loss + cfg.auxiliary_weight * run.criterion(aux.float(), y)
-    if device.type == "cpu":  # reading a CPU tensor costs no wait
-        if not torch.isfinite(loss):
-            raise CandidateError(f"loss became {loss.item()} at epoch {epoch}")
-    else:
-        totals.watch(loss)
+    # reading a CPU tensor costs no wait; elsewhere the epoch's totals are checked every
+    # FINITE_CHECK_STEPS steps
+    if device.type == "cpu" and not torch.isfinite(loss):
+        raise CandidateError(f"loss became {loss.item()} at epoch {epoch}")
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
     return logits, loss
