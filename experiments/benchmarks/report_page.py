@@ -28,8 +28,9 @@ from command_line import command_line  # a sibling script (this folder is on sys
 
 import nas
 from nas.config import resolve_config
-from nas.results.plots import load_run, write_plots
+from nas.results.plots import write_plots
 from nas.results.report import write_report
+from nas.results.runs import load_run
 from nas.search.runner import run_search
 
 #: Networks timed with Grad-CAM: (space, options, input shape).

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +19,7 @@ from nas.errors import NasError
 from nas.io import write_atomic
 from nas.pareto import non_dominated
 from nas.results.kinds import COLOR_BY, PLOT_KINDS
+from nas.results.runs import PlotOptions, RunTrials, completed, direction
 
 #: Metrics that are costs (minimised) and make good x axes against accuracy, in order of preference.
 COST_METRICS = (
@@ -43,63 +43,6 @@ BOOKKEEPING = {
     "started",
     "duration_s",
 }
-
-
-@dataclass
-class RunTrials:
-    """One run's trials and what the plots need to know about the run."""
-
-    label: str
-    strategy: str
-    objectives: dict[str, str]
-    frame: pd.DataFrame
-    path: Path
-
-
-@dataclass
-class PlotOptions:
-    """Which metrics to plot and how to colour the points."""
-
-    x: list[str] = field(default_factory=list)
-    y: str | None = None
-    color: str = "run"
-
-
-def run_label(path: str | Path) -> str:
-    """``experiment/run-id`` for a run folder."""
-    resolved = Path(path).resolve()
-    return f"{resolved.parent.name}/{resolved.name}"
-
-
-def load_run(path: str | Path) -> RunTrials:
-    """A run's trials, for plotting."""
-    from nas.results.reading import load_trials, run_objectives
-    from nas.results.run_folder import RunFolder
-
-    run = RunFolder.open(path)
-    frame, _ = load_trials(run.path)
-    strategy = run.load_config().strategy.name
-    return RunTrials(run_label(run.path), strategy, run_objectives(run.path), frame, run.path)
-
-
-def direction(metric: str, objectives: dict[str, str]) -> str:
-    """'maximize' or 'minimize': the objective's direction, else maximise accuracies, minimise the rest."""
-    if metric in objectives:
-        return objectives[metric]
-    return "maximize" if "accuracy" in metric and not metric.endswith("_drop") else "minimize"
-
-
-def completed(frame: pd.DataFrame, *metrics: str) -> pd.DataFrame:
-    """Completed first evaluations with finite values of ``metrics``."""
-    if frame.empty or any(m not in frame for m in metrics):
-        return frame.iloc[0:0]
-    done = frame[frame["state"] == "complete"]
-    if "duplicate_of" in done:
-        done = done[done["duplicate_of"].isna()]
-    for metric in metrics:
-        values = pd.to_numeric(done[metric], errors="coerce")
-        done = done[np.isfinite(values.to_numpy(dtype=float))]
-    return done
 
 
 def hover_text(row: pd.Series, run: str) -> str:

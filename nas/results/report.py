@@ -22,16 +22,9 @@ from nas.errors import NasError
 from nas.io import write_atomic
 from nas.results.cam_views import Candidate, cam_section
 from nas.results.drawing import render
-from nas.results.plots import (
-    COST_METRICS,
-    PlotOptions,
-    RunTrials,
-    alpha_figures,
-    load_run,
-    pareto_figures,
-    progress_figures,
-)
+from nas.results.plots import COST_METRICS, alpha_figures, pareto_figures, progress_figures
 from nas.results.run_folder import RunFolder
+from nas.results.runs import PlotOptions, RunTrials, load_run
 from nas.space import SearchSpace
 
 REPORT_FILE = "report.html"

@@ -41,8 +41,8 @@ def load_runs(
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     """The trials of several runs in one frame (with a ``run`` column when there are several),
     and the first run's objectives; with ``pareto``, only each run's Pareto front."""
-    from nas.results.plots import run_label
     from nas.results.reading import load_trials, run_objectives
+    from nas.results.runs import run_label
     from nas.results.trials import pareto_front
 
     objectives = run_objectives(paths[0])

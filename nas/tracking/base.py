@@ -64,7 +64,8 @@ def run_artefacts(run_dir: Path, out: Path) -> list[Path]:
     """The run's artefacts to log: its config and Pareto front, and (where they can be made) the
     Pareto plot and the exported best module, written under ``out``."""
     files = [p for p in (run_dir / "config.yaml", run_dir / "pareto.csv") if p.is_file()]
-    from nas.results.plots import load_run, write_plots
+    from nas.results.plots import write_plots
+    from nas.results.runs import load_run
 
     try:
         files += write_plots([load_run(run_dir)], out / "plots", kinds=("pareto",), static=False)

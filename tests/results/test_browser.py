@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nas.results.plots import PlotOptions, load_run, write_plots
+from nas.results.plots import write_plots
+from nas.results.runs import PlotOptions, load_run
 from tests.results.browser import PageResult, blank, find_chromium, load_page
 from tests.results.test_plots import figures_in
 

@@ -13,9 +13,10 @@ from plotly.offline import get_plotlyjs
 
 import nas
 from nas.data import Split
-from nas.results.plots import PlotOptions, alpha_figures, load_run, pareto_figures, progress_figures
+from nas.results.plots import alpha_figures, pareto_figures, progress_figures
 from nas.results.reading import load_trials
 from nas.results.report import write_report
+from nas.results.runs import PlotOptions, load_run
 from nas.results.weights import load_weights, weights_path
 from tests.results.test_plots import figures_in
 
