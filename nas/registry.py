@@ -3,7 +3,7 @@
 Entries are factories, resolved lazily: a built-in is a ``module:attribute`` string until
 it is first used, third-party packages add theirs through entry points (group
 ``nas.search_spaces``, ``nas.strategies``, ``nas.evaluators``, ``nas.datasets``,
-``nas.pruners``, ``nas.executors``) or the ``register_*`` decorators. A config may also name a
+``nas.pruners``, ``nas.executors``, ``nas.tasks``) or the ``register_*`` decorators. A config may also name a
 plugin directly as ``package.module:attribute``, but only a plugin: a class that subclasses its
 registry's base (``SearchSpace``, ``Evaluator``, ``OneShot`` or Optuna's ``BaseSampler``,
 Optuna's ``BasePruner``, ``Executor``; data sets have none) or a factory registered in that same
@@ -23,6 +23,7 @@ Factory conventions (the user options are always keyword-only parameters):
 - dataset: ``factory(*, **options) -> DataSplits``
 - pruner: ``factory(*, **options) -> optuna.pruners.BasePruner``
 - executor: ``factory(config, *, **options) -> nas.executors.base.Executor``
+- task: ``factory() -> nas.tasks.Task``
 """
 
 from __future__ import annotations
@@ -198,6 +199,7 @@ SPACES = Registry(
         "nb201": "search_spaces.nb201:NB201Space",
         "darts": "search_spaces.darts:DartsSpace",
         "mbconv": "search_spaces.mbconv:MBConvSpace",
+        "unet": "search_spaces.unet:UNetSpace",
     },
     bases=("nas.space:SearchSpace",),
     decorator="@nas.register_space",
@@ -276,6 +278,16 @@ PRUNERS = Registry(
     bases=("optuna.pruners:BasePruner",),
     decorator="@nas.register_pruner",
 )
+TASKS = Registry(
+    "task",
+    "nas.tasks",
+    {
+        "classification": "nas.tasks.classification:Classification",
+        "segmentation": "nas.tasks.segmentation:Segmentation",
+    },
+    bases=("nas.tasks:Task",),
+    decorator="@nas.register_task",
+)
 REGISTRIES: dict[str, Registry] = {
     "spaces": SPACES,
     "strategies": STRATEGIES,
@@ -283,6 +295,7 @@ REGISTRIES: dict[str, Registry] = {
     "datasets": DATASETS,
     "pruners": PRUNERS,
     "executors": EXECUTORS,
+    "tasks": TASKS,
 }
 
 register_space = SPACES.register
@@ -291,3 +304,4 @@ register_evaluator = EVALUATORS.register
 register_dataset = DATASETS.register
 register_pruner = PRUNERS.register
 register_executor = EXECUTORS.register
+register_task = TASKS.register

@@ -149,6 +149,10 @@ def resolve_config(data: Mapping[str, Any], default_name: str = "experiment") ->
     """Validate a raw config mapping and fill in every default, plugin options included."""
     data = dict(data)
     data.setdefault("name", default_name)
+    if isinstance(data.get("task"), str):
+        from nas.tasks import task_named  # NasError naming the known tasks for an unknown one
+
+        data.setdefault("objectives", task_named(data["task"]).default_objectives())
     for key, registry in _REGISTRIES.items():
         if key in data:
             data[key] = _resolve_component(key, data[key], registry)

@@ -55,7 +55,9 @@ def build_components(config: ExperimentConfig) -> Components:
     else:
         sampler = strategy
     device = resolve_device(config.training.device)
-    context = EvalContext(config.dataset, config.training, config.seed, device, config.costs)
+    context = EvalContext(
+        config.dataset, config.training, config.seed, device, config.costs, config.task
+    )
     evaluator = EVALUATORS.get(config.evaluator.name)(context, **config.evaluator.options)
     evaluator.check(space)
     executor = EXECUTORS.get(config.executor.name)(config, **config.executor.options)
