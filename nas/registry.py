@@ -244,6 +244,7 @@ DATASETS = Registry(
     "nas.datasets",
     {
         "digits": "nas.data.digits:digits",
+        "digit_scenes": "nas.data.scenes:digit_scenes",
         "cifar10": "nas.data.cifar:cifar10",
         "cifar100": "nas.data.cifar:cifar100",
         "image_folder": "nas.data.image_folder:image_folder",

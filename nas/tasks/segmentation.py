@@ -21,9 +21,12 @@ IGNORE_INDEX = -100
 
 def confusion(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
     """The (true, predicted) pixel-count matrix of ``num_classes`` classes, ignored pixels left out."""
-    keep = y != IGNORE_INDEX
-    index = y[keep] * num_classes + pred[keep]
-    return torch.bincount(index, minlength=num_classes * num_classes).view(num_classes, num_classes)
+    cells = num_classes * num_classes
+    # no boolean indexing nor bincount: both wait for the device (ignored pixels go to a spare cell)
+    index = torch.where(y != IGNORE_INDEX, y * num_classes + pred, cells).flatten()
+    counts = torch.zeros(cells + 1, dtype=torch.int64, device=y.device)
+    counts.scatter_add_(0, index, torch.ones_like(index))
+    return counts[:cells].view(num_classes, num_classes)
 
 
 def iou_scores(matrix: torch.Tensor) -> dict[str, float]:
