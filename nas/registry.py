@@ -248,6 +248,7 @@ DATASETS = Registry(
         "cifar10": "nas.data.cifar:cifar10",
         "cifar100": "nas.data.cifar:cifar100",
         "image_folder": "nas.data.image_folder:image_folder",
+        "masks_folder": "nas.data.masks_folder:masks_folder",
     },
     decorator="@nas.register_dataset",
 )
