@@ -30,7 +30,9 @@ def _pairs(root: str) -> list[tuple[Path, Path]]:
     for path in paths:
         mask = masks / f"{path.stem}.png"
         if not mask.is_file():
-            raise NasError(f"image {str(path)!r} has no mask {str(mask)!r}; add it or remove the image")
+            raise NasError(
+                f"image {str(path)!r} has no mask {str(mask)!r}; add it or remove the image"
+            )
         pairs.append((path, mask))
     return pairs
 
@@ -54,7 +56,9 @@ def _read(
                 lab = lab.resize(size[::-1], Image.Resampling.NEAREST)
             x, y = np.asarray(img, dtype=np.uint8), np.asarray(lab, dtype=np.int64)
     except (UnidentifiedImageError, OSError) as exc:
-        raise NasError(f"{str(image)!r} or its mask cannot be decoded ({exc}); replace it") from None
+        raise NasError(
+            f"{str(image)!r} or its mask cannot be decoded ({exc}); replace it"
+        ) from None
     if x.shape[:2] != y.shape:
         raise NasError(
             f"image {str(image)!r} is {x.shape[1]}x{x.shape[0]} but its mask {y.shape[1]}x{y.shape[0]}; "
@@ -98,7 +102,9 @@ def masks_folder(
     if ignore_index is not None:
         y[y == ignore_index] = IGNORE_INDEX
     labelled = y[y != IGNORE_INDEX]
-    classes = num_classes if num_classes is not None else int(labelled.max()) + 1 if len(labelled) else 0
+    classes = (
+        num_classes if num_classes is not None else int(labelled.max()) + 1 if len(labelled) else 0
+    )
     if classes < 2 or (len(labelled) and int(labelled.max()) >= classes):
         raise NasError(
             f"masks folder {root!r}: mask values must be below num_classes ({classes}) and there "

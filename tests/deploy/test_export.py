@@ -42,6 +42,7 @@ FRESH = textwrap.dedent("""
     sys.meta_path.insert(0, Refuse())
     sys.path.insert(0, sys.argv[1])
     import torch
+    torch.set_num_threads(1)  # as the test process (conftest): the same summation order
     module = __import__("exported." + sys.argv[2], fromlist=["build_model"])
     model = module.build_model().eval()
     x = torch.load(sys.argv[3], weights_only=True)
