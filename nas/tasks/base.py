@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
@@ -93,6 +93,17 @@ def metric_direction(metric: str) -> str | None:
         if metric in directions:
             return directions[metric]
     return None
+
+
+def check_space(task: Task, space: Any) -> None:
+    """NasError if ``space`` (a SearchSpace) builds networks for another task than ``task``."""
+    built_for = getattr(space, "task", "classification")
+    if built_for != task.name:
+        raise NasError(
+            f"space {getattr(space, 'name', '') or type(space).__name__!r} builds {built_for} "
+            f"networks but the config's task is {task.name!r}; set task: {built_for} or choose "
+            f"a {task.name} space"
+        )
 
 
 def check_output(

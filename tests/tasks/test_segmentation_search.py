@@ -112,3 +112,22 @@ def test_search_show_plot_resume_and_export_a_segmentation_run(
     assert exported.shape == (3, 11, 16, 16)
     with torch.no_grad():
         assert torch.equal(exported, searched.eval()(x))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "task=classification",
+            "error: space 'unet' builds segmentation networks but the config's task is "
+            "'classification'; set task: segmentation or choose a classification space",
+        ),
+        ("training.augment.flip=true", "error: training.augment would move images without"),
+    ],
+)
+def test_a_space_of_another_task_or_settings_it_cannot_train_stop_before_any_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture, override: str, message: str
+) -> None:
+    assert main(["search", str(_config(tmp_path)), override, "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith(message)
+    assert not (tmp_path / "results").exists()
