@@ -142,8 +142,10 @@ the validation mIoU ranged from {found["worst_val_miou"]:.2f} to {found["best_va
 (median {found["median_val_miou"]:.2f}). Best architecture: `{found["best_arch"]}`
 ({found["best_flops"]:,} FLOPs, {found["best_latency_ms"]:.2f} ms at batch 1).
 
-Search wall time {found["wall_s"]:.0f} s ({found["cpu_s"]:.0f} s of CPU time in the process),
-target under 300 s on two cores; the baseline trained in {base["train_s"]:.0f} s.
+Search wall time {found["wall_s"]:.0f} s on this (shared) machine; {found["cpu_s"]:.0f} s of CPU time
+in the process, which trains on one thread (`training.threads: 1`): the time one otherwise idle
+core needs, against the target of under 300 s on two cores. The baseline trained in
+{base["train_s"]:.0f} s.
 """
 
 
