@@ -60,7 +60,7 @@ def _config(tmp_path: Path) -> Path:
     return config
 
 
-def test_search_show_plot_resume_and_export_a_segmentation_run(
+def test_search_show_plot_report_resume_and_export_a_segmentation_run(
     tmp_path: Path, capsys: pytest.CaptureFixture, one_thread: None
 ) -> None:
     assert main(["search", str(_config(tmp_path)), "--quiet"]) == 0
@@ -77,6 +77,9 @@ def test_search_show_plot_resume_and_export_a_segmentation_run(
     assert (run / "plots" / "pareto.html").is_file()
     x_axes, y_axis = default_axes([load_run(run)])
     assert y_axis == "val_miou" and {"params", "flops", "latency_ms"} <= set(x_axes)
+
+    assert main(["report", str(run)]) == 0
+    assert "No Grad-CAM views: they explain classifiers" in (run / "report.html").read_text()
 
     assert main(["search", "--resume", str(run), "trials=4", "--quiet"]) == 0
     assert "(4 evaluated" in capsys.readouterr().out
