@@ -12,6 +12,7 @@ from search_spaces.nb201.network import EDGES
 from search_spaces.nb201.ops import OPS
 from search_spaces.nb201.space import str_to_arch
 from search_spaces.unet.network import DecoderStage, EncoderStage
+from search_spaces.unet.supernet import UNetSupernet
 
 BLOCKS: tuple[str, ...] = ("conv", "nb201", "mbconv")
 UPSAMPLING: tuple[str, ...] = ("transposed", "bilinear")
@@ -102,17 +103,22 @@ class UNetSpace(SpecSearchSpace):
                 out[f"cell_{edge}"] = OPS
         return out
 
-    def network_spec(
-        self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
-    ) -> NetworkSpec:
-        """The UNet class and its stages for ``arch``."""
-        arch = self.validate(arch)
+    def _check_input(self, input_shape: tuple[int, int, int]) -> int:
+        """The input's channels, or NasError if its sides cannot be halved ``levels - 1`` times."""
         c, h, w = input_shape
         if min(h, w) < 2 ** (self.levels - 1):
             raise NasError(
                 f"unet with levels={self.levels} halves the input {self.levels - 1} times; "
                 f"{h}x{w} images are too small: use levels <= {max(1, min(h, w)).bit_length()}"
             )
+        return c
+
+    def network_spec(
+        self, arch: Mapping[str, Choice], *, num_classes: int, input_shape: tuple[int, int, int]
+    ) -> NetworkSpec:
+        """The UNet class and its stages for ``arch``."""
+        arch = self.validate(arch)
+        c = self._check_input(input_shape)
         encoder = [
             EncoderStage(
                 str(arch[f"enc{i}_block"]), int(arch[f"enc{i}_depth"]), int(arch[f"enc{i}_width"])
@@ -138,6 +144,22 @@ class UNetSpace(SpecSearchSpace):
                 "in_channels": c,
                 "num_classes": num_classes,
             },
+        )
+
+    def supernet(
+        self, *, num_classes: int, input_shape: tuple[int, int, int] = (3, 32, 32)
+    ) -> UNetSupernet:
+        """Single-path weight sharing: one module per stage choice, super-cells for nb201 stages."""
+        self._check_input(input_shape)
+        return UNetSupernet(
+            decisions=self.decisions(),
+            space_name=self.name,
+            levels=self.levels,
+            cell=self._cell_ops,
+            batch_norm=self.batch_norm,
+            mbconv_expand=self.mbconv_expand,
+            in_channels=input_shape[0],
+            num_classes=num_classes,
         )
 
     def classic(self) -> dict[str, Choice]:

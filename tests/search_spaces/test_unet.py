@@ -87,3 +87,16 @@ def test_images_too_small_for_the_levels_are_refused_with_the_fix() -> None:
     with pytest.raises(NasError, match="8x8 images are too small: use levels <= 4") as caught:
         space.build(space.classic(), num_classes=2, input_shape=(1, 8, 8))
     assert "\n" not in str(caught.value)
+
+
+def test_the_supernet_with_the_fixed_cell_gives_each_subnet_its_standalone_output() -> None:
+    space = create_space("unet", base_width=4)  # the default cell: super-cells on a fixed path
+    supernet = space.supernet(num_classes=3, input_shape=(1, 16, 16))
+    x = torch.randn(2, 1, 16, 16)
+    arch = {**space.classic(), "enc0_block": "nb201", "enc0_depth": 1, "enc1_block": "mbconv"}
+    arch["dec1_up"], arch["dec0_fuse"], arch["dec0_width"] = "bilinear", "add", 2
+    supernet.set_arch(arch)
+    model = space.build(arch, num_classes=3, input_shape=(1, 16, 16))
+    model.load_state_dict(supernet.subnet_state_dict(arch), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(supernet.eval()(x), model.eval()(x))
