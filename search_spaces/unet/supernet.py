@@ -144,7 +144,7 @@ class UNetSupernet(Supernet):
         skips.pop()
         for blocks, key in zip(self.decoder, self._decoder_path, strict=True):
             x = cast(nn.ModuleDict, blocks)[key](x, skips.pop())
-        return cast(nn.Module, self.head[self._head])(x)
+        return self.head[self._head](x)
 
     def subnet_state_dict(self, arch: Mapping[str, Choice]) -> dict[str, torch.Tensor]:
         """The shared weights of ``arch``, keyed as in ``space.build(arch)``."""
