@@ -105,3 +105,22 @@ def test_training_a_unet_reports_the_miou_of_its_own_predictions() -> None:
     hand = iou_scores(confusion(pred, data.val.y, data.num_classes))
     assert result.val_scores == pytest.approx(hand)
     assert 0.0 < result.val_scores["pixel_accuracy"] <= 1.0
+
+
+def test_pruners_compare_the_metric_the_task_reports_each_epoch() -> None:
+    from nas.search.pruners import make_pruner, reported_metric
+
+    raw = {
+        "trials": 1,
+        "task": "segmentation",
+        "space": "unet",
+        "dataset": "digit_scenes",
+        "strategy": "random",
+        "evaluator": "partial",
+        "pruner": "median",
+    }
+    config = resolve_config(raw)
+    assert reported_metric(config) == "val_miou"
+    make_pruner(config)  # the default objective, val_miou alone: accepted
+    with pytest.raises(NasError, match="compares the val_miou reported each epoch"):
+        make_pruner(resolve_config({**raw, "objectives": {"val_pixel_accuracy": "maximize"}}))
