@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -143,9 +143,15 @@ def measure_latency(
 
 
 def cost_metrics(
-    model: nn.Module, input_shape: tuple[int, int, int], costs: CostsConfig
+    model: nn.Module,
+    input_shape: tuple[int, int, int],
+    costs: CostsConfig,
+    *,
+    arch: Mapping[str, Any] | None = None,
+    space: Any = None,
 ) -> dict[str, float | int]:
-    """Params and FLOPs, plus peak activation memory and latency as configured (on the model's device)."""
+    """Params and FLOPs, plus peak activation memory and latency as configured (on the model's
+    device), and with a latency profile, ``arch``'s predicted latency on the profiled device."""
     metrics: dict[str, float | int] = {
         "params": count_params(model),
         "flops": count_flops(model, input_shape),
@@ -162,4 +168,8 @@ def cost_metrics(
                 repeats=costs.latency_repeats,
                 warmup=costs.latency_warmup,
             )
+    if costs.latency_profile is not None and arch is not None:
+        from nas.costs.profile import predicted_latency
+
+        metrics.update(predicted_latency(costs.latency_profile, arch, space, input_shape))
     return metrics
