@@ -86,7 +86,7 @@ class TabularNB201(Evaluator):
                 "shipped with nas"
             )
         self.path = str(path.resolve())
-        self.latency_profile = context.costs.latency_profile
+        self.latency_profile = context.costs.latency_profile if context is not None else None
         self.dataset = dataset
         self.rows = _load(self.path, path.stat().st_mtime, dataset)
 
