@@ -260,3 +260,73 @@ def _measure_transfer(space: Any, profile: LatencyProfile, samples: int, timed: 
     for b in profile.batch_sizes:
         model = fit_transfer({r["arch"]: r["ms"][str(b)] for r in rows})
         profile.transfer[str(b)] = model.to_dict()
+
+
+def space_from_config(path: str, overrides: Sequence[str] = ()) -> Any:
+    """The search space a YAML file describes: an experiment config's ``space`` section, or a
+    file that is only that section (``name: nb201`` and its options)."""
+    from nas.config import apply_overrides, read_yaml
+    from nas.config.options import validate_options
+    from nas.registry import SPACES
+
+    data = apply_overrides(read_yaml(path), overrides)
+    section = data.get("space", data)
+    if isinstance(section, str):
+        section = {"name": section}
+    if not isinstance(section, dict) or not isinstance(section.get("name"), str):
+        raise NasError(
+            f"{path!r} names no search space: give an experiment config with a 'space:' section "
+            "or a file with 'name: SPACE' and its options"
+        )
+    factory = SPACES.get(section["name"])
+    options = {k: v for k, v in section.items() if k != "name"}
+    return factory(**validate_options(factory, options, "space"))
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """``3x32x32`` as (3, 32, 32)."""
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise NasError(
+            f"--input-shape must be CxHxW with positive integers, e.g. 3x32x32; got {text!r}"
+        )
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+def parse_batch_sizes(text: str) -> list[int]:
+    """``1,32`` as [1, 32]."""
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise NasError(
+            f"--batch-sizes must be positive integers separated by commas, e.g. 1,32; got {text!r}"
+        )
+    return sorted({int(p) for p in parts})
+
+
+def summary(profile: LatencyProfile) -> list[str]:
+    """What a profile holds and how far the plain unit sum is from the measured networks."""
+    lines = [
+        f"{profile.method} profile of {profile.space_repr} on {profile.device.get('cpu')} "
+        f"({profile.device['type']}, {profile.device['backend']}, {profile.device['threads']} thread(s))"
+    ]
+    for b in profile.batch_sizes:
+        key = str(b)
+        measured = np.asarray([r["ms"][key] for r in profile.samples], dtype=float)
+        if profile.method == "lookup":
+            sums = np.asarray([r["sum_ms"][key] for r in profile.samples], dtype=float)
+            scale, offset = profile.overhead[key]
+            line = f"batch {b}: {len(profile.units[key])} units"
+            if len(measured):
+                sum_err = 100 * np.mean(np.abs(sums - measured) / measured)
+                fitted = scale * sums + offset
+                fit_err = 100 * np.mean(np.abs(fitted - measured) / measured)
+                line += (
+                    f"; {len(measured)} whole networks {measured.min():.3g}-{measured.max():.3g} ms: "
+                    f"plain sum off by {sum_err:.1f}% (MAPE), with the fitted overhead "
+                    f"(x{scale:.3g} {offset:+.3g} ms) {fit_err:.1f}%"
+                )
+        else:
+            span = f"{measured.min():.3g}-{measured.max():.3g} ms"
+            line = f"batch {b}: transfer fitted on {len(measured)} networks, {span}"
+        lines.append(line)
+    return lines
