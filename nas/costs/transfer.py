@@ -4,8 +4,8 @@ The shipped NAS-Bench-201 table holds every cell architecture's measured latency
 For a new device, ten architectures are measured; a ridge regression in log space maps the
 architectures' log latencies on the meta-training devices (HELP's split, :data:`META_TRAIN`) to
 the new device's, and then prices all 15,625. The ten are a fixed, diverse design
-(:func:`design`): evenly spaced quantiles of the architectures' mean standardised log latency
-over the meta-training devices, so that they span fast to slow.
+(:func:`design`): the middle architecture of each of ten equal-count bins of the architectures'
+mean standardised log latency over the meta-training devices, so that they span fast to slow.
 
 The meta-training data exists only for NAS-Bench-201 cells: other spaces get no transfer (their
 profiles are per-operation lookup tables, nas/costs/profile.py).
@@ -82,14 +82,15 @@ def meta_features(archs: Sequence[str] | None = None) -> np.ndarray:
 
 
 def design(k: int) -> list[str]:
-    """``k`` arch strings spanning fast to slow: evenly spaced quantiles of the mean standardised
-    log latency on the meta-training devices (the same for every device and run)."""
+    """``k`` arch strings spanning fast to slow: sorted by their mean standardised log latency on
+    the meta-training devices, the middle architecture of each of ``k`` equal-count bins (the
+    same for every device and run; the extremes, such as all-``none`` cells, are atypical)."""
     if k < 2:
         raise NasError(f"few-shot transfer needs at least 2 measured architectures, got {k}")
     logs = meta_features()
     score = ((logs - logs.mean(0)) / logs.std(0)).mean(1)
     order = np.argsort(score, kind="stable")
-    picks = np.linspace(0, len(order) - 1, k).round().astype(int)
+    picks = ((np.arange(k) + 0.5) / k * len(order)).astype(int)
     return [table_archs()[i] for i in order[picks]]
 
 

@@ -163,7 +163,7 @@ def test_transfer_recovers_a_device_it_was_meta_trained_on() -> None:
     index = {a: i for i, a in enumerate(table_archs())}
     model = fit_transfer({a: float(truth[index[a]]) for a in archs})
     assert model.devices == META_TRAIN
-    assert spearmanr(model.predict(), truth).statistic > 0.97
+    assert spearmanr(model.predict(), truth).statistic > 0.95  # one-hot ridge on 20: about 0.7
 
 
 def test_transfer_is_refused_outside_nb201() -> None:
