@@ -68,6 +68,8 @@ def lut(args: argparse.Namespace) -> dict:
     """Per space: profile, then 200 random candidates measured whole vs predicted."""
     out = {}
     for name, (config, shape) in EXAMPLES.items():
+        if name == "nb201":
+            shape = (3, args.nb201_size, args.nb201_size)
         section = dict(read_yaml(ROOT / config)["space"])
         space = create_space(section.pop("name"), **section)
         start = time.perf_counter()
@@ -234,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--parts", default="lut,transfer,search")
     parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--nb201-size", type=int, default=32, help="nb201's input side (CIFAR: 32)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--draws", type=int, default=10)
