@@ -73,7 +73,9 @@ def lut(args: argparse.Namespace) -> dict:
         section = dict(read_yaml(ROOT / config)["space"])
         space = create_space(section.pop("name"), **section)
         start = time.perf_counter()
-        profile = profile_device(space, shape, samples=10, repeats=args.repeats, warmup=args.warmup)
+        profile = profile_device(
+            space, shape, samples=10, repeats=args.repeats, warmup=args.warmup, clock=args.clock
+        )
         seconds = time.perf_counter() - start
         rng = np.random.default_rng(12345)
         measured, summed, predicted = [], [], []
@@ -83,14 +85,10 @@ def lut(args: argparse.Namespace) -> dict:
             model = space.build(arch, num_classes=10, input_shape=shape)
             measured.append(
                 time_module(
-                    model,
-                    shape,
-                    1,
-                    device=torch.device("cpu"),
-                    repeats=args.repeats,
-                    warmup=args.warmup,
+                    model, shape, 1, device=torch.device("cpu"), repeats=args.repeats,
+                    warmup=args.warmup, clock=args.clock,
                 )
-            )
+            )  # fmt: skip
             summed.append(profile.unit_sum(space.latency_units(arch, shape), 1))
             predicted.append(profile.predict(arch, space)["predicted_latency_ms"])
         m, s, p = (np.asarray(v) for v in (measured, summed, predicted))
@@ -236,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--parts", default="lut,transfer,search")
     parser.add_argument("--candidates", type=int, default=200)
+    parser.add_argument("--clock", choices=("wall", "thread"), default="thread")
     parser.add_argument("--nb201-size", type=int, default=32, help="nb201's input side (CIFAR: 32)")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=5)
@@ -258,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     parts = {"lut": lut, "transfer": transfer, "search": search}
     for part in args.parts.split(","):
-        results[part] = parts[part](args)
+        results[f"lut_{args.clock}" if part == "lut" else part] = parts[part](args)
     results["load_end"] = os.getloadavg()
     results["seconds"] = time.perf_counter() - start
     previous = json.loads(Path(args.output).read_text()) if Path(args.output).exists() else {}

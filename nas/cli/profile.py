@@ -65,6 +65,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     prof.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed runs first")
     prof.add_argument(
+        "--clock",
+        choices=("wall", "thread"),
+        default="wall",
+        help="wall time (default), or the timing thread's CPU time: on a CPU shared with other "
+        "jobs it leaves out the time they hold the core (--device cpu --threads 1 only)",
+    )
+    prof.add_argument(
         "--seed", type=int, default=0, help="seed of the random whole candidates (lookup)"
     )
     prof.add_argument(
@@ -119,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
             repeats=args.repeats,
             warmup=args.warmup,
             seed=args.seed,
+            clock=args.clock,
             progress=advance,
         )
     profile.device["seconds"] = round(time.perf_counter() - start, 1)

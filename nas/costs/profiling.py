@@ -24,6 +24,7 @@ from nas.costs.units import LatencyUnit, profilable
 from nas.errors import NasError
 
 Backend = Literal["torch", "onnxruntime"]
+Clock = Literal["wall", "thread"]
 #: Called after each measurement with a short description of it.
 Progress = Callable[[str], None]
 
@@ -83,15 +84,17 @@ def time_module(
     threads: int = 1,
     repeats: int = 30,
     warmup: int = 5,
+    clock: Clock = "wall",
 ) -> float:
-    """Median latency (ms) of ``model`` on ``device`` through ``backend``."""
+    """Median latency (ms) of ``model`` on ``device`` through ``backend`` (``clock``: see
+    :func:`nas.costs.measure.measure_latency`)."""
     model = model.eval()
     if backend == "onnxruntime":
         model = OnnxRuntimeModule(model, (batch_size, *input_shape), device, threads)
     else:
         model = model.to(device)
     return measure_latency(
-        model, input_shape, batch_size=batch_size, repeats=repeats, warmup=warmup
+        model, input_shape, batch_size=batch_size, repeats=repeats, warmup=warmup, clock=clock
     )
 
 
@@ -154,6 +157,7 @@ def profile_device(
     repeats: int = 30,
     warmup: int = 5,
     seed: int = 0,
+    clock: Clock = "wall",
     progress: Progress | None = None,
 ) -> LatencyProfile:
     """Measure this machine for ``space`` and return its profile (nothing is written).
@@ -167,9 +171,10 @@ def profile_device(
             f"few-shot transfer needs meta-training latencies, which exist only for the nb201 "
             f"space (the NAS-Bench-201 table), not {space.name!r}; use --method lookup"
         )
-    torch.set_num_threads(threads)
+    if clock == "thread" and (device.type != "cpu" or threads != 1):
+        raise NasError("--clock thread times one CPU thread: use it with --device cpu --threads 1")
     profile = LatencyProfile(
-        device=describe_device(device, backend, threads),
+        device={**describe_device(device, backend, threads), "clock": clock},
         space=space.name,
         space_repr=repr(space),
         input_shape=tuple(input_shape),  # type: ignore[arg-type]
@@ -187,15 +192,21 @@ def profile_device(
             threads=threads,
             repeats=repeats,
             warmup=warmup,
+            clock=clock,
         )
         if progress is not None:
             progress(what)
         return ms
 
-    if method == "transfer":
-        _measure_transfer(space, profile, samples, timed)
-    else:
-        _measure_lookup(space, profile, samples, seed, timed)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        if method == "transfer":
+            _measure_transfer(space, profile, samples, timed)
+        else:
+            _measure_lookup(space, profile, samples, seed, timed)
+    finally:
+        torch.set_num_threads(before)
     return profile
 
 

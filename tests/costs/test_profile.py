@@ -186,3 +186,11 @@ def test_onnxruntime_backend_times_the_exported_graph() -> None:
     assert (
         time_module(model, SHAPE, 2, device=torch.device("cpu"), backend="onnxruntime", **FAST) > 0
     )
+
+
+def test_the_thread_clock_times_one_cpu_thread() -> None:
+    model = nn.Conv2d(3, 4, 3, padding=1)
+    assert time_module(model, SHAPE, 1, device=torch.device("cpu"), clock="thread", **FAST) > 0
+    space = create_space("nb201", **TINY["nb201"])
+    with pytest.raises(NasError, match="--clock thread times one CPU thread"):
+        profile_device(space, SHAPE, clock="thread", threads=2, **FAST)
