@@ -37,7 +37,8 @@ def plan_units(plan: NetworkPlan, input_shape: tuple[int, int, int]) -> list[Lat
 def covering_archs(decisions: Mapping[str, tuple[Choice, ...]], stages: int) -> list[Arch]:
     """Architectures that together run every unit: for each stage, every combination of its own
     choices with the previous stage's width (a block's cost depends on nothing else)."""
-    first = {name: choices[-1] for name, choices in decisions.items()}  # the most layers too
+    # the most layers, so that every stage runs its later (c_out -> c_out) blocks too
+    first = {n: max(c) if n.endswith("_layers") else c[-1] for n, c in decisions.items()}
     archs = []
     for i in range(1, stages + 1):
         names = [n for n in decisions if n.startswith(f"s{i}_") and not n.endswith("_layers")]

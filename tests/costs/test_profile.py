@@ -127,7 +127,7 @@ def test_the_overhead_fit_corrects_a_sum_that_misses_fixed_parts() -> None:
 def test_every_shipped_space_prices_its_candidates_by_units(name: str) -> None:
     if name not in ("nb201", "darts", "mbconv"):
         pytest.skip("a space registered by a test plugin")
-    options = TINY.get(name, {"width_coefficient": 0.25, "layers": [1, 2]})
+    options = TINY.get(name, {"width_coefficient": 0.25, "layers": [2, 1]})
     space = create_space(name, **options)
     shape = (3, 8, 8) if name != "darts" else (3, 4, 4)
     every = set(space.all_latency_units(shape))
