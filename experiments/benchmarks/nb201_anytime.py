@@ -164,7 +164,12 @@ def one_search(job: tuple[str, str, int, int]) -> dict:
 def run_jobs(args: argparse.Namespace) -> list[dict]:
     """Run the searches missing from ``--runs``; return every record for the asked cells."""
     runs = Path(args.runs)
-    records = [json.loads(line) for line in runs.read_text().splitlines()] if runs.exists() else []
+    records = []
+    for line in runs.read_text().splitlines() if runs.exists() else []:
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:  # a line torn by a killed run: that search runs again
+            print(f"skipping a torn line of {runs.name}: {line[:60]!r}", flush=True)
     done = {(r["label"], r["dataset"], r["seed"]) for r in records}
     jobs = [
         (label, ds, seed, args.budget)

@@ -7,8 +7,8 @@ NSGA-II order (feasible first, then non-domination rank, then crowding distance)
 ones, as in ``bananas``. Each candidate gets a predicted point (one Thompson draw per objective
 with ``its``, the optimistic bound ``mean ± kappa * std`` with ``ucb``) and the trial takes the
 unseen candidate whose point adds most hypervolume to the study's current front, estimated with
-``hv_samples`` uniform points; when no candidate adds any, the one closest to the front (additive
-epsilon) is taken. With one objective this is the expected improvement over the best.
+``hv_samples`` uniform points; when no candidate adds any, the one closest to escaping the front's
+domination is taken. With one objective this is the expected improvement over the best.
 """
 
 from __future__ import annotations
@@ -126,12 +126,13 @@ def hypervolume_improvement(
 
 
 def epsilon_gap(front: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """How far each point is from not being dominated by the front: the least amount every
-    objective would have to improve by (additive epsilon; 0 when no front point dominates it)."""
+    """How far each point (all objectives minimised) is from escaping the front's domination: for
+    each front point that dominates it, the least improvement of one objective that gets it out of
+    that point's reach; the largest of these (0 when no front point dominates it)."""
     if not len(front):
         return np.zeros(len(points))
-    gap = np.max(points[:, None, :] - front[None, :, :], axis=-1)  # (points, front)
-    return np.maximum(gap.min(axis=1), 0.0)
+    escape = np.min(points[:, None, :] - front[None, :, :], axis=-1)  # (points, front)
+    return np.maximum(escape, 0.0).max(axis=1)
 
 
 def bananas_mo(
