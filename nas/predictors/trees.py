@@ -9,8 +9,10 @@ from nas.predictors.base import Prediction, Predictor, Standardizer, check_train
 
 
 class GradientBoosting(Predictor):
-    """``members`` scikit-learn ``GradientBoostingRegressor`` s, each on its own row subsample
-    (``subsample``); their mean is the prediction and their spread the uncertainty."""
+    """Gradient-boosted trees: ``members`` scikit-learn regressors, each on its own row subsample.
+
+    Their mean is the prediction and their spread the uncertainty (``subsample`` < 1 makes them differ).
+    """
 
     def __init__(
         self,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import threading
+from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -144,15 +145,15 @@ class PredictiveSampler(SpaceSampler, Guarded):
 
     # --- what subclasses implement ---------------------------------------------------------
 
+    @abstractmethod
     def plan(self, study: Study, train: TrainingSet, batch: int) -> Any:
         """What the batch starting at trial number ``batch`` computes from its training set."""
-        raise NotImplementedError
 
+    @abstractmethod
     def choose(
         self, plan: Any, study: Study, trial: FrozenTrial, seen: Seen, rng: np.random.Generator
     ) -> Arch | None:
         """Trial ``trial``'s architecture from its batch's plan (None: fall back to a random one)."""
-        raise NotImplementedError
 
     # --- the shared machinery ----------------------------------------------------------------
 
