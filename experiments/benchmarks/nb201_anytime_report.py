@@ -18,11 +18,8 @@ METRICS = {
 
 
 def _header(datasets: list[str]) -> list[str]:
-    cols = [
-        f"{DATASETS[d].split('-')[0] if d != 'imagenet16' else 'IN16'} {b}"
-        for d in datasets
-        for b in BUDGETS
-    ]
+    short = {"cifar10": "C10", "cifar100": "C100", "imagenet16": "IN16"}
+    cols = [f"{short[d]} {b}" for d in datasets for b in BUDGETS]
     return ["| strategy | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
 
 
