@@ -30,6 +30,7 @@ _LAZY = {
     "load_config": "nas.config",
     "run_search": "nas.search.runner",
     "load_trials": "nas.results.reading",
+    "gradcam": "nas.results.gradcam",
     "export_model": "nas.deploy.export",
     "load_model": "nas.deploy.export",
 }
@@ -48,6 +49,7 @@ __all__ = [
     "canonical_json",
     "create_space",
     "export_model",
+    "gradcam",
     "load_config",
     "load_model",
     "load_trials",
@@ -80,6 +82,7 @@ if TYPE_CHECKING:
         register_space,
         register_strategy,
     )
+    from nas.results.gradcam import gradcam
     from nas.results.reading import load_trials
     from nas.search.runner import run_search
     from nas.space import SearchSpace

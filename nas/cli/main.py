@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from nas.cli import export, listing, plot, scale, search, show, train
+from nas.cli import export, listing, plot, report, scale, search, show, train
 from nas.errors import NasError
 
 #: Sub-command name -> its module.
@@ -15,6 +15,7 @@ COMMANDS: dict[str, ModuleType] = {
     "search": search,
     "show": show,
     "plot": plot,
+    "report": report,
     "export": export,
     "train": train,
     "list": listing,

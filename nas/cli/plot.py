@@ -49,7 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``nas plot``."""
-    from nas.results.plots import PlotOptions, load_run, write_plots
+    from nas.results.plots import write_plots
+    from nas.results.runs import PlotOptions, load_run
 
     runs = [load_run(path) for path in args.runs]
     color = args.color or ("run" if len(runs) > 1 else "strategy")

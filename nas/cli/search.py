@@ -13,7 +13,14 @@ if TYPE_CHECKING:
     from nas.search.runner import SearchResult
 
 #: Keys a resumed run may change (and every ``executor.*`` key); the rest define the search.
-RESUME_OVERRIDABLE = {"trials", "max_consecutive_failures", "trial_time_limit", "executor"}
+RESUME_OVERRIDABLE = {
+    "trials",
+    "max_consecutive_failures",
+    "trial_time_limit",
+    "executor",
+    "tracking",
+    "heartbeat_interval",
+}
 #: The argument that collects KEY=VALUE overrides.
 OVERRIDES = "items"
 
@@ -43,6 +50,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="parent folder for runs (default: the config's output, 'results')",
     )
+    search.add_argument(
+        "--storage",
+        metavar="URL",
+        help="keep the study in this database (postgresql://user@host/db or sqlite:///file.db) "
+        "instead of the run folder's journal (the config's storage)",
+    )
+    search.add_argument(
+        "--study",
+        metavar="NAME",
+        help="join study NAME in the database as one more worker (the first to start creates it); "
+        "start the same command on every machine (see docs/cluster.md)",
+    )
     search.add_argument("--quiet", action="store_true", help="no progress bar")
     search.add_argument(
         "--top", type=int, default=10, metavar="N", help="rows of the final table (default 10)"
@@ -66,6 +85,10 @@ def run(args: argparse.Namespace) -> int:
                     f"cannot change {key!r} of an existing run (only {', '.join(sorted(RESUME_OVERRIDABLE))}); "
                     "start a new search instead"
                 )
+        if args.storage or args.study:
+            raise NasError(
+                "--storage and --study start or join a search; a resumed run keeps its own"
+            )
         config = resolve_config(apply_overrides(resume.load_config().to_yaml_dict(), items))
     else:
         if not items or "=" in items[0]:
@@ -75,10 +98,20 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(items[0], items[1:])
         if args.output:
             config = config.model_copy(update={"output": args.output})
+        if args.storage:
+            config = config.model_copy(update={"storage": args.storage})
 
     started: list[RunFolder] = []
+
+    def on_run(run: RunFolder) -> None:
+        started.append(run)
+        if config.storage and not args.quiet and resume is None:
+            print(_join_hint(items[0], config.storage, run.study_name), file=sys.stderr)
+
     try:
-        result = run_search(config, resume=resume, progress=not args.quiet, on_run=started.append)
+        result = run_search(
+            config, resume=resume, progress=not args.quiet, on_run=on_run, study=args.study
+        )
     except KeyboardInterrupt:
         if started:
             print(
@@ -87,6 +120,14 @@ def run(args: argparse.Namespace) -> int:
         raise
     _summary(config, result, args.top)
     return 0
+
+
+def _join_hint(config_file: str, url: str, study: str) -> str:
+    """How to start more workers on this study (the URL's password hidden)."""
+    from sqlalchemy.engine import make_url
+
+    shown = make_url(url).render_as_string(hide_password=True)
+    return f"study {study!r}; more workers join with: nas search {config_file} --storage {shown} --study {study}"
 
 
 def _summary(config: ExperimentConfig, result: SearchResult, top: int) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -100,8 +99,8 @@ def run(args: argparse.Namespace) -> int:
     """Run ``nas train``."""
     from nas.arch import arch_id
     from nas.cli.export import usage_hint
-    from nas.deploy.export import check_export_targets, check_module_name, export_model
-    from nas.deploy.final_training import load_recipe, resolve, train_final
+    from nas.deploy.export import check_export_targets, check_module_name
+    from nas.deploy.final_training import export_trained, load_recipe, resolve, train_final
 
     config, text, default_out, default_name, trial = _source(args)
     recipe = load_recipe(args.recipe, args.overrides)
@@ -128,41 +127,16 @@ def run(args: argparse.Namespace) -> int:
     trained = train_final(
         setup, arch, epochs=recipe.epochs, train_on=recipe.train_on, report=report
     )
-    metrics = {
-        "test_accuracy": trained.test_accuracy,
-        "val_accuracy": trained.val_accuracy,
-        "params": trained.params,
-        "flops": trained.flops,
-        "epochs": recipe.epochs,
-    }
-    module = export_model(
-        setup.space,
-        arch,
+    module = export_trained(
+        setup,
+        recipe,
+        trained,
         out,
         name,
-        num_classes=setup.data.num_classes,
-        input_shape=setup.data.input_shape,
         space_name=config.space.name,
-        space_options=setup.space_options,
-        state_dict=trained.model.state_dict(),
-        metrics=metrics,
         trial=trial,
+        wall_seconds=time.perf_counter() - started,
     )
-    summary = {
-        **metrics,
-        "arch": setup.space.format(arch),
-        "arch_id": arch_id(arch),
-        "trial": trial,
-        "space": {"name": config.space.name, **setup.space_options},
-        "dataset": setup.data.name,
-        "recipe": recipe.model_dump(),
-        "training": setup.training.model_dump(),
-        "seed": setup.seed,
-        "val_history": trained.history,
-        "train_seconds": trained.seconds,
-        "wall_seconds": time.perf_counter() - started,
-    }
-    module.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     print(
         f"\ntest accuracy {trained.test_accuracy:.2f}% (validation {trained.val_accuracy:.2f}%), "
         f"{trained.params:,} params, {trained.seconds:.1f} s of training"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nas.constraints import Constraint, parse_constraints
 
@@ -61,6 +61,23 @@ class TrainingConfig(_Strict):
         None, gt=0, lt=1
     )  # keep an exponential moving average of the weights
     distill: DistillConfig | None = None  # learn from a trained teacher's soft targets as well
+    channels_last: bool = False  # NHWC memory layout of network and inputs (GPU tensor cores)
+    compile: bool = False  # torch.compile each candidate (a candidate that fails trains eagerly)
+    compile_backend: str = "inductor"  # torch.compile's backend (torch.compiler.list_backends())
+    #: keep the splits on the (CUDA) device instead of copying each batch; "auto": when they take
+    #: at most a quarter of the device's free memory
+    data_on_device: bool | Literal["auto"] = "auto"
+
+    @field_validator("compile_backend")
+    @classmethod
+    def _known_backend(cls, name: str) -> str:
+        if name != "inductor":  # checking imports torch's compiler stack: only for another name
+            import torch
+
+            if name not in torch.compiler.list_backends(exclude_tags=()):
+                shown = ", ".join(torch.compiler.list_backends())
+                raise ValueError(f"{name!r} is not a torch.compile backend; use one of {shown}")
+        return name
 
 
 class CostsConfig(_Strict):
@@ -104,6 +121,11 @@ class ExperimentConfig(_Strict):
     trial_time_limit: float | None = Field(None, gt=0)
     executor: Component = Component(name="local")
     storage: str | None = None
+    #: trackers by name (``mlflow``, ``tensorboard`` or a registered one) with their options
+    tracking: dict[str, Any] = {}
+    #: seconds between the heartbeats of a worker's running trials in a database study; a trial
+    #: silent for three intervals belonged to a dead worker and is re-run by another
+    heartbeat_interval: int = Field(10, ge=1)
     output: str = "results"
 
     def constraint_list(self) -> list[Constraint]:

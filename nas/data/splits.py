@@ -118,16 +118,25 @@ def iterate_batches(
     device: torch.device,
     generator: torch.Generator | None = None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield normalised float batches on ``device``; shuffled when a generator is given."""
+    """Yield normalised float batches on ``device``; shuffled when a generator is given.
+
+    A split already on ``device`` is indexed there; nothing waits for the device (every copy to it
+    is non-blocking), so that a GPU's queue never drains between batches.
+    """
     n = len(split)
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    resident = split.x.device.type != "cpu"  # kept on an accelerator: index it there
+    if resident:
+        order = order.to(split.x.device, non_blocking=True)
     scale = 255.0 if split.x.dtype == torch.uint8 else 1.0
-    m = torch.tensor(mean, device=device).view(1, -1, 1, 1) * scale
-    s = torch.tensor(std, device=device).view(1, -1, 1, 1) * scale
+    m = torch.tensor(mean).to(device, non_blocking=True).view(1, -1, 1, 1) * scale
+    s = torch.tensor(std).to(device, non_blocking=True).view(1, -1, 1, 1) * scale
     for start in range(0, n, batch_size):
         index = order[start : start + batch_size]
-        x = split.x[index].to(device, non_blocking=True).float()
-        yield (x - m) / s, split.y[index].to(device, non_blocking=True)
+        x = split.x.index_select(0, index) if resident else split.x[index]
+        y = split.y.index_select(0, index) if resident else split.y[index]
+        x = x.to(device, non_blocking=True).float()
+        yield (x - m) / s, y.to(device, non_blocking=True)
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -159,3 +159,60 @@ def train_final(
         flops,
         result.train_seconds,
     )
+
+
+def export_trained(
+    setup: Setup,
+    recipe: Recipe,
+    trained: Trained,
+    out: Path,
+    name: str,
+    *,
+    space_name: str,
+    trial: int | None,
+    wall_seconds: float,
+) -> Path:
+    """Write the trained network as module ``name`` in ``out`` (with its weights) and ``NAME.json``
+    beside it: metrics, architecture, recipe, training options, seed and history; returns the module."""
+    import json
+
+    from nas.arch import arch_id
+    from nas.deploy.export import export_model
+
+    arch = setup.arch
+    metrics = {
+        "test_accuracy": trained.test_accuracy,
+        "val_accuracy": trained.val_accuracy,
+        "params": trained.params,
+        "flops": trained.flops,
+        "epochs": recipe.epochs,
+    }
+    module = export_model(
+        setup.space,
+        arch,
+        out,
+        name,
+        num_classes=setup.data.num_classes,
+        input_shape=setup.data.input_shape,
+        space_name=space_name,
+        space_options=setup.space_options,
+        state_dict=trained.model.state_dict(),
+        metrics=metrics,
+        trial=trial,
+    )
+    summary = {
+        **metrics,
+        "arch": setup.space.format(arch),
+        "arch_id": arch_id(arch),
+        "trial": trial,
+        "space": {"name": space_name, **setup.space_options},
+        "dataset": setup.data.name,
+        "recipe": recipe.model_dump(),
+        "training": setup.training.model_dump(),
+        "seed": setup.seed,
+        "val_history": trained.history,
+        "train_seconds": trained.seconds,
+        "wall_seconds": wall_seconds,
+    }
+    module.with_suffix(".json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    return module

@@ -18,7 +18,7 @@ from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator, Pruned, candidate_seed
 from nas.results.weights import save_weights
 from nas.space import SearchSpace
-from nas.training.loop import EpochReport, seeded, train_model
+from nas.training.loop import EpochReport, TrainResult, seeded, train_model
 
 
 class PartialTraining(Evaluator):
@@ -164,6 +164,7 @@ class PartialTraining(Evaluator):
             **costs,
             **fidelity,
             "train_seconds": result.train_seconds,
+            **(compile_note(result) if ctx.training.compile else {}),
         }
 
 
@@ -174,3 +175,12 @@ class FullTraining(PartialTraining):
         self, context: EvalContext, *, epochs: int = 30, save_weights: bool = False
     ) -> None:
         super().__init__(context, epochs=epochs, data_fraction=1.0, save_weights=save_weights)
+
+
+def compile_note(result: TrainResult) -> dict[str, Any]:
+    """Trial-row columns of ``training.compile``: ``compiled`` (1 or 0) and, when the candidate fell
+    back to eager execution, ``compile_error`` (why)."""
+    note: dict[str, Any] = {"compiled": 1.0 if result.compiled else 0.0}
+    if result.compile_error is not None:
+        note["compile_error"] = result.compile_error
+    return note

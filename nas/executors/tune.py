@@ -36,6 +36,12 @@ class TuneState:
     stopped: str | None = None
     fatal: NasError | None = None
 
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        """Pickled as nothing: Tune snapshots its searcher, scheduler and callbacks (in RUN/ray/), which
+        nas never restores (a resume reads the study); the live state (the study's storage, a shared
+        study's heartbeat thread, trackers' open files) stays out of the snapshot."""
+        return (type(None), ())
+
     def report(self, trial_id: str, result: dict[str, Any]) -> Pending | None:
         """Record an epoch's accuracy in the study (as the in-process reporter does); the pending trial."""
         p = self.pending.get(trial_id)
@@ -117,6 +123,8 @@ def searcher(state: TuneState) -> Any:
             loop = state.loop
             while state.stopped is None:
                 asked = state.ready.pop(0) if state.ready else loop.ask()
+                if asked is None:  # the rest of a shared study's budget is on other workers
+                    return Searcher.FINISHED if loop.remaining() <= 0 else None  # type: ignore[return-value]
                 if isinstance(asked, FrozenTrial):
                     state.stopped = loop.exhausted()
                     continue

@@ -10,85 +10,47 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from nas.io import write_atomic
 from nas.errors import NasError
+from nas.io import write_atomic
 from nas.pareto import non_dominated
 from nas.results.kinds import COLOR_BY, PLOT_KINDS
+from nas.results.runs import PlotOptions, RunTrials, completed, direction
 
 #: Metrics that are costs (minimised) and make good x axes against accuracy, in order of preference.
-COST_METRICS = ("params", "flops", "latency_ms", "activation_bytes", "int8_size_bytes", "int8_latency_ms")
+COST_METRICS = (
+    "params",
+    "flops",
+    "latency_ms",
+    "activation_bytes",
+    "int8_size_bytes",
+    "int8_latency_ms",
+)
 #: Legends go below the plot: run labels are long.
 LEGEND = {"orientation": "h", "yanchor": "top", "y": -0.15, "xanchor": "left", "x": 0}
 #: Columns of the trial table that are not metrics.
-BOOKKEEPING = {"trial", "state", "arch_id", "arch", "duplicate_of", "error", "started", "duration_s"}
-
-
-@dataclass
-class RunTrials:
-    """One run's trials and what the plots need to know about the run."""
-
-    label: str
-    strategy: str
-    objectives: dict[str, str]
-    frame: pd.DataFrame
-    path: Path
-
-
-@dataclass
-class PlotOptions:
-    """Which metrics to plot and how to colour the points."""
-
-    x: list[str] = field(default_factory=list)
-    y: str | None = None
-    color: str = "run"
-
-
-def run_label(path: str | Path) -> str:
-    """``experiment/run-id`` for a run folder."""
-    resolved = Path(path).resolve()
-    return f"{resolved.parent.name}/{resolved.name}"
-
-
-def load_run(path: str | Path) -> RunTrials:
-    """A run's trials, for plotting."""
-    from nas.results.reading import load_trials, run_objectives
-    from nas.results.run_folder import RunFolder
-
-    run = RunFolder.open(path)
-    frame, _ = load_trials(run.path)
-    strategy = run.load_config().strategy.name
-    return RunTrials(run_label(run.path), strategy, run_objectives(run.path), frame, run.path)
-
-
-def direction(metric: str, objectives: dict[str, str]) -> str:
-    """'maximize' or 'minimize': the objective's direction, else maximise accuracies, minimise the rest."""
-    if metric in objectives:
-        return objectives[metric]
-    return "maximize" if "accuracy" in metric and not metric.endswith("_drop") else "minimize"
-
-
-def completed(frame: pd.DataFrame, *metrics: str) -> pd.DataFrame:
-    """Completed first evaluations with finite values of ``metrics``."""
-    if frame.empty or any(m not in frame for m in metrics):
-        return frame.iloc[0:0]
-    done = frame[frame["state"] == "complete"]
-    if "duplicate_of" in done:
-        done = done[done["duplicate_of"].isna()]
-    for metric in metrics:
-        values = pd.to_numeric(done[metric], errors="coerce")
-        done = done[np.isfinite(values.to_numpy(dtype=float))]
-    return done
+BOOKKEEPING = {
+    "trial",
+    "state",
+    "arch_id",
+    "arch",
+    "duplicate_of",
+    "error",
+    "started",
+    "duration_s",
+}
 
 
 def hover_text(row: pd.Series, run: str) -> str:
     """Trial, run, architecture and every metric of one row, as plotly hover HTML (escaped)."""
-    lines = [f"<b>trial {int(row['trial'])}</b> · {html.escape(run)}", html.escape(str(row.get("arch", "")))]
+    lines = [
+        f"<b>trial {int(row['trial'])}</b> · {html.escape(run)}",
+        html.escape(str(row.get("arch", ""))),
+    ]
     for key, value in row.items():
         if key in BOOKKEEPING or isinstance(value, bool) or not isinstance(value, (int, float)):
             continue
@@ -134,19 +96,27 @@ def pareto_figures(runs: Sequence[RunTrials], options: PlotOptions) -> list:
         for index, (group, members) in enumerate(_groups(runs, options.color).items()):
             _add_pareto_traces(fig, group, members, x, y, dirs, index)
         if not fig.data:
-            raise NasError(f"no completed trial has both {x!r} and {y!r}; pick metrics with --x / --y "
-                           "(nas show RUN --all-columns lists them)")
-        fig.update_layout(title=f"Pareto front: {y} ({dirs[1]}) vs {x} ({dirs[0]})",
-                          xaxis_title=x, yaxis_title=y, hovermode="closest", template="plotly_white",
-                          legend=LEGEND)
+            raise NasError(
+                f"no completed trial has both {x!r} and {y!r}; pick metrics with --x / --y "
+                "(nas show RUN --all-columns lists them)"
+            )
+        fig.update_layout(
+            title=f"Pareto front: {y} ({dirs[1]}) vs {x} ({dirs[0]})",
+            xaxis_title=x,
+            yaxis_title=y,
+            hovermode="closest",
+            template="plotly_white",
+            legend=LEGEND,
+        )
         if x in COST_METRICS:
             fig.update_xaxes(type="log")
         figures.append(fig)
     return figures
 
 
-def _add_pareto_traces(fig, group: str, runs: Sequence[RunTrials], x: str, y: str, dirs: list[str],
-                       index: int) -> None:
+def _add_pareto_traces(
+    fig, group: str, runs: Sequence[RunTrials], x: str, y: str, dirs: list[str], index: int
+) -> None:
     import plotly.colors
     import plotly.graph_objects as go
 
@@ -157,18 +127,33 @@ def _add_pareto_traces(fig, group: str, runs: Sequence[RunTrials], x: str, y: st
     xv = [float(r[x]) for _, r in rows]
     yv = [float(r[y]) for _, r in rows]
     text = [hover_text(r, label) for label, r in rows]
-    fig.add_trace(go.Scatter(
-        x=xv, y=yv, mode="markers", name=f"{group}: all trials", legendgroup=group, text=text,
-        hovertemplate="%{text}<extra></extra>", marker={"color": color, "opacity": 0.45, "size": 8},
-    ))
-    front = np.flatnonzero(non_dominated(list(zip(xv, yv)), dirs))
+    fig.add_trace(
+        go.Scatter(
+            x=xv,
+            y=yv,
+            mode="markers",
+            name=f"{group}: all trials",
+            legendgroup=group,
+            text=text,
+            hovertemplate="%{text}<extra></extra>",
+            marker={"color": color, "opacity": 0.45, "size": 8},
+        )
+    )
+    front = np.flatnonzero(non_dominated(list(zip(xv, yv, strict=False)), dirs))
     front = front[np.argsort([xv[i] for i in front], kind="stable")]
-    fig.add_trace(go.Scatter(
-        x=[xv[i] for i in front], y=[yv[i] for i in front], mode="lines+markers", name=f"{group}: Pareto front",
-        legendgroup=group, text=[text[i] for i in front], hovertemplate="%{text}<extra></extra>",
-        line={"color": color, "shape": "hv"},
-        marker={"color": color, "size": 12, "line": {"color": "black", "width": 1.5}},
-    ))
+    fig.add_trace(
+        go.Scatter(
+            x=[xv[i] for i in front],
+            y=[yv[i] for i in front],
+            mode="lines+markers",
+            name=f"{group}: Pareto front",
+            legendgroup=group,
+            text=[text[i] for i in front],
+            hovertemplate="%{text}<extra></extra>",
+            line={"color": color, "shape": "hv"},
+            marker={"color": color, "size": 12, "line": {"color": "black", "width": 1.5}},
+        )
+    )
 
 
 def progress_figures(runs: Sequence[RunTrials], options: PlotOptions) -> list:
@@ -184,8 +169,14 @@ def progress_figures(runs: Sequence[RunTrials], options: PlotOptions) -> list:
             for run in members:
                 _add_progress_traces(fig, group, run, metric, best, against, index)
         x_title = "trial" if against == "trial" else "seconds since the run started"
-        fig.update_layout(title=f"Best {metric} so far ({best}) vs {x_title}", xaxis_title=x_title,
-                          yaxis_title=metric, hovermode="closest", template="plotly_white", legend=LEGEND)
+        fig.update_layout(
+            title=f"Best {metric} so far ({best}) vs {x_title}",
+            xaxis_title=x_title,
+            yaxis_title=metric,
+            hovermode="closest",
+            template="plotly_white",
+            legend=LEGEND,
+        )
         figures.append(fig)
     return figures
 
@@ -194,12 +185,15 @@ def _progress_x(frame: pd.DataFrame, against: str) -> pd.Series:
     if against == "trial":
         return frame["trial"].astype(float)
     started = pd.to_datetime(frame["started"], errors="coerce")
-    finished = started + pd.to_timedelta(pd.to_numeric(frame["duration_s"], errors="coerce"), unit="s")
+    finished = started + pd.to_timedelta(
+        pd.to_numeric(frame["duration_s"], errors="coerce"), unit="s"
+    )
     return (finished - started.min()).dt.total_seconds()
 
 
-def _add_progress_traces(fig, group: str, run: RunTrials, metric: str, best: str, against: str,
-                         index: int) -> None:
+def _add_progress_traces(
+    fig, group: str, run: RunTrials, metric: str, best: str, against: str, index: int
+) -> None:
     import plotly.colors
     import plotly.graph_objects as go
 
@@ -209,7 +203,9 @@ def _add_progress_traces(fig, group: str, run: RunTrials, metric: str, best: str
     done = frame[frame["state"] == "complete"].copy()
     done = done[np.isfinite(pd.to_numeric(done[metric], errors="coerce").to_numpy(dtype=float))]
     done["_x"] = _progress_x(done, against)
-    done = done[np.isfinite(done["_x"].to_numpy(dtype=float))].sort_values(["_x", "trial"], kind="stable")
+    done = done[np.isfinite(done["_x"].to_numpy(dtype=float))].sort_values(
+        ["_x", "trial"], kind="stable"
+    )
     if done.empty:
         return
     values = done[metric].astype(float)
@@ -217,12 +213,29 @@ def _add_progress_traces(fig, group: str, run: RunTrials, metric: str, best: str
     color = plotly.colors.qualitative.Plotly[index % len(plotly.colors.qualitative.Plotly)]
     text = [hover_text(r, run.label) for _, r in done.iterrows()]
     name = run.label if group == run.label else f"{group} · {run.label}"
-    fig.add_trace(go.Scatter(x=done["_x"].tolist(), y=values.tolist(), mode="markers", name=f"{name}: trials",
-                             legendgroup=name, text=text, hovertemplate="%{text}<extra></extra>",
-                             marker={"color": color, "opacity": 0.35, "size": 7}))
-    fig.add_trace(go.Scatter(x=done["_x"].tolist(), y=running.tolist(), mode="lines", name=f"{name}: best so far",
-                             legendgroup=name, line={"color": color, "shape": "hv", "width": 2.5},
-                             hoverinfo="skip"))
+    fig.add_trace(
+        go.Scatter(
+            x=done["_x"].tolist(),
+            y=values.tolist(),
+            mode="markers",
+            name=f"{name}: trials",
+            legendgroup=name,
+            text=text,
+            hovertemplate="%{text}<extra></extra>",
+            marker={"color": color, "opacity": 0.35, "size": 7},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=done["_x"].tolist(),
+            y=running.tolist(),
+            mode="lines",
+            name=f"{name}: best so far",
+            legendgroup=name,
+            line={"color": color, "shape": "hv", "width": 2.5},
+            hoverinfo="skip",
+        )
+    )
 
 
 def alpha_history_figure(rows: pd.DataFrame, title: str):
@@ -238,17 +251,35 @@ def alpha_history_figure(rows: pd.DataFrame, title: str):
     palette = plotly.colors.qualitative.Plotly
     cols = min(len(decisions), 7) or 1
     nrows = max(1, math.ceil(len(decisions) / cols))
-    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=decisions, shared_yaxes=True,
-                        vertical_spacing=min(0.12, 0.5 / nrows), horizontal_spacing=0.02)
+    fig = make_subplots(
+        rows=nrows,
+        cols=cols,
+        subplot_titles=decisions,
+        shared_yaxes=True,
+        vertical_spacing=min(0.12, 0.5 / nrows),
+        horizontal_spacing=0.02,
+    )
     shown: set[str] = set()
-    for (decision, choice), line in rows.groupby(["decision", rows["choice"].astype(str)], sort=False):
+    for (decision, choice), line in rows.groupby(
+        ["decision", rows["choice"].astype(str)], sort=False
+    ):
         k, c = decisions.index(decision), choices.index(choice)
-        fig.add_scatter(x=line["epoch"].tolist(), y=line["weight"].tolist(), mode="lines", name=choice,
-                        legendgroup=choice, line={"color": palette[c % len(palette)]},
-                        showlegend=choice not in shown, row=k // cols + 1, col=k % cols + 1)
+        fig.add_scatter(
+            x=line["epoch"].tolist(),
+            y=line["weight"].tolist(),
+            mode="lines",
+            name=choice,
+            legendgroup=choice,
+            line={"color": palette[c % len(palette)]},
+            showlegend=choice not in shown,
+            row=k // cols + 1,
+            col=k % cols + 1,
+        )
         shown.add(choice)
     fig.update_yaxes(range=[0, 1])
-    fig.update_layout(title=title, height=max(360, 220 * nrows), template="plotly_white", legend=LEGEND)
+    fig.update_layout(
+        title=title, height=max(360, 220 * nrows), template="plotly_white", legend=LEGEND
+    )
     return fig
 
 
@@ -256,8 +287,10 @@ def alpha_figures(runs: Sequence[RunTrials], options: PlotOptions) -> list:
     """The alpha history of every one-shot search of the runs (none for black-box runs)."""
     figures = []
     for run in runs:
-        for path in sorted((run.path / "oneshot").glob("search-*/alphas.csv"),
-                           key=lambda p: int(p.parent.name.rpartition("-")[2])):
+        for path in sorted(
+            (run.path / "oneshot").glob("search-*/alphas.csv"),
+            key=lambda p: int(p.parent.name.rpartition("-")[2]),
+        ):
             title = f"{run.label} {path.parent.name}: {run.strategy} choice weights per epoch"
             figures.append(alpha_history_figure(pd.read_csv(path), title))
     return figures
@@ -274,11 +307,18 @@ assert tuple(PLOTS) == PLOT_KINDS, "every kind of plot is named in nas.results.k
 
 def write_page(figures: Sequence, path: Path, title: str) -> Path:
     """One self-contained HTML page holding ``figures`` (plotly.js embedded once, no network needed)."""
-    parts = [fig.to_html(full_html=False, include_plotlyjs=(i == 0), default_width="100%", default_height="640px")
-             for i, fig in enumerate(figures)]
-    page = (f"<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{html.escape(title)}</title>\n"
-            f"</head>\n<body>\n<h2 style=\"font-family: sans-serif\">{html.escape(title)}</h2>\n"
-            + "\n".join(parts) + "\n</body>\n</html>\n")
+    parts = [
+        fig.to_html(
+            full_html=False, include_plotlyjs=(i == 0), default_width="100%", default_height="640px"
+        )
+        for i, fig in enumerate(figures)
+    ]
+    page = (
+        f'<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+        f'</head>\n<body>\n<h2 style="font-family: sans-serif">{html.escape(title)}</h2>\n'
+        + "\n".join(parts)
+        + "\n</body>\n</html>\n"
+    )
     write_atomic(path, page)
     return path
 
@@ -300,8 +340,14 @@ def write_static(figures: Sequence, path: Path) -> list[Path]:
     return written
 
 
-def write_plots(runs: Sequence[RunTrials], out_dir: str | Path, *, kinds: Sequence[str] = tuple(PLOTS),
-                options: PlotOptions | None = None, static: bool = True) -> list[Path]:
+def write_plots(
+    runs: Sequence[RunTrials],
+    out_dir: str | Path,
+    *,
+    kinds: Sequence[str] = tuple(PLOTS),
+    options: PlotOptions | None = None,
+    static: bool = True,
+) -> list[Path]:
     """Write one page per kind of plot into ``out_dir``; returns the files written."""
     if not runs:
         raise NasError("nas plot needs at least one run folder")
@@ -320,6 +366,8 @@ def write_plots(runs: Sequence[RunTrials], out_dir: str | Path, *, kinds: Sequen
         if static:
             written.extend(write_static(figures, path))
     if not written:
-        raise NasError(f"nothing to plot: {', '.join(kinds)} found no data in {title_runs} "
-                       "(the alpha history needs a one-shot run: strategy darts or enas)")
+        raise NasError(
+            f"nothing to plot: {', '.join(kinds)} found no data in {title_runs} "
+            "(the alpha history needs a one-shot run: strategy darts or enas)"
+        )
     return written

@@ -17,13 +17,19 @@ def run_objectives(path: str | Path) -> dict[str, str]:
     """The objectives of a run (name -> direction), from its saved config."""
     run = RunFolder.open(path)
     raw = read_yaml(run.config_path)
-    missing = [key for key in ("name", "space", "strategy", "evaluator", "objectives") if key not in raw]
+    missing = [
+        key for key in ("name", "space", "strategy", "evaluator", "objectives") if key not in raw
+    ]
     if missing:  # a run folder's config is the resolved one: every section is written out
-        raise NasError(f"{str(path)!r} is not a nas run folder (its {run.config_path.name} has no "
-                       f"{missing[0]!r}); pass results/<experiment>/<run-id>")
+        raise NasError(
+            f"{str(path)!r} is not a nas run folder (its {run.config_path.name} has no "
+            f"{missing[0]!r}); pass results/<experiment>/<run-id>"
+        )
     objectives = raw["objectives"]
     if not isinstance(objectives, dict):
-        raise NasError(f"{str(run.config_path)!r} has malformed objectives; is this a nas run folder?")
+        raise NasError(
+            f"{str(run.config_path)!r} has malformed objectives; is this a nas run folder?"
+        )
     return objectives
 
 

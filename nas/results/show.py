@@ -13,21 +13,36 @@ import pandas as pd
 from nas.errors import NasError, did_you_mean
 from nas.results.kinds import FORMATS
 
-TABLE_COLUMNS = ["trial", "state", "params", "flops", "epochs", "test_accuracy", "feasible", "duration_s",
-                 "duplicate_of", "arch", "error"]
+TABLE_COLUMNS = [
+    "trial",
+    "state",
+    "params",
+    "flops",
+    "epochs",
+    "test_accuracy",
+    "feasible",
+    "duration_s",
+    "duplicate_of",
+    "arch",
+    "error",
+]
 
 
 def table_columns(objectives: Sequence[str], available: Sequence[str]) -> list[str]:
     """The short column set: run (when several), trial, state, objectives, then the usual extras."""
     head = ["run", "trial", "state", *objectives]
-    return [c for c in head if c in available] + [c for c in TABLE_COLUMNS if c not in head and c in available]
+    return [c for c in head if c in available] + [
+        c for c in TABLE_COLUMNS if c not in head and c in available
+    ]
 
 
-def load_runs(paths: Sequence[str | Path], pareto: bool = False) -> tuple[pd.DataFrame, dict[str, str]]:
+def load_runs(
+    paths: Sequence[str | Path], pareto: bool = False
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """The trials of several runs in one frame (with a ``run`` column when there are several),
     and the first run's objectives; with ``pareto``, only each run's Pareto front."""
-    from nas.results.plots import run_label
     from nas.results.reading import load_trials, run_objectives
+    from nas.results.runs import run_label
     from nas.results.trials import pareto_front
 
     objectives = run_objectives(paths[0])
@@ -52,8 +67,10 @@ def sort_frame(frame: pd.DataFrame, spec: str | None, objectives: dict[str, str]
     if column not in frame:
         if spec is None:
             return frame
-        raise NasError(f"cannot sort by {column!r}: no such column{did_you_mean(column, frame.columns)}; "
-                       f"columns: {', '.join(frame.columns)}")
+        raise NasError(
+            f"cannot sort by {column!r}: no such column{did_you_mean(column, frame.columns)}; "
+            f"columns: {', '.join(frame.columns)}"
+        )
     if order not in ("", "asc", "desc"):
         raise NasError(f"--sort {spec!r}: the order after ':' must be asc or desc")
     descending = order == "desc" if order else objectives.get(column) == "maximize"
@@ -62,7 +79,11 @@ def sort_frame(frame: pd.DataFrame, spec: str | None, objectives: dict[str, str]
         keys = frame[column].astype(str)
     ties = ["run", "trial"] if "run" in frame else ["trial"]
     ordered = frame.assign(_key=keys).sort_values(
-        ["_key", *ties], ascending=[not descending] + [True] * len(ties), na_position="last", kind="stable")
+        ["_key", *ties],
+        ascending=[not descending] + [True] * len(ties),
+        na_position="last",
+        kind="stable",
+    )
     return ordered.drop(columns="_key").reset_index(drop=True)
 
 
@@ -74,9 +95,13 @@ def format_markdown(frame: pd.DataFrame) -> str:
         return "(no finished trials yet)"
     cells = {c: [v.replace("|", "\\|") for v in column_cells(frame[c])] for c in frame.columns}
     numeric = {c: pd.api.types.is_numeric_dtype(frame[c]) for c in frame.columns}
-    lines = ["| " + " | ".join(map(str, frame.columns)) + " |",
-             "| " + " | ".join("---:" if numeric[c] else "---" for c in frame.columns) + " |"]
-    lines += ["| " + " | ".join(cells[c][i] for c in frame.columns) + " |" for i in range(len(frame))]
+    lines = [
+        "| " + " | ".join(map(str, frame.columns)) + " |",
+        "| " + " | ".join("---:" if numeric[c] else "---" for c in frame.columns) + " |",
+    ]
+    lines += [
+        "| " + " | ".join(cells[c][i] for c in frame.columns) + " |" for i in range(len(frame))
+    ]
     return "\n".join(lines)
 
 
@@ -92,6 +117,8 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
         return format_markdown(frame)
     if fmt == "csv":
         return frame.to_csv(index=False).rstrip("\n")
-    records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
-               for row in frame.to_dict(orient="records")]
+    records = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
     return json.dumps(records, indent=2, default=str)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,8 @@ from typing import Any
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.io import replacing
 from nas.constraints import VIOLATIONS_ATTR
+from nas.io import replacing
 from nas.pareto import non_dominated
 
 LEAD_COLUMNS = ["trial", "state", "arch_id", "arch"]
@@ -25,8 +24,10 @@ def trial_row(trial: FrozenTrial, objectives: Mapping[str, str]) -> dict[str, An
     """Flatten a trial: number, state, architecture, objective values, metrics, timings."""
     attrs = trial.user_attrs
     row: dict[str, Any] = {
-        "trial": trial.number, "state": trial.state.name.lower(),
-        "arch_id": attrs.get("arch_id", ""), "arch": attrs.get("arch", ""),
+        "trial": trial.number,
+        "state": trial.state.name.lower(),
+        "arch_id": attrs.get("arch_id", ""),
+        "arch": attrs.get("arch", ""),
     }
     metrics = attrs.get("metrics") or {}
     for i, name in enumerate(objectives):
@@ -37,7 +38,9 @@ def trial_row(trial: FrozenTrial, objectives: Mapping[str, str]) -> dict[str, An
         row["feasible"] = all(v <= 0 for v in attrs[VIOLATIONS_ATTR])
     row["duplicate_of"] = attrs.get("duplicate_of")
     row["error"] = attrs.get("error")
-    row["started"] = trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None
+    row["started"] = (
+        trial.datetime_start.isoformat(timespec="seconds") if trial.datetime_start else None
+    )
     duration = trial.duration
     row["duration_s"] = round(duration.total_seconds(), 3) if duration is not None else None
     return row
@@ -52,7 +55,10 @@ def rows_frame(rows: Iterable[Mapping[str, Any]], objectives: Mapping[str, str])
     if key in frame:
         frame[key] = pd.to_numeric(frame[key], errors="coerce")
         frame = frame.sort_values(
-            [key, "trial"], ascending=[direction == "minimize", True], na_position="last", kind="stable"
+            [key, "trial"],
+            ascending=[direction == "minimize", True],
+            na_position="last",
+            kind="stable",
         )
     return frame.reset_index(drop=True)
 
@@ -115,15 +121,22 @@ class TrialLog:
     def _columns_for(self, rows: list[dict[str, Any]]) -> list[str]:
         middle: list[str] = list(self.objectives)
         for row in rows:
-            middle.extend(k for k in row if k not in middle and k not in LEAD_COLUMNS + TAIL_COLUMNS)
+            middle.extend(
+                k for k in row if k not in middle and k not in LEAD_COLUMNS + TAIL_COLUMNS
+            )
         return LEAD_COLUMNS + middle + TAIL_COLUMNS
 
 
 def _clean(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v) for k, v in row.items()}
+    return {
+        k: ("" if v is None or (isinstance(v, float) and math.isnan(v)) else v)
+        for k, v in row.items()
+    }
 
 
-def format_table(frame: pd.DataFrame, limit: int | None = 10, columns: list[str] | None = None) -> str:
+def format_table(
+    frame: pd.DataFrame, limit: int | None = 10, columns: list[str] | None = None
+) -> str:
     """A plain-text table of the first ``limit`` rows: numbers right-aligned and rounded, text left."""
     if frame.empty:
         return "(no finished trials yet)"
@@ -135,7 +148,9 @@ def format_table(frame: pd.DataFrame, limit: int | None = 10, columns: list[str]
     widths = {col: max([len(col), *map(len, vals)]) for col, vals in cells.items()}
 
     def line(values: dict[str, str]) -> str:
-        parts = [v.rjust(widths[c]) if numeric[c] else v.ljust(widths[c]) for c, v in values.items()]
+        parts = [
+            v.rjust(widths[c]) if numeric[c] else v.ljust(widths[c]) for c, v in values.items()
+        ]
         return "  ".join(parts).rstrip()
 
     lines = [line({c: c for c in shown.columns})]
@@ -146,7 +161,11 @@ def format_table(frame: pd.DataFrame, limit: int | None = 10, columns: list[str]
 def column_cells(column: pd.Series) -> list[str]:
     """Display strings of a column: whole numbers with thousands separators, others to 2 decimals."""
     values = list(column)
-    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and not pd.isna(v)]
+    numbers = [
+        v
+        for v in values
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and not pd.isna(v)
+    ]
     whole = all(float(v).is_integer() for v in numbers)
     out = []
     for v in values:

@@ -6,7 +6,6 @@ shape the network was built for), so that it loads with ``torch.load(..., weight
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 from collections.abc import Mapping
@@ -17,9 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.io import save_torch_atomic
 from nas.arch import Choice, arch_id
 from nas.errors import NasError
+from nas.io import save_torch_atomic
 
 WEIGHTS_DIR = "weights"
 
@@ -39,29 +38,41 @@ def weights_path(run_dir: str | Path, arch: Mapping[str, Choice]) -> Path:
 
 
 def save_weights(
-    run_dir: str | Path, arch: Mapping[str, Choice], model: nn.Module, *, num_classes: int,
+    run_dir: str | Path,
+    arch: Mapping[str, Choice],
+    model: nn.Module,
+    *,
+    num_classes: int,
     input_shape: tuple[int, int, int],
 ) -> Path:
     """Write the weights of ``model`` (trained on ``arch``) into the run folder; returns the file."""
     path = weights_path(run_dir, arch)
     payload = {
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "num_classes": int(num_classes), "input_shape": [int(d) for d in input_shape],
+        "num_classes": int(num_classes),
+        "input_shape": [int(d) for d in input_shape],
     }
     save_torch_atomic(payload, path)
     return path
 
 
-def read_plain(path: str | Path, map_location: Any = "cpu", fix: str = "use a file nas wrote") -> Any:
+def read_plain(
+    path: str | Path, map_location: Any = "cpu", fix: str = "use a file nas wrote"
+) -> Any:
     """``torch.load(path, weights_only=True)``; a file that holds anything but tensors and plain
     values (whose unpickling could run code) is refused in one line, never loaded."""
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         named = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        why = (f"it names {named.group(1)}, which loading would call" if named else
-               "it is damaged, or names code that loading would call")
-        raise NasError(f"refusing {str(path)!r}: it is not tensors and plain values only ({why}); {fix}") from None
+        why = (
+            f"it names {named.group(1)}, which loading would call"
+            if named
+            else "it is damaged, or names code that loading would call"
+        )
+        raise NasError(
+            f"refusing {str(path)!r}: it is not tensors and plain values only ({why}); {fix}"
+        ) from None
 
 
 def load_weights(path: str | Path) -> SavedWeights:
@@ -75,10 +86,17 @@ def load_weights(path: str | Path) -> SavedWeights:
     state = payload.get("state_dict") if isinstance(payload, dict) else None
     classes = payload.get("num_classes") if isinstance(payload, dict) else None
     shape = payload.get("input_shape") if isinstance(payload, dict) else None
-    if (not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values())
-            or type(classes) is not int or not isinstance(shape, list) or len(shape) != 3
-            or not all(type(d) is int for d in shape)):
-        raise NasError(f"{str(path)!r} is not a weights file of a nas run (state_dict, num_classes, input_shape)")
+    if (
+        not isinstance(state, dict)
+        or not all(isinstance(v, torch.Tensor) for v in state.values())
+        or type(classes) is not int
+        or not isinstance(shape, list)
+        or len(shape) != 3
+        or not all(type(d) is int for d in shape)
+    ):
+        raise NasError(
+            f"{str(path)!r} is not a weights file of a nas run (state_dict, num_classes, input_shape)"
+        )
     return SavedWeights(state, classes, (shape[0], shape[1], shape[2]))
 
 
@@ -88,4 +106,6 @@ def load_state_checked(model: nn.Module, state_dict: Mapping[str, torch.Tensor],
         model.load_state_dict(dict(state_dict))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
-        raise NasError(f"{what} do not fit the network ({first[1].strip() if len(first) > 1 else first[0]})") from None
+        raise NasError(
+            f"{what} do not fit the network ({first[1].strip() if len(first) > 1 else first[0]})"
+        ) from None

@@ -3,7 +3,7 @@ all before any file is written, so that a bad config leaves nothing behind."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import optuna
 
@@ -15,6 +15,8 @@ from nas.oneshot.base import OneShot
 from nas.registry import EVALUATORS, EXECUTORS, SPACES
 from nas.search.pruners import make_pruner
 from nas.space import SearchSpace
+from nas.tracking import build_trackers
+from nas.tracking.base import Tracker
 from nas.training.loop import resolve_device
 
 
@@ -31,6 +33,8 @@ class Components:
     executor: Executor
     #: a one-shot strategy; the sampler is then never consulted (its trials are enqueued)
     oneshot: OneShot | None = None
+    #: the config's trackers (MLflow, TensorBoard), told of every trial and of the run's end
+    trackers: list[Tracker] = field(default_factory=list)
 
 
 def build_components(config: ExperimentConfig) -> Components:
@@ -56,5 +60,13 @@ def build_components(config: ExperimentConfig) -> Components:
     evaluator.check(space)
     executor = EXECUTORS.get(config.executor.name)(config, **config.executor.options)
     return Components(
-        space, sampler, evaluator, str(device), make_pruner(config), context, executor, oneshot
+        space,
+        sampler,
+        evaluator,
+        str(device),
+        make_pruner(config),
+        context,
+        executor,
+        oneshot,
+        build_trackers(config),
     )

@@ -4,14 +4,13 @@ evaluate the rest, tell the study their outcome, log each finished trial."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 import torch
 from optuna.trial import FrozenTrial, Trial, TrialState
-from tqdm.auto import tqdm
 
 from nas.arch import arch_id
 from nas.config import ExperimentConfig
@@ -19,7 +18,9 @@ from nas.constraints import VIOLATIONS_ATTR, violations
 from nas.errors import NasError
 from nas.evaluators import Evaluator, Pruned
 from nas.results.trials import FINISHED, TrialLog
+from nas.search.progress import Progress
 from nas.search.pruners import REPORTED_METRIC
+from nas.search.study import trial_id
 from nas.search.time_limit import shielded, time_limit
 from nas.space import SearchSpace
 
@@ -57,6 +58,26 @@ class Outcome:
         return cls(t.number, values, t.user_attrs.get("metrics", {}), t.user_attrs.get("error"))
 
 
+class Coordinator(Protocol):
+    """The other workers of a shared study, as a loop sees them (``nas.search.shared.SharedStudy``)."""
+
+    def ask(self, loop: SearchLoop, extra: dict[str, Any] | None) -> Pending | FrozenTrial | None:
+        """:meth:`SearchLoop.ask` in agreement with the other workers."""
+
+    def beat(self, trial_id: int) -> None:
+        """Keep a trial of this worker alive (heartbeats) until :meth:`rest`."""
+
+    def rest(self, trial_id: int) -> None:
+        """Stop the heartbeat of a finished trial."""
+
+
+class TrialCallback(Protocol):
+    """Told of every trial the loop records (tracking: MLflow, TensorBoard; see :mod:`nas.tracking`)."""
+
+    def trial_finished(self, trial: FrozenTrial, loop: SearchLoop) -> None:
+        """A trial was told to the study (evaluated, reused from a duplicate, pruned or failed)."""
+
+
 class SearchLoop:
     """One search: ask the strategy for architectures, evaluate new ones, tell the study.
 
@@ -71,6 +92,9 @@ class SearchLoop:
         evaluator: Evaluator,
         study: optuna.Study,
         log: TrialLog | None,
+        *,
+        shared: Coordinator | None = None,
+        callbacks: Sequence[TrialCallback] = (),
     ) -> None:
         self.config, self.space, self.evaluator, self.study, self.log = (
             config,
@@ -79,6 +103,11 @@ class SearchLoop:
             study,
             log,
         )
+        #: the study's other workers (a search in a database), or None
+        self.shared = shared
+        self.callbacks = list(callbacks)
+        #: the config's trials (a shared study's, which a resumed worker may have raised)
+        self.trials = config.trials
         self.objectives = dict(config.objectives)
         self.constraints = config.constraint_list()
         self.sign = 1.0 if next(iter(self.objectives.values())) == "maximize" else -1.0
@@ -96,9 +125,27 @@ class SearchLoop:
             return
         if "duplicate_of" not in t.user_attrs:
             self.evaluated += 1
-            if t.state in (TrialState.COMPLETE, TrialState.FAIL):
-                outcome = self.cache.setdefault(t.user_attrs["arch_id"], Outcome.of(t))
-                self._note_best(outcome)
+            self.remember(t)
+
+    def remember(self, t: FrozenTrial) -> None:
+        """Keep a finished evaluation's outcome for later proposals of its architecture."""
+        if t.state in (TrialState.COMPLETE, TrialState.FAIL) and "arch_id" in t.user_attrs:
+            outcome = self.cache.setdefault(t.user_attrs["arch_id"], Outcome.of(t))
+            self._note_best(outcome)
+
+    def recount(self, trials: Sequence[FrozenTrial]) -> dict[str, int]:
+        """Count and remember the evaluations among ``trials`` (every worker's, in a shared study)
+        afresh; returns the architectures being evaluated now, by id, with their trial numbers."""
+        self.cache.clear()
+        self.evaluated, self._best = 0, None
+        in_flight: dict[str, int] = {}
+        for t in trials:
+            if t.state in FINISHED:
+                self._account(t)
+            elif t.state == TrialState.RUNNING and "arch_id" in t.user_attrs:
+                if "duplicate_of" not in t.user_attrs:
+                    in_flight.setdefault(t.user_attrs["arch_id"], t.number)
+        return in_flight
 
     def _note_best(self, outcome: Outcome) -> None:
         if outcome.values and all(v <= 0 for v in violations(self.constraints, outcome.metrics)):
@@ -113,7 +160,7 @@ class SearchLoop:
     @property
     def budget(self) -> int:
         """Architectures to evaluate in all: the config's trials, or the whole space when it is smaller."""
-        return min(self.config.trials, self.space.size())
+        return min(self.trials, self.space.size())
 
     def remaining(self) -> int:
         """Architectures still to evaluate."""
@@ -131,21 +178,24 @@ class SearchLoop:
 
     def budget_note(self) -> str | None:
         """Why the budget is smaller than the config's trials, or None."""
-        if self.budget < self.config.trials:
-            return f"the space holds only {self.budget} architectures, fewer than trials={self.config.trials}"
+        if self.budget < self.trials:
+            return (
+                f"the space holds only {self.budget} architectures, fewer than trials={self.trials}"
+            )
         return None
 
     def progress(self, enabled: bool) -> Progress:
         """A progress bar over the budget (trials, best so far, ETA); silent when not ``enabled``."""
         return Progress(self, enabled)
 
-    def step(self, extra: dict[str, Any] | None = None) -> FrozenTrial:
-        """Ask for one architecture, evaluate it (or reuse an earlier result) and tell the study.
+    def step(self, extra: dict[str, Any] | None = None) -> FrozenTrial | None:
+        """Ask for one architecture, evaluate it (or reuse an earlier result) and tell the study;
+        None when other workers of a shared study hold the rest of the budget for now.
 
         ``extra``: metrics of this trial besides the evaluator's (a one-shot search's own figures).
         """
         asked = self.ask(extra)
-        if isinstance(asked, FrozenTrial):
+        if asked is None or isinstance(asked, FrozenTrial):
             return asked
         evaluator, space = self.evaluator, self.space
 
@@ -155,10 +205,22 @@ class SearchLoop:
 
         return self.finish(asked, evaluate)
 
-    def ask(self, extra: dict[str, Any] | None = None) -> Pending | FrozenTrial:
+    def ask(self, extra: dict[str, Any] | None = None) -> Pending | FrozenTrial | None:
         """Ask for one architecture: a new one is returned to be evaluated (then :meth:`finish`);
-        one evaluated before is told at once with its earlier outcome (its finished trial is returned)."""
+        one evaluated before is told at once with its earlier outcome (its finished trial is returned).
+
+        In a shared study (several workers) None means: the rest of the budget is in flight on
+        other workers; ask again (they may finish it, or die and leave their trials to re-run).
+        """
+        if self.shared is not None:
+            return self.shared.ask(self, extra)
+        return self.ask_here(extra)
+
+    def ask_here(self, extra: dict[str, Any] | None = None) -> Pending | FrozenTrial:
+        """:meth:`ask` without a shared study's coordination (which calls it under its lock)."""
         trial = self.study.ask()
+        if self.shared is not None:
+            self.shared.beat(trial_id(trial))
         space = self.space
         suggested: dict[str, Any] = {
             name: trial.suggest_categorical(name, c) for name, c in self.decisions.items()
@@ -181,11 +243,28 @@ class SearchLoop:
         self._record_violations(trial, known.metrics)
         if known.error is not None:
             trial.set_user_attr("error", known.error)
-            frozen = self.study.tell(trial, state=TrialState.FAIL)
+            frozen = self._tell(trial, state=TrialState.FAIL)
         else:
-            frozen = self.study.tell(trial, known.values)
+            frozen = self._tell(trial, known.values)
         self.duplicates_in_a_row += 1
         return self._logged(frozen)
+
+    def tell_skipped(self, pending: Pending, why: str) -> FrozenTrial:
+        """Tell a trial that was not evaluated and does not count (marked 'interrupted', as a trial
+        that a kill cut short): its architecture is proposed again later."""
+        trial = pending.trial
+        trial.set_user_attr("duplicate_of", None)
+        trial.set_user_attr("interrupted", True)
+        trial.set_user_attr("error", f"not evaluated: {why}")
+        return self._logged(self._tell(trial, state=TrialState.FAIL))
+
+    def _tell(
+        self, trial: Trial, values: list[float] | None = None, state: TrialState | None = None
+    ) -> FrozenTrial:
+        frozen = self.study.tell(trial, values, state=state)
+        if self.shared is not None:
+            self.shared.rest(trial_id(trial))
+        return frozen
 
     def finish(
         self, pending: Pending, evaluate: Callable[[Callable[[int, float], None] | None], dict]
@@ -204,6 +283,8 @@ class SearchLoop:
     def _logged(self, frozen: FrozenTrial) -> FrozenTrial:
         if self.log is not None:
             self.log.append(frozen)
+        for callback in self.callbacks:
+            callback.trial_finished(frozen, self)
         return frozen
 
     def _record_violations(self, trial: Trial, metrics: dict[str, Any]) -> None:
@@ -223,9 +304,9 @@ class SearchLoop:
             if metrics:
                 trial.set_user_attr("metrics", metrics)
             self.failures_in_a_row = 0
-            return self.study.tell(trial, state=TrialState.PRUNED)
+            return self._tell(trial, state=TrialState.PRUNED)
         except NasError:
-            self.study.tell(trial, state=TrialState.FAIL)
+            self._tell(trial, state=TrialState.FAIL)
             raise
         except Exception as exc:  # a candidate that crashes is recorded, and the search goes on
             return self._fail(
@@ -235,7 +316,7 @@ class SearchLoop:
         trial.set_user_attr("metrics", metrics)
         missing = [k for k in self.objectives if k not in metrics]
         if missing:
-            self.study.tell(trial, state=TrialState.FAIL)
+            self._tell(trial, state=TrialState.FAIL)
             raise NasError(
                 f"objective {missing[0]!r} is not a metric of evaluator "
                 f"{self.config.evaluator.name!r} (it returns: {', '.join(metrics)})"
@@ -248,14 +329,14 @@ class SearchLoop:
         self._record_violations(trial, metrics)
         self.cache[aid] = outcome = Outcome(trial.number, values, metrics, None)
         self._note_best(outcome)
-        return self.study.tell(trial, values)
+        return self._tell(trial, values)
 
     def _fail(self, trial: Trial, aid: str, reason: str) -> FrozenTrial:
         reason = reason[:500]
         trial.set_user_attr("error", reason)
         self.cache[aid] = Outcome(trial.number, None, trial.user_attrs.get("metrics", {}), reason)
         self.failures_in_a_row += 1
-        frozen = self.study.tell(trial, state=TrialState.FAIL)
+        frozen = self._tell(trial, state=TrialState.FAIL)
         if self.failures_in_a_row >= self.config.max_consecutive_failures:
             self._logged(frozen)
             raise NasError(
@@ -297,35 +378,3 @@ def plain_value(value: Any) -> Any:
     if hasattr(value, "item") and callable(value.item):
         value = value.item()
     return value
-
-
-class Progress:
-    """A progress bar of one search loop: trials evaluated out of the budget, best value so far."""
-
-    def __init__(self, loop: SearchLoop, enabled: bool) -> None:
-        self.loop = loop
-        self.enabled = enabled
-        self.bar = tqdm(
-            total=loop.budget,
-            initial=min(loop.evaluated, loop.budget),
-            unit="trial",
-            disable=not enabled,
-            dynamic_ncols=True,
-            desc=loop.config.name,
-        )
-
-    def __enter__(self) -> Progress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.close()
-
-    def update(self) -> None:
-        """Show the loop's current count and best value."""
-        if not self.enabled:
-            return
-        loop = self.loop
-        self.bar.n = min(loop.evaluated, loop.budget)
-        best = loop.best()
-        objective = next(iter(loop.config.objectives))
-        self.bar.set_postfix_str(f"best {objective}={best:.2f}" if best is not None else "")

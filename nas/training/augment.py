@@ -8,6 +8,11 @@ import torch.nn.functional as F
 from nas.config import AugmentConfig
 
 
+def _beside(drawn: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Random draws of the CPU generator copied to ``x``'s device without waiting for it."""
+    return drawn.to(x.device, non_blocking=True)
+
+
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """Pad each image by ``padding`` zeros (the mean, after normalisation) and crop it back to its
     size at a random offset, per image."""
@@ -15,8 +20,8 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> to
         return x
     n, _, h, w = x.shape
     padded = F.pad(x, (padding, padding, padding, padding))
-    dy = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
-    dx = torch.randint(0, 2 * padding + 1, (n,), generator=generator).to(x.device)
+    dy = _beside(torch.randint(0, 2 * padding + 1, (n,), generator=generator), x)
+    dx = _beside(torch.randint(0, 2 * padding + 1, (n,), generator=generator), x)
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (n, h, 1)
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (n, 1, w)
     batch = torch.arange(n, device=x.device)[:, None, None]
@@ -25,7 +30,7 @@ def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator) -> to
 
 def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Mirror each image left-right with probability 1/2."""
-    flip = (torch.rand(x.shape[0], generator=generator) < 0.5).to(x.device)
+    flip = _beside(torch.rand(x.shape[0], generator=generator) < 0.5, x)
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
 
@@ -35,8 +40,8 @@ def cutout(x: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tens
     if size <= 0:
         return x
     n, _, h, w = x.shape
-    cy = torch.randint(0, h, (n,), generator=generator).to(x.device)[:, None, None]
-    cx = torch.randint(0, w, (n,), generator=generator).to(x.device)[:, None, None]
+    cy = _beside(torch.randint(0, h, (n,), generator=generator), x)[:, None, None]
+    cx = _beside(torch.randint(0, w, (n,), generator=generator), x)[:, None, None]
     ys = torch.arange(h, device=x.device)[None, :, None]
     xs = torch.arange(w, device=x.device)[None, None, :]
     low, high = size // 2, size - size // 2

@@ -16,8 +16,10 @@ from torch import nn
 from nas.config import TrainingConfig
 from nas.data import DataSplits, Split, iterate_batches
 from nas.errors import NasError
-from nas.search.time_limit import check_deadline
+from nas.search.time_limit import TrialTimeout, check_deadline
 from nas.training.augment import augment
+from nas.training.compiled import CandidateForward, Forward
+from nas.training.device import FINITE_CHECK_STEPS, DeviceTotals, keeps_data, to_device
 from nas.training.distill import Distiller, distiller_for
 from nas.training.optim import autocast, lr_factor, make_optimizer
 
@@ -82,24 +84,29 @@ class TrainResult:
     epochs: int
     train_seconds: float
     history: list[float] = field(default_factory=list)
+    compiled: bool = False  # trained through torch.compile (training.compile, and it worked)
+    compile_error: str | None = None  # why training.compile fell back to eager execution
 
 
 @torch.no_grad()
 def evaluate_model(
     model: nn.Module, split: Split, data: DataSplits, cfg: TrainingConfig, device: torch.device
 ) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy loss) of ``model`` on ``split``."""
+    """(accuracy, mean cross-entropy loss) of ``model`` on ``split`` (one wait for the device, at the end)."""
     model.eval()
-    correct, loss_sum = 0, 0.0
+    totals = DeviceTotals(device)
     for x, y in iterate_batches(
         split, cfg.eval_batch_size, mean=data.mean, std=data.std, device=device
     ):
         with autocast(device, cfg.amp):
-            logits = model(x)
-        loss_sum += nn.functional.cross_entropy(logits.float(), y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
-    n = max(1, len(split))
-    return correct / n, loss_sum / n
+            logits = model(_laid_out(x, cfg))
+        loss = nn.functional.cross_entropy(logits.float(), y, reduction="sum")
+        totals.add(logits, y, loss, mean=False)
+    return totals.means()
+
+
+def _laid_out(x: torch.Tensor, cfg: TrainingConfig) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if cfg.channels_last else x
 
 
 def train_model(
@@ -154,6 +161,7 @@ class _Run:
     """What one training run updates step by step."""
 
     model: nn.Module
+    forward: CandidateForward
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
@@ -161,8 +169,13 @@ class _Run:
     shuffle: torch.Generator
     augment: torch.Generator
     ema: WeightEMA | None
-    auxiliary: bool
     distiller: Distiller | None = None
+
+
+def _eager_forward(model: nn.Module) -> Forward:
+    if isinstance(model, HasAuxiliaryHead):
+        return lambda x: forward_with_auxiliary(model, x)
+    return lambda x: (model(x), None)
 
 
 def _start(
@@ -179,6 +192,8 @@ def _start(
     use_scaler = cfg.amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
     return _Run(
         model=model,
+        # compiled lazily, at the first step: the distiller's feature hook is in place by then
+        forward=CandidateForward(_eager_forward(model), cfg.compile, cfg.compile_backend),
         optimizer=optimizer,
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, steps, epochs)),
         scaler=torch.amp.GradScaler("cuda", enabled=use_scaler),
@@ -187,7 +202,6 @@ def _start(
         # augmentation draws from its own generator, so turning it on keeps the batch order
         augment=torch.Generator().manual_seed(seed + 1),
         ema=ema,
-        auxiliary=isinstance(model, HasAuxiliaryHead),
         # after the EMA copy, so that the copy carries no feature hook
         distiller=distiller_for(
             model, teacher.to(device) if teacher is not None else None, cfg.distill
@@ -207,18 +221,26 @@ def _train(
     teacher: nn.Module | None,
 ) -> TrainResult:
     split = train_split if train_split is not None else data.train
+    val = data.val
+    if keeps_data(cfg.data_on_device, device, [split, val]):
+        split, val = to_device(split, device), to_device(val, device)
     model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in the stubs
     run = _start(model, cfg, math.ceil(len(split) / cfg.batch_size), epochs, seed, device, teacher)
     try:
-        return _epochs(run, split, data, cfg, epochs, device, report)
+        result = _epochs(run, split, val, data, cfg, epochs, device, report)
     finally:
         if run.distiller is not None:
             run.distiller.close()
+    result.compiled, result.compile_error = run.forward.is_compiled, run.forward.error
+    return result
 
 
 def _epochs(
     run: _Run,
     split: Split,
+    val: Split,
     data: DataSplits,
     cfg: TrainingConfig,
     epochs: int,
@@ -231,9 +253,9 @@ def _epochs(
     train_acc = train_loss = 0.0
     val_loss = math.nan
     for epoch in range(1, epochs + 1):
-        train_acc, train_loss = _train_epoch(run, split, data, cfg, device, epoch)
+        train_acc, train_loss = _train_epoch(run, split, data, cfg, device, epoch).means()
         scored = run.ema.module if run.ema is not None else model
-        val_acc, val_loss = evaluate_model(scored, data.val, data, cfg, device)
+        val_acc, val_loss = evaluate_model(scored, val, data, cfg, device)
         history.append(val_acc)
         if report is not None:
             report(epoch, val_acc)
@@ -252,20 +274,37 @@ def _epochs(
 
 def _train_epoch(
     run: _Run, split: Split, data: DataSplits, cfg: TrainingConfig, device: torch.device, epoch: int
-) -> tuple[float, float]:
-    """One pass over ``split``; returns (training accuracy, mean training loss)."""
+) -> DeviceTotals:
+    """One pass over ``split``; returns its totals, still on the device. Off the CPU the loss's
+    finiteness is read only every ``FINITE_CHECK_STEPS`` steps and at the end (no wait per step)."""
     run.model.train()
-    seen, correct, loss_sum = 0, 0, 0.0
-    for x, y in iterate_batches(
-        split, cfg.batch_size, mean=data.mean, std=data.std, device=device, generator=run.shuffle
+    totals = DeviceTotals(device)
+    for step, (x, y) in enumerate(
+        iterate_batches(
+            split,
+            cfg.batch_size,
+            mean=data.mean,
+            std=data.std,
+            device=device,
+            generator=run.shuffle,
+        ),
+        start=1,
     ):
-        x = augment(x, cfg.augment, run.augment)
+        x = _laid_out(augment(x, cfg.augment, run.augment), cfg)
         logits, loss = _step(run, x, y, cfg, device, epoch)
         check_deadline()
-        seen += len(y)
-        loss_sum += loss * len(y)
-        correct += int((logits.argmax(1) == y).sum().item())
-    return correct / max(1, seen), loss_sum / max(1, seen)
+        totals.add(logits, y, loss, mean=True)
+        if device.type != "cpu" and step % FINITE_CHECK_STEPS == 0:
+            _check_finite(totals, epoch)
+    if device.type != "cpu":
+        _check_finite(totals, epoch)
+    return totals
+
+
+def _check_finite(totals: DeviceTotals, epoch: int) -> None:
+    bad = totals.non_finite()
+    if bad is not None:
+        raise CandidateError(f"loss became {bad} at epoch {epoch}")
 
 
 def _step(
@@ -275,21 +314,14 @@ def _step(
     cfg: TrainingConfig,
     device: torch.device,
     epoch: int,
-) -> tuple[torch.Tensor, float]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward, backward and update on one batch; returns the logits and the loss."""
-    with autocast(device, cfg.amp):
-        logits, aux = (
-            forward_with_auxiliary(run.model, x) if run.auxiliary else (run.model(x), None)
-        )
-        loss = run.criterion(logits.float(), y)
-        if run.distiller is not None:
-            loss = run.distiller.loss(logits, x, loss)
-        if aux is not None:
-            loss = loss + cfg.auxiliary_weight * run.criterion(aux.float(), y)
-    if not torch.isfinite(loss):
-        raise CandidateError(f"loss became {loss.item()} at epoch {epoch}")
-    run.optimizer.zero_grad(set_to_none=True)
-    run.scaler.scale(loss).backward()
+    try:
+        logits, loss = _forward_backward(run, x, y, cfg, device, epoch)
+    except Exception as exc:
+        if isinstance(exc, (CandidateError, TrialTimeout)) or not run.forward.fall_back(exc):
+            raise
+        logits, loss = _forward_backward(run, x, y, cfg, device, epoch)
     if cfg.grad_clip:
         run.scaler.unscale_(run.optimizer)
         nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
@@ -298,4 +330,28 @@ def _step(
     run.scheduler.step()
     if run.ema is not None:
         run.ema.update(run.model)
-    return logits.detach(), loss.item()
+    return logits.detach(), loss.detach()
+
+
+def _forward_backward(
+    run: _Run,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    cfg: TrainingConfig,
+    device: torch.device,
+    epoch: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    with autocast(device, cfg.amp):
+        logits, aux = run.forward(x)
+        loss = run.criterion(logits.float(), y)
+        if run.distiller is not None:
+            loss = run.distiller.loss(logits, x, loss)
+        if aux is not None:
+            loss = loss + cfg.auxiliary_weight * run.criterion(aux.float(), y)
+    # reading a CPU tensor costs no wait; elsewhere the epoch's totals are checked every
+    # FINITE_CHECK_STEPS steps
+    if device.type == "cpu" and not torch.isfinite(loss):
+        raise CandidateError(f"loss became {loss.item()} at epoch {epoch}")
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    return logits, loss

@@ -25,6 +25,7 @@ from nas.data import DataSplits, Split, iterate_batches
 from nas.space import SearchSpace
 from nas.supernet import Supernet
 from nas.training.augment import augment
+from nas.training.device import DeviceTotals
 from nas.training.loop import CandidateError, HasAuxiliaryHead, forward_with_auxiliary, seeded
 from nas.training.optim import autocast, lr_factor, make_optimizer
 
@@ -114,6 +115,7 @@ def train_supernet(
     supernet.train()
     with seeded(seed, device):
         for epoch in range(1, epochs + 1):
+            watched = DeviceTotals(device)
             for x, y in iterate_batches(
                 split,
                 cfg.batch_size,
@@ -142,8 +144,7 @@ def train_supernet(
                         loss = criterion(logits.float(), y)
                         if aux is not None:
                             loss = loss + cfg.auxiliary_weight * criterion(aux.float(), y)
-                    if not torch.isfinite(loss):
-                        raise CandidateError(f"supernet loss became {loss.item()} at epoch {epoch}")
+                    _watch_finite(loss, watched, epoch)
                     scaler.scale(loss * part).backward()  # gradients of the sandwich's paths add up
                 if shard[1] > 1:
                     average_gradients(supernet, shard[1])
@@ -153,7 +154,19 @@ def train_supernet(
                 scaler.step(optimizer)
                 scaler.update()
                 scheduler.step()
+            bad = watched.non_finite() if device.type != "cpu" else None
+            if bad is not None:
+                raise CandidateError(f"supernet loss became {bad} at epoch {epoch}")
     return time.perf_counter() - start
+
+
+def _watch_finite(loss: torch.Tensor, watched: DeviceTotals, epoch: int) -> None:
+    """On a CPU, fail at once on a non-finite loss; elsewhere remember it for the epoch's end (a
+    check per step would make the host wait for the device every step)."""
+    if watched.device.type != "cpu":
+        watched.watch(loss)
+    elif not torch.isfinite(loss):
+        raise CandidateError(f"supernet loss became {loss.item()} at epoch {epoch}")
 
 
 def average_gradients(module: nn.Module, world: int) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 
 from nas.arch import Arch, Choice
+from nas.diagrams import CellGraph, Edge, Node
 from nas.errors import NasError, did_you_mean
 from nas.space import NetworkSpec, SpecSearchSpace
 from search_spaces.darts.genotypes import (
@@ -157,6 +158,14 @@ class DartsSpace(SpecSearchSpace):
             )
         return self.validate(genotype_to_arch(parse_genotype(stripped)))
 
+    def diagram(self, arch: Mapping[str, Choice]) -> list[CellGraph]:
+        """The normal and the reduction cell as graphs, drawn as in the DARTS paper."""
+        genotype = arch_to_genotype(self.validate(arch))
+        return [
+            cell_graph("normal cell", genotype.normal),
+            cell_graph("reduction cell", genotype.reduce),
+        ]
+
     def _check_input(self, input_shape: tuple[int, int, int], layers: int) -> None:
         factor = 2 ** len(reduction_indices(layers))
         _, h, w = input_shape
@@ -165,3 +174,16 @@ class DartsSpace(SpecSearchSpace):
                 f"darts with {layers} cells reduces the input {factor}x; its height and width "
                 f"must divide by {factor}, got {h}x{w}"
             )
+
+
+def cell_graph(title: str, edges: list[tuple[str, int]]) -> CellGraph:
+    """One genotype half as a graph: inputs c_{k-2}, c_{k-1}, nodes 0..3, output c_{k} (their concat)."""
+    names = ["c_{k-2}", "c_{k-1}"] + [str(i) for i in range(len(edges) // 2)]
+    nodes = [Node(names[0], names[0], "input"), Node(names[1], names[1], "input")]
+    nodes += [Node(n, n) for n in names[2:]] + [Node("c_{k}", "c_{k}", "output")]
+    drawn = [
+        Edge(names[src], names[2 + k // 2], str(op), op == "none")
+        for k, (op, src) in enumerate(edges)
+    ]
+    drawn += [Edge(n, "c_{k}", muted=True) for n in names[2:]]
+    return CellGraph(title, tuple(nodes), tuple(drawn))

@@ -5,17 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from nas.arch import Arch, Choice
+from nas.diagrams import Stage, StageDiagram
 from nas.errors import NasError
 from nas.space import NetworkSpec, SpecSearchSpace
 from search_spaces.mbconv.blocks import EfficientNet
 from search_spaces.mbconv.notation import BlockArgs, decode, encode
 from search_spaces.mbconv.plan import (
     B0_STAGES,
+    HEAD_CHANNELS,
     NUM_STAGES,
     STEM_CHANNELS,
     NetworkPlan,
     StageChoice,
     round_filters,
+    round_repeats,
 )
 from search_spaces.mbconv.planner import FIELDS, Planner, stage_choices
 from search_spaces.mbconv.supernet import MBConvSupernet
@@ -143,6 +146,27 @@ class MBConvSpace(SpecSearchSpace):
     def stages(self, arch: Mapping[str, Choice]) -> list[StageChoice]:
         """The validated per-stage choices of ``arch``."""
         return stage_choices(self.validate(arch))
+
+    def diagram(self, arch: Mapping[str, Choice]) -> list[StageDiagram]:
+        """The seven stages as built (widths and layers after compound scaling): kernel,
+        expansion, layers, width and SE of each."""
+        width, depth = self.width_coefficient, self.depth_coefficient
+        stages = tuple(
+            Stage(
+                f"stage {i}",
+                round_repeats(s.layers, depth),
+                round_filters(s.channels, width),
+                {
+                    "kernel": f"{s.kernel}x{s.kernel}",
+                    "expand": str(s.expand),
+                    "SE": "yes" if s.se else "no",
+                },
+            )
+            for i, s in enumerate(self.stages(arch), start=1)
+        )
+        stem = f"stem {round_filters(STEM_CHANNELS, width)} ch"
+        head = f"head {round_filters(HEAD_CHANNELS, width)} ch"
+        return [StageDiagram("MBConv stages", stages, stem, head)]
 
     def planner(self) -> Planner:
         """The space's values that, with an architecture and an input shape, fix the blocks."""

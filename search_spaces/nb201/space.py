@@ -7,9 +7,10 @@ from collections.abc import Mapping
 import torch
 
 from nas.arch import Arch, Choice
+from nas.diagrams import CellGraph, Edge, Node, NodeKind
 from nas.errors import NasError
 from nas.space import NetworkSpec, SpecSearchSpace
-from search_spaces.nb201.network import EDGES, TinyNetwork
+from search_spaces.nb201.network import EDGE_NODES, EDGES, TinyNetwork
 from search_spaces.nb201.ops import OPS
 from search_spaces.nb201.supernet import NB201MixedSupernet, NB201Supernet
 
@@ -110,6 +111,17 @@ class NB201Space(SpecSearchSpace):
             in_channels=self._check_input(input_shape),
             generator=generator,
         )
+
+    def diagram(self, arch: Mapping[str, Choice]) -> list[CellGraph]:
+        """The cell as a graph: node 0 (input) to node 3 (output), edges labelled by operation."""
+        arch = self.validate(arch)
+        kinds: dict[int, NodeKind] = {0: "input", 3: "output"}
+        nodes = tuple(Node(str(i), str(i), kinds.get(i, "node")) for i in range(4))
+        edges = tuple(
+            Edge(str(src), str(dst), str(arch[f"{dst}<-{src}"]), arch[f"{dst}<-{src}"] == "none")
+            for dst, src in EDGE_NODES
+        )
+        return [CellGraph("cell", nodes, edges)]
 
     def _check_input(self, input_shape: tuple[int, int, int]) -> int:
         c, h, w = input_shape

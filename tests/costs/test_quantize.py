@@ -19,7 +19,8 @@ from nas.data import subset
 from nas.deploy.export import export_model, load_model
 from nas.deploy.int8_export import export_int8
 from nas.registry import DATASETS
-from nas.results.plots import PlotOptions, load_run, pareto_figures
+from nas.results.plots import pareto_figures
+from nas.results.runs import PlotOptions, load_run
 from nas.search.runner import run_search
 from nas.training.loop import train_model
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -294,3 +295,41 @@ def test_darts_seeds_run_as_parallel_ray_tasks(tmp_path: Path) -> None:
             "e0": "square",
             "e1": "square",
         }
+
+
+def test_a_ray_driver_as_a_worker_of_a_postgresql_study_with_tracking(tmp_path: Path) -> None:
+    """Trials in flight on Ray count towards a shared study's budget, duplicates of them wait on the
+    driver's side, and Tune's snapshot of the driver's state (heartbeat thread, event files) is empty."""
+    from optuna import load_study
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from tests.postgres import postgres_server
+
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_server())
+        except RuntimeError as exc:
+            pytest.skip(f"no PostgreSQL server: {exc}")
+        config = {
+            "name": "raypg",
+            "trials": 5,
+            "space": {"name": "tests.plugins:ToySpace", "widths": 2, "depths": 2},
+            "strategy": {"name": "random"},
+            "evaluator": {"name": "tests.plugins:ToyEvaluator", "sleep": 0.2},
+            "storage": url,
+            "output": str(tmp_path / "results"),
+            "tracking": {"tensorboard": str(tmp_path / "tb")},
+        }
+        result = run_search(
+            resolve_config(_ray(config, max_concurrent=2)), progress=False, study="rp"
+        )
+        trials = load_study(study_name="rp", storage=url).trials
+    evaluated = [t for t in trials if "duplicate_of" not in t.user_attrs]
+    assert result.evaluated == 5 and len(evaluated) == 5
+    assert len({t.user_attrs["arch_id"] for t in evaluated}) == 5
+    assert all(t.state.name == "COMPLETE" for t in trials)
+    events = EventAccumulator(str(tmp_path / "tb" / "raypg" / result.run.path.name))
+    events.Reload()
+    assert sorted(e.step for e in events.Scalars("trial/val_accuracy")) == [
+        t.number for t in trials
+    ]

@@ -11,8 +11,9 @@ import pytest
 
 from nas import NasError
 from nas.pareto import non_dominated
-from nas.results.plots import PlotOptions, load_run, write_plots
+from nas.results.plots import write_plots
 from nas.results.reading import load_trials
+from nas.results.runs import PlotOptions, load_run
 
 
 def figures_in(page: Path) -> list[dict]:
