@@ -82,7 +82,10 @@ def targets_table(table: dict, labels: list[str], datasets: list[str]) -> list[s
         worst = [get(label, d, "200", "cpu_per_query_max") for d in datasets]
         got = [w for w in worst if w is not None]
         cells.append(f"{max(got):.3f}: {mark(max(got) <= 1.0)}" if got else "—")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        seeds = [get(label, d, "200", "seeds") for d in datasets]
+        fewest = min((int(n) for n in seeds if n is not None), default=0)
+        name = label if fewest >= 100 else f"{label} (only {fewest} seeds: not a verdict)"
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
