@@ -18,7 +18,7 @@
   with the table's true ``lat_pixel2`` is the reference. Per seed: the share of the returned
   Pareto architectures truly within the budget, and the best truly-feasible val accuracy.
 
-Writes results/benchmarks/latency_profile.md and latency_profile.json.
+Writes results/benchmarks/latency_profile.json (the figures of latency_profile.md, which is written from it by hand).
 """
 
 from __future__ import annotations
