@@ -3,7 +3,8 @@
 Entries are factories, resolved lazily: a built-in is a ``module:attribute`` string until
 it is first used, third-party packages add theirs through entry points (group
 ``nas.search_spaces``, ``nas.strategies``, ``nas.evaluators``, ``nas.datasets``,
-``nas.pruners``, ``nas.executors``, ``nas.tasks``) or the ``register_*`` decorators. A config may also name a
+``nas.pruners``, ``nas.executors``, ``nas.predictors``, ``nas.tasks``) or the ``register_*``
+decorators. A config may also name a
 plugin directly as ``package.module:attribute``, but only a plugin: a class that subclasses its
 registry's base (``SearchSpace``, ``Evaluator``, ``OneShot`` or Optuna's ``BaseSampler``,
 Optuna's ``BasePruner``, ``Executor``; data sets have none) or a factory registered in that same
@@ -23,6 +24,8 @@ Factory conventions (the user options are always keyword-only parameters):
 - dataset: ``factory(*, **options) -> DataSplits``
 - pruner: ``factory(*, **options) -> optuna.pruners.BasePruner``
 - executor: ``factory(config, *, **options) -> nas.executors.base.Executor``
+- predictor: ``factory(*, **options) -> nas.predictors.Predictor`` (named by the predictor-guided
+  strategies' ``predictor:`` option)
 - task: ``factory() -> nas.tasks.Task``
 """
 
@@ -220,6 +223,9 @@ STRATEGIES = Registry(
         "reinforce": "nas.strategies.reinforce:reinforce",
         "local_search": "nas.strategies.local_search:local_search",
         "prefilter": "nas.strategies.prefilter:prefilter",
+        "bananas": "nas.strategies.bananas:bananas",
+        "bananas_mo": "nas.strategies.bananas_mo:bananas_mo",
+        "predictor_ls": "nas.strategies.predictor_ls:predictor_ls",
         "darts": "nas.oneshot.darts:Darts",
         "enas": "nas.oneshot.enas:Enas",
     },
@@ -290,6 +296,18 @@ TASKS = Registry(
     bases=("nas.tasks:Task",),
     decorator="@nas.register_task",
 )
+PREDICTORS = Registry(
+    "predictor",
+    "nas.predictors",
+    {
+        "mlp_ensemble": "nas.predictors.mlp:MLPEnsemble",
+        "gbt": "nas.predictors.trees:GradientBoosting",
+        "gp": "nas.predictors.gp:GaussianProcess",
+        "mean": "nas.predictors.base:MeanPredictor",
+    },
+    bases=("nas.predictors.base:Predictor",),
+    decorator="@nas.registry.register_predictor",
+)
 REGISTRIES: dict[str, Registry] = {
     "spaces": SPACES,
     "strategies": STRATEGIES,
@@ -297,6 +315,7 @@ REGISTRIES: dict[str, Registry] = {
     "datasets": DATASETS,
     "pruners": PRUNERS,
     "executors": EXECUTORS,
+    "predictors": PREDICTORS,
     "tasks": TASKS,
 }
 
@@ -306,4 +325,5 @@ register_evaluator = EVALUATORS.register
 register_dataset = DATASETS.register
 register_pruner = PRUNERS.register
 register_executor = EXECUTORS.register
+register_predictor = PREDICTORS.register
 register_task = TASKS.register

@@ -1,5 +1,6 @@
 """GPU smoke test: device choice, mixed precision, no host sync inside training, a failing
-candidate, torch.compile and a short search on CUDA.
+candidate, torch.compile, a latency profile of the GPU (``nas profile --device cuda``'s code)
+and a short search on CUDA.
 
 Run on a machine with an NVIDIA GPU:  python experiments/benchmarks/gpu_smoke.py
 Prints one JSON line; exits non-zero if CUDA is missing or anything fails.
@@ -110,6 +111,35 @@ def compiled_versus_eager(device: torch.device) -> dict[str, Any]:
     return out
 
 
+def cuda_profile(device: torch.device) -> dict[str, Any]:
+    """``nas profile`` on the GPU: a lookup profile of a small nb201 space (batch 1 and 32), then
+    10 other candidates measured whole against their predicted latency."""
+    from scipy.stats import spearmanr
+
+    from nas.costs.profiling import profile_device, time_module
+    from nas.factories import create_space
+
+    space, shape = create_space("nb201", channels=16, cells_per_stage=2), (3, 32, 32)
+    start = time.perf_counter()
+    profile = profile_device(
+        space, shape, device=device, batch_sizes=[1, 32], samples=5, repeats=10, threads=1
+    )
+    seconds = time.perf_counter() - start
+    rng = np.random.default_rng(1)
+    measured, predicted = [], []
+    for _ in range(10):
+        arch = space.sample(rng)
+        model = space.build(arch, num_classes=10, input_shape=shape)
+        measured.append(time_module(model, shape, 32, device=device, repeats=10))
+        predicted.append(profile.predict(arch, space)["predicted_latency_ms_b32"])
+    return {
+        "cuda_profile_seconds": round(seconds, 2),
+        "cuda_profile_units": len(profile.units["1"]),
+        "cuda_profile_overhead_b32": [round(v, 4) for v in profile.overhead["32"]],
+        "cuda_profile_rho_b32": round(float(spearmanr(measured, predicted).statistic), 3),
+    }
+
+
 def short_search() -> dict[str, Any]:
     """A 3-trial search on the GPU with mixed precision."""
     from nas.config import resolve_config
@@ -162,6 +192,7 @@ def main() -> int:
         return 1
     report["nan_candidate"] = failing_candidate(device)
     report.update(compiled_versus_eager(device))
+    report.update(cuda_profile(device))
     report.update(short_search())
     report["ok"] = report["search_ok"] and "at epoch 1" in report["nan_candidate"]
     print(json.dumps(report))

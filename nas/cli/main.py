@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-from nas.cli import export, listing, plot, report, scale, search, show, train
+from nas.cli import export, listing, plot, profile, report, scale, search, show, train
 from nas.errors import NasError
 
 #: Sub-command name -> its module.
@@ -20,6 +20,7 @@ COMMANDS: dict[str, ModuleType] = {
     "train": train,
     "list": listing,
     "scale": scale,
+    "profile": profile,
 }
 
 

@@ -92,6 +92,8 @@ class CostsConfig(_Strict):
         False  # quantize each trained candidate to int8 (CPU) and measure it (nas/costs/int8.py)
     )
     int8_calibration_batches: int = Field(4, ge=1)  # training batches the int8 calibration sees
+    #: a device profile from `nas profile` (nas/costs/profile.py): adds predicted_latency_ms
+    latency_profile: str | None = None
 
 
 class Component(_Strict):

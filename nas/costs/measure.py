@@ -5,8 +5,8 @@ from __future__ import annotations
 import statistics
 import time
 import weakref
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -123,29 +123,41 @@ def measure_latency(
     batch_size: int = 1,
     repeats: int = 30,
     warmup: int = 5,
+    clock: Literal["wall", "thread"] = "wall",
 ) -> float:
-    """Median wall time in milliseconds of an inference forward pass, on the model's device."""
+    """Median wall time in milliseconds of an inference forward pass, on the model's device.
+
+    ``clock="thread"`` times the calling thread's CPU time instead: on a shared CPU with one torch
+    thread it leaves out the time other processes hold the core (not for CUDA or several threads).
+    """
     was_training = model.training
     model.eval()
     device = _device_of(model)
     x = torch.randn(batch_size, *input_shape, device=device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    now = time.thread_time if clock == "thread" else time.perf_counter
     times = []
     for i in range(warmup + repeats):
         sync()
-        start = time.perf_counter()
+        start = now()
         model(x)
         sync()
         if i >= warmup:
-            times.append(time.perf_counter() - start)
+            times.append(now() - start)
     model.train(was_training)
     return 1000.0 * statistics.median(times)
 
 
 def cost_metrics(
-    model: nn.Module, input_shape: tuple[int, int, int], costs: CostsConfig
+    model: nn.Module,
+    input_shape: tuple[int, int, int],
+    costs: CostsConfig,
+    *,
+    arch: Mapping[str, Any] | None = None,
+    space: Any = None,
 ) -> dict[str, float | int]:
-    """Params and FLOPs, plus peak activation memory and latency as configured (on the model's device)."""
+    """Params and FLOPs, plus peak activation memory and latency as configured (on the model's
+    device), and with a latency profile, ``arch``'s predicted latency on the profiled device."""
     metrics: dict[str, float | int] = {
         "params": count_params(model),
         "flops": count_flops(model, input_shape),
@@ -162,4 +174,8 @@ def cost_metrics(
                 repeats=costs.latency_repeats,
                 warmup=costs.latency_warmup,
             )
+    if costs.latency_profile is not None and arch is not None:
+        from nas.costs.profile import predicted_latency
+
+        metrics.update(predicted_latency(costs.latency_profile, arch, space, input_shape))
     return metrics

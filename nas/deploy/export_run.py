@@ -235,7 +235,7 @@ def export_onnx(module: Path, input_shape: tuple[int, int, int]) -> Path:
 
     model = load_model(module).eval()
     path = module.with_suffix(".onnx")
-    with _quiet_exporter():
+    with quiet_exporter():
         torch.onnx.export(
             model,
             (torch.zeros(2, *input_shape),),
@@ -259,7 +259,7 @@ class _NoTorchvisionNotice(logging.Filter):
 
 
 @contextmanager
-def _quiet_exporter() -> Iterator[None]:
+def quiet_exporter() -> Iterator[None]:
     """torch's exporter without the notices that say nothing about the network being exported:
     torchvision's skipped operators and the FutureWarnings torch's own internals raise."""
     registration = logging.getLogger("torch.onnx._internal.exporter._registration")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from nas.arch import Choice
+from nas.costs.profile import predicted_latency
 from nas.errors import NasError
 from nas.evaluators.base import Budget, EvalContext, Evaluator
 from nas.space import SearchSpace
@@ -25,6 +26,8 @@ from nas.tables import nb201_table_path
 from nas.training.loop import EpochReport
 
 DATASETS = ("cifar10", "cifar100", "imagenet16")
+#: The input shape of the networks each data set's column was measured with.
+INPUT_SHAPES = {"cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "imagenet16": (3, 16, 16)}
 
 
 @lru_cache(maxsize=4)
@@ -63,7 +66,8 @@ class TabularNB201(Evaluator):
 
     Metrics: ``val_accuracy`` (12-epoch validation accuracy, %, the search signal),
     ``test_accuracy`` (200-epoch test accuracy, %), ``test_accuracy_12ep`` and the table's
-    ``lat_*`` latencies where the table has them. ``table``: a CSV in the format above; none
+    ``lat_*`` latencies where the table has them, and ``predicted_latency_ms`` with a
+    ``costs.latency_profile``. ``table``: a CSV in the format above; none
     reads the table shipped with nas.
     """
 
@@ -82,6 +86,7 @@ class TabularNB201(Evaluator):
                 "shipped with nas"
             )
         self.path = str(path.resolve())
+        self.latency_profile = context.costs.latency_profile if context is not None else None
         self.dataset = dataset
         self.rows = _load(self.path, path.stat().st_mtime, dataset)
 
@@ -100,4 +105,6 @@ class TabularNB201(Evaluator):
                 f"architecture {key!r} is not in the NAS-Bench-201 table {self.path!r}; "
                 "the tabular evaluator needs the nb201 space"
             )
-        return {k: v for k, v in row.items() if not math.isnan(v)}
+        metrics = {k: v for k, v in row.items() if not math.isnan(v)}
+        shape = INPUT_SHAPES[self.dataset]
+        return {**metrics, **predicted_latency(self.latency_profile, arch, space, shape)}

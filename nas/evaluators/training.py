@@ -98,7 +98,9 @@ class PartialTraining(Evaluator):
         seed = candidate_seed(ctx.seed, arch)
         with seeded(seed):
             model = space.build(arch, num_classes=data.num_classes, input_shape=data.input_shape)
-        costs = cost_metrics(model.to(ctx.device), data.input_shape, ctx.costs)
+        costs = cost_metrics(
+            model.to(ctx.device), data.input_shape, ctx.costs, arch=arch, space=space
+        )
         if train_data.input_shape != data.input_shape:
             # the network as the space lays it out for the smaller input (same weights, same seed)
             with seeded(seed):

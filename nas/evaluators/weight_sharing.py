@@ -216,7 +216,7 @@ class WeightSharing(Evaluator):
         model = space.build(arch, num_classes=data.num_classes, input_shape=data.input_shape)
         model.load_state_dict(supernet.subnet_state_dict(arch))
         model.to(ctx.device)
-        costs = cost_metrics(model, data.input_shape, ctx.costs)
+        costs = cost_metrics(model, data.input_shape, ctx.costs, arch=arch, space=space)
         seed = candidate_seed(ctx.seed, arch)
         if self.finetune_steps:
             finetune(

@@ -145,6 +145,6 @@ class ZeroCost(Evaluator):
         seconds = time.perf_counter() - start
         return {
             self.proxy: value,
-            **cost_metrics(model, scorer.input_shape, self.context.costs),
+            **cost_metrics(model, scorer.input_shape, self.context.costs, arch=arch, space=space),
             "proxy_seconds": seconds,
         }

@@ -26,6 +26,7 @@ COST_METRICS = (
     "params",
     "flops",
     "latency_ms",
+    "predicted_latency_ms",
     "activation_bytes",
     "int8_size_bytes",
     "int8_latency_ms",

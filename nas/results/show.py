@@ -18,6 +18,7 @@ TABLE_COLUMNS = [
     "state",
     "params",
     "flops",
+    "predicted_latency_ms",
     "epochs",
     "test_accuracy",
     "feasible",

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import optuna
 
 from nas.config import ExperimentConfig
+from nas.costs.profile import load_profile
 from nas.evaluators import EvalContext, Evaluator
 from nas.executors.base import Executor
 from nas.factories import create_strategy
@@ -41,6 +42,8 @@ class Components:
 def build_components(config: ExperimentConfig) -> Components:
     """Build space, strategy, evaluator and executor from a validated config (errors before any file is written)."""
     space = SPACES.get(config.space.name)(**config.space.options)
+    if config.costs.latency_profile is not None:  # a wrong profile stops the run before it starts
+        load_profile(config.costs.latency_profile).check(space)
     strategy = create_strategy(
         config.strategy.name,
         space,

@@ -108,12 +108,13 @@ def rank_by_proxy(space: SearchSpace, seed: int, ranking: ProxyRanking) -> list[
             )
         values = [table[space.format(a)] for a in pool]
     else:
-        values = [_scorer(ranking, seed)(a, space) for a in pool]
+        values = [proxy_scorer(ranking, seed)(a, space) for a in pool]
     keyed = [(-v if np.isfinite(v) else np.inf, i) for i, v in enumerate(values)]
     return [pool[i] for _, i in sorted(keyed)]
 
 
-def _scorer(ranking: ProxyRanking, seed: int) -> Any:
+def proxy_scorer(ranking: ProxyRanking, seed: int) -> Any:
+    """A ``ProxyScorer`` (nas.evaluators.zero_cost) for the ranking's proxy, on CPU: ``scorer(arch, space)``."""
     import torch
 
     from nas.evaluators.zero_cost import ProxyScorer

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+from torch import nn
 
 from nas.arch import Arch, Choice
+from nas.costs.units import LatencyUnit
 from nas.diagrams import CellGraph, Edge, Node
 from nas.errors import NasError, did_you_mean
 from nas.space import NetworkSpec, SpecSearchSpace
+from search_spaces.darts import latency
 from search_spaces.darts.genotypes import (
     CELL_TYPES,
     GENOTYPES,
@@ -165,6 +168,25 @@ class DartsSpace(SpecSearchSpace):
             cell_graph("normal cell", genotype.normal),
             cell_graph("reduction cell", genotype.reduce),
         ]
+
+    def latency_units(
+        self, arch: Mapping[str, Choice], input_shape: tuple[int, int, int]
+    ) -> list[LatencyUnit]:
+        """Every edge operation of ``arch``'s evaluation network (nas/costs/units.py)."""
+        genotype = arch_to_genotype(self.validate(arch))
+        self._check_input(input_shape, self.layers)
+        return latency.network_units(
+            genotype.normal, genotype.reduce, self.channels, self.layers, input_shape
+        )
+
+    def all_latency_units(self, input_shape: tuple[int, int, int]) -> list[LatencyUnit]:
+        """Every operation on every kind of edge of every cell."""
+        self._check_input(input_shape, self.layers)
+        return latency.every_unit(self.operations, self.channels, self.layers, input_shape)
+
+    def build_latency_unit(self, unit: LatencyUnit) -> nn.Module:
+        """The standalone module of one unit."""
+        return latency.build_unit(unit)
 
     def _check_input(self, input_shape: tuple[int, int, int], layers: int) -> None:
         factor = 2 ** len(reduction_indices(layers))

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from torch import nn
+
 from nas.arch import Arch, Choice
+from nas.costs.units import LatencyUnit
 from nas.diagrams import Stage, StageDiagram
 from nas.errors import NasError
 from nas.space import NetworkSpec, SpecSearchSpace
+from search_spaces.mbconv import latency
 from search_spaces.mbconv.blocks import EfficientNet
 from search_spaces.mbconv.notation import BlockArgs, decode, encode
 from search_spaces.mbconv.plan import (
@@ -184,6 +188,24 @@ class MBConvSpace(SpecSearchSpace):
         """The concrete, scaled blocks of ``arch`` for inputs of ``input_shape``."""
         self._check_input(input_shape)
         return self.planner().plan(self.validate(arch), input_shape)
+
+    def latency_units(
+        self, arch: Mapping[str, Choice], input_shape: tuple[int, int, int]
+    ) -> list[LatencyUnit]:
+        """Every block of ``arch``'s network as built, and the head (nas/costs/units.py)."""
+        return latency.plan_units(self.plan(arch, input_shape), input_shape)
+
+    def all_latency_units(self, input_shape: tuple[int, int, int]) -> list[LatencyUnit]:
+        """Every block and head some architecture runs."""
+        units = (
+            self.latency_units(arch, input_shape)
+            for arch in latency.covering_archs(self.decisions(), NUM_STAGES)
+        )
+        return list(dict.fromkeys(u for group in units for u in group))
+
+    def build_latency_unit(self, unit: LatencyUnit) -> nn.Module:
+        """The standalone module of one unit."""
+        return latency.build_unit(unit, self.se_ratio, self.bn_momentum)
 
     def _check_input(self, input_shape: tuple[int, int, int]) -> None:
         _check(

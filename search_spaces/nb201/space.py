@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
+from torch import nn
 
 from nas.arch import Arch, Choice
+from nas.costs.units import LatencyUnit
 from nas.diagrams import CellGraph, Edge, Node, NodeKind
 from nas.errors import NasError
 from nas.space import NetworkSpec, SpecSearchSpace
+from search_spaces.nb201 import latency
 from search_spaces.nb201.network import EDGE_NODES, EDGES, TinyNetwork
 from search_spaces.nb201.ops import OPS
 from search_spaces.nb201.supernet import NB201MixedSupernet, NB201Supernet
@@ -122,6 +125,24 @@ class NB201Space(SpecSearchSpace):
             for dst, src in EDGE_NODES
         )
         return [CellGraph("cell", nodes, edges)]
+
+    def latency_units(
+        self, arch: Mapping[str, Choice], input_shape: tuple[int, int, int]
+    ) -> list[LatencyUnit]:
+        """The cell operations, sums and zeros ``arch``'s network runs (nas/costs/units.py)."""
+        arch = self.validate(arch)
+        self._check_input(input_shape)
+        ops = [str(arch[e]) for e in EDGES]
+        return latency.network_units(ops, self.channels, self.cells_per_stage, input_shape)
+
+    def all_latency_units(self, input_shape: tuple[int, int, int]) -> list[LatencyUnit]:
+        """Every operation, sum and zeros at each stage's width and resolution."""
+        self._check_input(input_shape)
+        return latency.every_unit(self.channels, input_shape)
+
+    def build_latency_unit(self, unit: LatencyUnit) -> nn.Module:
+        """The standalone module of one unit."""
+        return latency.build_unit(unit)
 
     def _check_input(self, input_shape: tuple[int, int, int]) -> int:
         c, h, w = input_shape

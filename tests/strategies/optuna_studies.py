@@ -221,6 +221,9 @@ _CONTEXT.set_forkserver_preload(
                 "local_search",
                 "prefilter",
                 "lstm_controller",
+                "bananas",
+                "bananas_mo",
+                "predictor_ls",
             )
         ),
     ]

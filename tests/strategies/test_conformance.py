@@ -32,6 +32,10 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "nsga3": {"population_size": 6},
     "evolution": {"population_size": 6, "sample_size": 3},
     "reinforce": {"learning_rate": 0.3},
+    # models from trial 3 on, refitted every 3 trials: a resume at trial 5 is inside a batch
+    "bananas": {"initial": 3, "batch_size": 3},
+    "bananas_mo": {"initial": 3, "batch_size": 3},
+    "predictor_ls": {"initial": 3, "batch_size": 3},
     # every toy network has the same parameter count: the pre-filtered six are a random six
     "prefilter": {
         "base": "evolution",
@@ -174,6 +178,9 @@ NB201_OPTIONS: dict[str, dict[str, Any]] = {
     "nsga3": {"population_size": 8},
     "gp": {"n_startup_trials": 4},
     "evolution": {"population_size": 8},
+    "bananas": {"initial": 4, "batch_size": 4},
+    "bananas_mo": {"initial": 4, "batch_size": 4},
+    "predictor_ls": {"initial": 4, "batch_size": 4},
     "prefilter": {
         "base": "evolution",
         "base_options": {"population_size": 8},
@@ -222,6 +229,7 @@ SEVERAL_OBJECTIVES = {
     "qmc",
     "evolution",
     "prefilter",
+    "bananas_mo",
 }
 
 
