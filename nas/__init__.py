@@ -19,12 +19,14 @@ _LAZY = {
     "PRUNERS": "nas.registry",
     "SPACES": "nas.registry",
     "STRATEGIES": "nas.registry",
+    "TASKS": "nas.registry",
     "register_dataset": "nas.registry",
     "register_evaluator": "nas.registry",
     "register_executor": "nas.registry",
     "register_pruner": "nas.registry",
     "register_space": "nas.registry",
     "register_strategy": "nas.registry",
+    "register_task": "nas.registry",
     "SearchSpace": "nas.space",
     "create_space": "nas.factories",
     "load_config": "nas.config",
@@ -42,6 +44,7 @@ __all__ = [
     "PRUNERS",
     "SPACES",
     "STRATEGIES",
+    "TASKS",
     "Arch",
     "NasError",
     "SearchSpace",
@@ -59,6 +62,7 @@ __all__ = [
     "register_pruner",
     "register_space",
     "register_strategy",
+    "register_task",
     "run_search",
 ]
 
@@ -75,12 +79,14 @@ if TYPE_CHECKING:
         PRUNERS,
         SPACES,
         STRATEGIES,
+        TASKS,
         register_dataset,
         register_evaluator,
         register_executor,
         register_pruner,
         register_space,
         register_strategy,
+        register_task,
     )
     from nas.results.gradcam import gradcam
     from nas.results.reading import load_trials

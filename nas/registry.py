@@ -3,7 +3,8 @@
 Entries are factories, resolved lazily: a built-in is a ``module:attribute`` string until
 it is first used, third-party packages add theirs through entry points (group
 ``nas.search_spaces``, ``nas.strategies``, ``nas.evaluators``, ``nas.datasets``,
-``nas.pruners``, ``nas.executors``, ``nas.predictors``) or the ``register_*`` decorators. A config may also name a
+``nas.pruners``, ``nas.executors``, ``nas.predictors``, ``nas.tasks``) or the ``register_*``
+decorators. A config may also name a
 plugin directly as ``package.module:attribute``, but only a plugin: a class that subclasses its
 registry's base (``SearchSpace``, ``Evaluator``, ``OneShot`` or Optuna's ``BaseSampler``,
 Optuna's ``BasePruner``, ``Executor``; data sets have none) or a factory registered in that same
@@ -25,6 +26,7 @@ Factory conventions (the user options are always keyword-only parameters):
 - executor: ``factory(config, *, **options) -> nas.executors.base.Executor``
 - predictor: ``factory(*, **options) -> nas.predictors.Predictor`` (named by the predictor-guided
   strategies' ``predictor:`` option)
+- task: ``factory() -> nas.tasks.Task``
 """
 
 from __future__ import annotations
@@ -200,6 +202,7 @@ SPACES = Registry(
         "nb201": "search_spaces.nb201:NB201Space",
         "darts": "search_spaces.darts:DartsSpace",
         "mbconv": "search_spaces.mbconv:MBConvSpace",
+        "unet": "search_spaces.unet:UNetSpace",
     },
     bases=("nas.space:SearchSpace",),
     decorator="@nas.register_space",
@@ -247,9 +250,11 @@ DATASETS = Registry(
     "nas.datasets",
     {
         "digits": "nas.data.digits:digits",
+        "digit_scenes": "nas.data.scenes:digit_scenes",
         "cifar10": "nas.data.cifar:cifar10",
         "cifar100": "nas.data.cifar:cifar100",
         "image_folder": "nas.data.image_folder:image_folder",
+        "masks_folder": "nas.data.masks_folder:masks_folder",
     },
     decorator="@nas.register_dataset",
 )
@@ -281,6 +286,16 @@ PRUNERS = Registry(
     bases=("optuna.pruners:BasePruner",),
     decorator="@nas.register_pruner",
 )
+TASKS = Registry(
+    "task",
+    "nas.tasks",
+    {
+        "classification": "nas.tasks.classification:Classification",
+        "segmentation": "nas.tasks.segmentation:Segmentation",
+    },
+    bases=("nas.tasks:Task",),
+    decorator="@nas.register_task",
+)
 PREDICTORS = Registry(
     "predictor",
     "nas.predictors",
@@ -301,6 +316,7 @@ REGISTRIES: dict[str, Registry] = {
     "pruners": PRUNERS,
     "executors": EXECUTORS,
     "predictors": PREDICTORS,
+    "tasks": TASKS,
 }
 
 register_space = SPACES.register
@@ -310,3 +326,4 @@ register_dataset = DATASETS.register
 register_pruner = PRUNERS.register
 register_executor = EXECUTORS.register
 register_predictor = PREDICTORS.register
+register_task = TASKS.register

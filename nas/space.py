@@ -60,6 +60,8 @@ class SearchSpace(ABC):
     """
 
     name: ClassVar[str] = ""
+    #: the task its networks are built for (a name in nas.registry.TASKS): what their output means
+    task: ClassVar[str] = "classification"
 
     @abstractmethod
     def decisions(self) -> dict[str, tuple[Choice, ...]]:

@@ -23,13 +23,16 @@ import torch
 
 
 def no_host_sync(device: torch.device) -> dict[str, Any]:
-    """Train candidates of two spaces with torch's sync debug mode set to raise on any host sync."""
+    """Train candidates of three spaces (a segmentation U-Net among them) with torch's sync debug
+    mode set to raise on any host sync."""
     from nas.config import AugmentConfig, TrainingConfig
     from nas.data.digits import digits
+    from nas.data.scenes import digit_scenes
     from nas.factories import create_space
     from nas.training.loop import seeded, train_model
 
     data = digits()
+    scenes = digit_scenes(scenes=200)
     cases = {
         # the data kept on the device, augmentation and a weight EMA
         "nb201": (
@@ -37,23 +40,33 @@ def no_host_sync(device: torch.device) -> dict[str, Any]:
             TrainingConfig(
                 augment=AugmentConfig(crop_padding=1, flip=True, cutout=2), ema_decay=0.9
             ),
+            data,
         ),
         # batches copied from the host each step, an auxiliary head, drop-path, AdamW
         "darts": (
             create_space("darts", channels=8, layers=5, auxiliary=True),
             TrainingConfig(data_on_device=False, optimizer="adamw", lr=0.005, channels_last=True),
+            data,
+        ),
+        # pixel cross-entropy with ignored pixels, the mIoU confusion matrix on the device
+        "unet": (
+            create_space("unet", levels=3, base_width=16),
+            TrainingConfig(optimizer="adamw", lr=0.005, batch_size=16),
+            scenes,
         ),
     }
     accuracies = {}
-    for name, (space, cfg) in cases.items():
+    for name, (space, cfg, split) in cases.items():
         with seeded(0):
             model = space.build(
-                space.sample(np.random.default_rng(0)), num_classes=10, input_shape=data.input_shape
+                space.sample(np.random.default_rng(0)),
+                num_classes=split.num_classes,
+                input_shape=split.input_shape,
             )
         model.to(device)  # a blocking copy, before the check starts
         torch.cuda.set_sync_debug_mode("error")
         try:
-            result = train_model(model, data, cfg, epochs=2, seed=0, device=device)
+            result = train_model(model, split, cfg, epochs=2, seed=0, device=device)
         finally:
             torch.cuda.set_sync_debug_mode(0)
         accuracies[name] = round(result.val_accuracy, 4)

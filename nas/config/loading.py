@@ -14,7 +14,16 @@ import yaml
 from nas.config.options import pydantic_message, validate_options
 from nas.config.schema import COMPONENT_KEYS, Component, ExperimentConfig
 from nas.errors import NasError
-from nas.registry import DATASETS, EVALUATORS, EXECUTORS, PRUNERS, SPACES, STRATEGIES, Registry
+from nas.registry import (
+    DATASETS,
+    EVALUATORS,
+    EXECUTORS,
+    PRUNERS,
+    SPACES,
+    STRATEGIES,
+    TASKS,
+    Registry,
+)
 
 _REGISTRIES: dict[str, Registry] = {
     "space": SPACES,
@@ -149,6 +158,8 @@ def resolve_config(data: Mapping[str, Any], default_name: str = "experiment") ->
     """Validate a raw config mapping and fill in every default, plugin options included."""
     data = dict(data)
     data.setdefault("name", default_name)
+    if isinstance(data.get("task"), str):  # NasError naming the known tasks for an unknown one
+        data.setdefault("objectives", TASKS.get(data["task"])().default_objectives())
     for key, registry in _REGISTRIES.items():
         if key in data:
             data[key] = _resolve_component(key, data[key], registry)

@@ -116,6 +116,8 @@ class ExperimentConfig(_Strict):
     pruner: Component = Component(name="none")
     training: TrainingConfig = TrainingConfig()
     costs: CostsConfig = CostsConfig()
+    #: what the networks learn (a name in nas.registry.TASKS): its loss, scores and default objective
+    task: str = "classification"
     objectives: dict[str, Literal["maximize", "minimize"]] = {"val_accuracy": "maximize"}
     constraints: dict[str, str | list[str]] = {}
     max_consecutive_failures: int = Field(10, ge=1)

@@ -13,15 +13,17 @@ from nas.errors import NasError
 
 @dataclass(frozen=True)
 class Split:
-    """Images ``x`` (N, C, H, W; uint8 or float) and integer labels ``y`` (N,)."""
+    """Images ``x`` (N, C, H, W; uint8 or float) and integer labels ``y``: (N,) for a class per
+    image, or (N, H, W) masks for a class per pixel (segmentation)."""
 
     x: torch.Tensor
     y: torch.Tensor
 
     def __post_init__(self) -> None:
-        if self.x.ndim != 4 or self.y.ndim != 1 or len(self.x) != len(self.y):
+        masks = self.y.ndim == 3 and self.x.ndim == 4 and self.y.shape[1:] == self.x.shape[2:]
+        if self.x.ndim != 4 or not (self.y.ndim == 1 or masks) or len(self.x) != len(self.y):
             raise ValueError(
-                f"a split needs x of shape (N, C, H, W) and y of shape (N,), got "
+                f"a split needs x of shape (N, C, H, W) and y of shape (N,) or (N, H, W), got "
                 f"{tuple(self.x.shape)} and {tuple(self.y.shape)}"
             )
 
@@ -40,6 +42,8 @@ class DataSplits:
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    #: the task its labels are for (a name in nas.registry.TASKS)
+    task: str = "classification"
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -67,12 +71,13 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int) 
 
 
 def subset(split: Split, fraction: float, seed: int) -> Split:
-    """A deterministic, class-stratified fraction of a split (the whole split for 1.0)."""
+    """A deterministic fraction of a split, class-stratified for image labels (the whole split for 1.0)."""
     if not 0 < fraction <= 1:
         raise NasError(f"data fraction must be in (0, 1], got {fraction}")
     if fraction == 1:
         return split
-    keep, _ = stratified_split(split.y.numpy(), [fraction], seed)
+    labels = split.y.numpy() if split.y.ndim == 1 else np.zeros(len(split), dtype=np.int64)
+    keep, _ = stratified_split(labels, [fraction], seed)
     index = torch.from_numpy(keep)
     return Split(split.x[index], split.y[index])
 
@@ -86,7 +91,8 @@ def resized_shape(shape: tuple[int, int], side: int) -> tuple[int, int]:
 
 def resize(split: Split, side: int, chunk: int = 2048) -> Split:
     """The split's images resized (bilinear, antialiased) so their shorter side is ``side``;
-    uint8 images stay uint8 (rounded), so a resized copy costs no more memory than the original."""
+    uint8 images stay uint8 (rounded), so a resized copy costs no more memory than the original.
+    Masks (segmentation labels) are resized with the nearest pixel."""
     if side < 1:
         raise NasError(f"resolution must be at least 1 pixel, got {side}")
     size = resized_shape((split.x.shape[2], split.x.shape[3]), side)
@@ -106,7 +112,11 @@ def resize(split: Split, side: int, chunk: int = 2048) -> Split:
             if split.x.dtype == torch.uint8
             else x.to(split.x.dtype)
         )
-    return Split(torch.cat(parts), split.y)
+    y = split.y
+    if y.ndim == 3:
+        y = torch.nn.functional.interpolate(y[:, None].float(), size=size, mode="nearest")
+        y = y[:, 0].to(split.y.dtype)
+    return Split(torch.cat(parts), y)
 
 
 def iterate_batches(

@@ -31,6 +31,8 @@ from nas.deploy.literals import check_literal, classes_of, plain_or_str, to_lite
 from nas.errors import NasError
 from nas.results.weights import load_state_checked, read_plain
 from nas.space import Exportable, NetworkSpec, SearchSpace, instantiate
+from nas.tasks import task_named
+from nas.tasks.base import check_output
 
 #: Names the generated part of an exported module defines (the inlined source may not).
 GENERATED_NAMES = frozenset(
@@ -41,6 +43,7 @@ GENERATED_NAMES = frozenset(
         "ARCH_TEXT",
         "ARCH_ID",
         "TRIAL",
+        "TASK",
         "NUM_CLASSES",
         "INPUT_SHAPE",
         "NETWORK_KWARGS",
@@ -51,6 +54,11 @@ GENERATED_NAMES = frozenset(
         "torch",
     }
 )
+#: What an exported network's output is, by task (its module docstring says so).
+OUTPUTS = {
+    "classification": "(N, C, H, W) images to (N, classes) logits",
+    "segmentation": "(N, C, H, W) images to (N, classes, H, W) logits",
+}
 PACKAGE_INIT = (
     '"""Networks exported by nas: import one module each and call its build_model()."""\n'
 )
@@ -102,6 +110,7 @@ def render_module(
     metrics: Mapping[str, Any],
     weights_file: str | None,
     trial: int | None = None,
+    task: str = "classification",
 ) -> str:
     """The source of the standalone module for one network."""
     inlined = inline_module(spec.module)
@@ -126,6 +135,7 @@ def render_module(
         "ARCH_TEXT": arch_text,
         "ARCH_ID": arch_id(arch),
         "TRIAL": trial,
+        "TASK": task,
         "NUM_CLASSES": num_classes,
         "INPUT_SHAPE": tuple(input_shape),
         "NETWORK_KWARGS": kwargs,
@@ -150,6 +160,7 @@ def render_module(
         constants="\n".join(lines),
         cls=spec.cls,
         weights_name=f"{name}.pt",
+        output=OUTPUTS.get(task, task),
     )
 
 
@@ -157,7 +168,8 @@ _TEMPLATE = '''"""{name}: a network found by nas, exported as a standalone modul
 
 Architecture {aid}. ``build_model()`` builds it and, when ``{weights_name}`` lies beside this
 file, loads its trained weights (``torch.load(..., weights_only=True)``). ``ARCH`` and
-``ARCH_TEXT`` record the architecture, ``METRICS`` what the search or training measured.
+``ARCH_TEXT`` record the architecture, ``METRICS`` what the search or training measured, ``TASK``
+what its output is ({output}).
 """
 
 from __future__ import annotations
@@ -236,6 +248,7 @@ def export_model(
         metrics=metrics or {},
         weights_file=f"{name}.pt" if state_dict is not None else None,
         trial=trial,
+        task=space.task,
     )
     out = check_export_targets(out_dir, [name])
     try:
@@ -257,6 +270,9 @@ def export_model(
             f"exported module {str(path)!r} builds a different network than the space; "
             "this is a bug in the space's network_spec"
         )
+    with torch.no_grad():
+        out = built.eval()(torch.zeros(1, *input_shape))
+    check_output(task_named(space.task), out, num_classes, input_shape)
     return path
 
 

@@ -1,6 +1,6 @@
 """Inline a network's source modules into one torch-only module (for ``nas export``).
 
-The module that defines a network class, and the modules of the same package it imports, are
+The module that defines a network class, and the modules of the same top-level package it imports, are
 read from disk and concatenated in dependency order. Their imports of torch and of the standard
 library are kept (gathered at the top); imports of each other are dropped, since the names they
 bring are then defined earlier in the same file; anything else is refused with a NasError, so
@@ -49,8 +49,9 @@ class _Parsed:
 
 
 def inline_module(module: str) -> InlinedSource:
-    """Inline ``module`` and the modules of its package that it (transitively) imports."""
-    package = module.rpartition(".")[0]
+    """Inline ``module`` and the modules of its top-level package that it (transitively) imports
+    (so that one space's network may reuse another's blocks, as unet reuses nb201's and mbconv's)."""
+    package = module.partition(".")[0] if "." in module else ""
     parsed: dict[str, _Parsed] = {}
     order: list[str] = []
     _visit(module, package, parsed, order, [])

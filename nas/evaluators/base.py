@@ -20,6 +20,7 @@ from nas.errors import NasError
 from nas.registry import DATASETS
 from nas.search.time_limit import paused
 from nas.space import SearchSpace
+from nas.tasks import Task, task_named
 from nas.training.loop import EpochReport
 from nas.training.supernet import SupernetRecipe, TrainedSupernet
 
@@ -36,24 +37,39 @@ class Budget:
 @dataclass
 class EvalContext:
     """What the runner hands an evaluator factory: data (loaded on first use), training, seed,
-    device and which hardware costs to measure."""
+    device, which hardware costs to measure and the task (a name in nas.registry.TASKS)."""
 
     dataset: Component | None
     training: TrainingConfig
     seed: int
     device: torch.device
     costs: CostsConfig = field(default_factory=lambda: CostsConfig())
+    task_name: str = "classification"
+
+    @cached_property
+    def task(self) -> Task:
+        """The experiment's task (its training settings checked)."""
+        task = task_named(self.task_name)
+        task.check_training(self.training)
+        return task
 
     @cached_property
     def data(self) -> DataSplits:
-        """The configured data set, loaded once."""
+        """The configured data set, loaded once (and checked to be for the experiment's task)."""
         if self.dataset is None:
             raise NasError(
                 "this evaluator trains networks and needs a data set: add a 'dataset:' "
                 "section to the config (e.g. dataset: {name: cifar10})"
             )
         with paused():  # loading the data is the run's cost, not the first candidate's
-            return DATASETS.get(self.dataset.name)(**self.dataset.options)
+            data = DATASETS.get(self.dataset.name)(**self.dataset.options)
+        if data.task != self.task_name:
+            raise NasError(
+                f"data set {self.dataset.name!r} is for task {data.task!r} but the config's task "
+                f"is {self.task_name!r}; set task: {data.task} in the config"
+            )
+        self.task.check_data(data)
+        return data
 
 
 def candidate_seed(seed: int, arch: Mapping[str, Choice]) -> int:

@@ -88,7 +88,8 @@ class PartialTraining(Evaluator):
         budget: Budget | None = None,
         report: EpochReport | None = None,
     ) -> dict[str, Any]:
-        """Train ``arch`` from scratch and return accuracy (%), losses, costs and the fidelity used."""
+        """Train ``arch`` from scratch and return the task's scores (%: accuracy, or mIoU and pixel
+        accuracy), losses, costs and the fidelity used."""
         budget = budget or Budget()
         epochs = budget.epochs or self.epochs
         fraction = budget.data_fraction or self.data_fraction
@@ -112,9 +113,10 @@ class PartialTraining(Evaluator):
             "resolution": min(train_data.input_shape[1:]),
         }
         reached: dict[str, Any] = {}
+        task = ctx.task
 
         def relay(epoch: int, accuracy: float) -> None:
-            reached.update(val_accuracy=100.0 * accuracy, epochs=epoch)
+            reached.update({task.reported_metric: 100.0 * accuracy, "epochs": epoch})
             if report is not None:
                 report(epoch, 100.0 * accuracy)
 
@@ -159,9 +161,9 @@ class PartialTraining(Evaluator):
                 )
             )
         return {
-            "val_accuracy": 100.0 * result.val_accuracy,
+            **task.metric_row(result.val_scores, "val"),
             "val_loss": result.val_loss,
-            "train_accuracy": 100.0 * result.train_accuracy,
+            **task.metric_row(result.train_scores, "train"),
             "train_loss": result.train_loss,
             **costs,
             **fidelity,

@@ -21,7 +21,7 @@ from nas.results.weights import save_weights
 from nas.search.time_limit import paused
 from nas.space import SearchSpace
 from nas.supernet import HasSupernet, Supernet
-from nas.training.loop import CandidateError, EpochReport, evaluate_model, seeded
+from nas.training.loop import CandidateError, EpochReport, evaluate_scores, seeded
 from nas.training.supernet import (
     SupernetRecipe,
     calibration_inputs,
@@ -207,7 +207,8 @@ class WeightSharing(Evaluator):
         budget: Budget | None = None,
         report: EpochReport | None = None,
     ) -> dict[str, Any]:
-        """Validation accuracy (%) and loss of ``arch``'s subnet with inherited weights, plus its costs."""
+        """The task's validation scores (%: accuracy, or mIoU and pixel accuracy) and loss of
+        ``arch``'s subnet with inherited weights, plus its costs."""
         supernet = self.trained_supernet(space)
         ctx = self.context
         data = ctx.data
@@ -236,7 +237,7 @@ class WeightSharing(Evaluator):
                     data, images, ctx.training.eval_batch_size, seed=ctx.seed, device=ctx.device
                 ),
             )
-        accuracy, loss = evaluate_model(model, data.val, data, ctx.training, ctx.device)
+        scores, loss = evaluate_scores(model, data.val, data, ctx.training, ctx.device, ctx.task)
         if self.save_weights and self.run_dir is not None:
             save_weights(
                 self.run_dir,
@@ -246,7 +247,7 @@ class WeightSharing(Evaluator):
                 input_shape=data.input_shape,
             )
         return {
-            "val_accuracy": 100.0 * accuracy,
+            **ctx.task.metric_row(scores, "val"),
             "val_loss": loss,
             **costs,
             "score_seconds": time.perf_counter() - start,

@@ -16,7 +16,7 @@ from nas.errors import NasError
 from nas.evaluators.base import Pruned
 from nas.executors.workers import DONE, EPOCH, ERROR, FATAL, METRICS
 from nas.search.loop import Pending, RemoteError, SearchLoop
-from nas.search.pruners import REPORTED_METRIC
+from nas.search.pruners import REPORTED_METRIC, reported_metric
 
 #: Pruners that become Ray's ASHA scheduler (the others decide in the driver).
 ASHA_PRUNERS = ("successive_halving", "hyperband")
@@ -72,8 +72,11 @@ class TuneState:
         self.bar.update()
 
 
-def outcome(result: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
-    """``evaluate`` for ``SearchLoop.finish``: what a finished Ray trial's last result says."""
+def outcome(
+    result: dict[str, Any], metric: str = REPORTED_METRIC
+) -> Callable[[Any], dict[str, Any]]:
+    """``evaluate`` for ``SearchLoop.finish``: what a finished Ray trial's last result says; a
+    pruned trial's last score is filed under ``metric``, the name the task reports it by."""
 
     def evaluate(report: Any) -> dict[str, Any]:
         if FATAL in result:
@@ -83,7 +86,7 @@ def outcome(result: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
         if result.get(DONE):
             return json.loads(result[METRICS])
         epoch = int(result.get(EPOCH, 0))  # stopped by the scheduler after this epoch
-        raise Pruned(epoch, {REPORTED_METRIC: result.get(REPORTED_METRIC), "epochs": epoch})
+        raise Pruned(epoch, {metric: result.get(REPORTED_METRIC), "epochs": epoch})
 
     return evaluate
 
@@ -201,7 +204,8 @@ def callback(state: TuneState) -> Any:
             state.report(trial.trial_id, result)
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            state.finish(trial.trial_id, outcome(dict(trial.last_result or {})))
+            last = dict(trial.last_result or {})
+            state.finish(trial.trial_id, outcome(last, reported_metric(state.loop.config)))
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
             state.finish(trial.trial_id, failure(last_line(error_text(trial), state.max_retries)))

@@ -122,6 +122,11 @@ class Enas(OneShot):
                 f"strategy 'enas' needs a space with a weight-sharing supernet(); space "
                 f"{space.name!r} has none; use a black-box strategy for it"
             )
+        if space.task != "classification":  # its rewards are accuracies of class predictions
+            raise NasError(
+                f"strategy 'enas' rewards classification accuracy; space {space.name!r} builds "
+                f"{space.task} networks: use a black-box strategy or the weight_sharing evaluator"
+            )
         counts = (epochs, batch_size, controller_steps, derive_samples, controller_hidden)
         if min(counts) < 1 or lr <= 0 or controller_lr <= 0:
             raise NasError(

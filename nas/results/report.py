@@ -235,6 +235,9 @@ def top_section(run: RunTrials, top: int, images: int, gradcam: bool) -> str:
             f'<p class="metrics">{line}</p><code class="arch">{html.escape(str(row["arch"]))}</code>'
             f'<div class="parts">{parts}</div></div>'
         )
+    if gradcam and config.task != "classification":  # Grad-CAM explains one class score per image
+        note = f'<p class="note">No Grad-CAM views: they explain classifiers, this is {config.task}.</p>'
+        return "".join(cards) + note
     cams = cam_section(run.path, space, config, candidates, images) if gradcam else ""
     heading = "<h3>Grad-CAM: where each network looks, on validation images</h3>" if gradcam else ""
     return "".join(cards) + heading + cams

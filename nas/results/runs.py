@@ -47,9 +47,15 @@ def load_run(path: str | Path) -> RunTrials:
 
 
 def direction(metric: str, objectives: dict[str, str]) -> str:
-    """'maximize' or 'minimize': the objective's direction, else maximise accuracies, minimise the rest."""
+    """'maximize' or 'minimize': the objective's direction, else the one a task gives the metric
+    (``val_miou``: maximize), else maximise accuracies and minimise the rest."""
+    from nas.tasks import metric_direction
+
     if metric in objectives:
         return objectives[metric]
+    known = metric_direction(metric)
+    if known is not None:
+        return known
     return "maximize" if "accuracy" in metric and not metric.endswith("_drop") else "minimize"
 
 

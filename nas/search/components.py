@@ -16,6 +16,7 @@ from nas.oneshot.base import OneShot
 from nas.registry import EVALUATORS, EXECUTORS, SPACES
 from nas.search.pruners import make_pruner
 from nas.space import SearchSpace
+from nas.tasks.base import check_space
 from nas.tracking import build_trackers
 from nas.tracking.base import Tracker
 from nas.training.loop import resolve_device
@@ -58,7 +59,10 @@ def build_components(config: ExperimentConfig) -> Components:
     else:
         sampler = strategy
     device = resolve_device(config.training.device)
-    context = EvalContext(config.dataset, config.training, config.seed, device, config.costs)
+    context = EvalContext(
+        config.dataset, config.training, config.seed, device, config.costs, config.task
+    )
+    check_space(context.task, space)  # and the task's training settings, before any file is written
     evaluator = EVALUATORS.get(config.evaluator.name)(context, **config.evaluator.options)
     evaluator.check(space)
     executor = EXECUTORS.get(config.executor.name)(config, **config.executor.options)

@@ -19,7 +19,7 @@ from nas.errors import NasError
 from nas.evaluators import Evaluator, Pruned
 from nas.results.trials import FINISHED, TrialLog
 from nas.search.progress import Progress
-from nas.search.pruners import REPORTED_METRIC
+from nas.search.pruners import reported_metric
 from nas.search.study import trial_id
 from nas.search.time_limit import shielded, time_limit
 from nas.space import SearchSpace
@@ -346,7 +346,7 @@ class SearchLoop:
         return frozen
 
     def _reporter(self, trial: Trial) -> Callable[[int, float], None] | None:
-        if list(self.objectives) != [REPORTED_METRIC]:
+        if list(self.objectives) != [reported_metric(self.config)]:
             return None
 
         def report(epoch: int, value: float) -> None:

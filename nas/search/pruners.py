@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
     from nas.config import ExperimentConfig
 
-#: The metric every training evaluator reports each epoch, which pruners compare.
+#: The metric every training evaluator reports each epoch for classification, which pruners compare
+#: (another task reports its own: :func:`reported_metric`).
 REPORTED_METRIC = "val_accuracy"
 
 
@@ -191,14 +192,23 @@ def patient(
         return optuna.pruners.PatientPruner(inner, patience, min_delta)
 
 
+def reported_metric(config: ExperimentConfig) -> str:
+    """The metric training evaluators report each epoch for the config's task (``val_accuracy``,
+    ``val_miou``)."""
+    from nas.tasks import task_named
+
+    return task_named(config.task).reported_metric
+
+
 def make_pruner(config: ExperimentConfig) -> optuna.pruners.BasePruner:
     """The configured pruner, refused when the objectives are not the metric reported each epoch."""
     from nas.registry import PRUNERS
 
-    if config.pruner.name != "none" and list(config.objectives) != [REPORTED_METRIC]:
+    metric = reported_metric(config)
+    if config.pruner.name != "none" and list(config.objectives) != [metric]:
         raise NasError(
-            f"pruner {config.pruner.name!r} compares the {REPORTED_METRIC} reported each epoch, so the "
-            f"objectives must be {REPORTED_METRIC} alone (got {', '.join(config.objectives)}); "
+            f"pruner {config.pruner.name!r} compares the {metric} reported each epoch, so the "
+            f"objectives must be {metric} alone (got {', '.join(config.objectives)}); "
             "set pruner: none or change the objectives"
         )
     return PRUNERS.get(config.pruner.name)(**config.pruner.options)

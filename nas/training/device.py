@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import torch
@@ -42,15 +42,21 @@ def host_sync(device: torch.device) -> Iterator[None]:
 
 class DeviceTotals:
     """Losses and correct predictions of a run of steps, kept where they were computed and read
-    once (no wait for the device per step; per step only the correct count is computed).
+    once (no wait for the device per step; per step only the correct count is computed, or what
+    ``score(logits, y)`` sums instead: a task's statistics, such as a confusion matrix).
 
     The mean loss is summed on the host in float64, batch after batch (each batch's mean loss
     times its size), exactly as adding the Python floats of ``loss.item()`` did: on a CPU the
     numbers are the same to the last digit.
     """
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(
+        self,
+        device: torch.device,
+        score: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
         self.device = device
+        self.score = score
         self.seen = 0
         self._losses: list[torch.Tensor] = []
         self._weights: list[int] = []
@@ -67,7 +73,10 @@ class DeviceTotals:
         counted times the batch size; else the batch's summed loss)."""
         self.seen += len(y)
         self.watch(loss, len(y) if mean else 1)
-        self._correct.append((logits.argmax(1) == y).sum())
+        if self.score is not None:
+            self._correct.append(self.score(logits, y))
+        else:
+            self._correct.append((logits.argmax(1) == y).sum())
 
     def non_finite(self) -> float | None:
         """The first non-finite loss watched since the last call, or None (waits for the device)."""
@@ -80,13 +89,21 @@ class DeviceTotals:
 
     def means(self) -> tuple[float, float]:
         """(accuracy, mean loss) over the batches added (waits for the device)."""
+        correct, loss = self.summed()
+        return int(correct) / max(1, self.seen), loss
+
+    def summed(self) -> tuple[torch.Tensor, float]:
+        """(the batches' scores summed, on the host; mean loss) (waits for the device)."""
         with host_sync(self.device):
             losses = torch.stack(self._losses).tolist() if self._losses else []
-            correct = int(torch.stack(self._correct).sum()) if self._correct else 0
+            scored = torch.stack(self._correct).sum(0).cpu() if self._correct else torch.tensor(0)
+        return scored, self._mean_loss(losses)
+
+    def _mean_loss(self, losses: list[float]) -> float:
         total = 0.0
         for value, weight in zip(losses, self._weights, strict=True):
             total += value * weight  # in order, as the loop's Python floats were (not fsum)
-        return correct / max(1, self.seen), total / max(1, self.seen)
+        return total / max(1, self.seen)
 
 
 def keeps_data(setting: bool | Literal["auto"], device: torch.device, splits: list[Split]) -> bool:

@@ -17,13 +17,15 @@ from nas.config import TrainingConfig
 from nas.data import DataSplits, Split, iterate_batches
 from nas.errors import NasError
 from nas.search.time_limit import TrialTimeout, check_deadline
+from nas.tasks import Task, task_named
 from nas.training.augment import augment
 from nas.training.compiled import CandidateForward, Forward
 from nas.training.device import FINITE_CHECK_STEPS, DeviceTotals, keeps_data, to_device
 from nas.training.distill import Distiller, distiller_for
 from nas.training.optim import autocast, lr_factor, make_optimizer
 
-#: Called after each epoch with (epoch starting at 1, validation accuracy); may raise to stop.
+#: Called after each epoch with (epoch starting at 1, the task's reported validation score, such as
+#: accuracy); may raise to stop.
 EpochReport = Callable[[int, float], None]
 
 
@@ -75,7 +77,9 @@ def seeded(seed: int, device: torch.device | None = None) -> Iterator[None]:
 
 @dataclass
 class TrainResult:
-    """What one training run measured."""
+    """What one training run measured. ``val_accuracy`` and ``train_accuracy`` are the task's first
+    score (accuracy for classification, mIoU for segmentation); ``val_scores`` / ``train_scores``
+    hold all of the task's scores (fractions) of the last epoch."""
 
     val_accuracy: float
     val_loss: float
@@ -86,23 +90,45 @@ class TrainResult:
     history: list[float] = field(default_factory=list)
     compiled: bool = False  # trained through torch.compile (training.compile, and it worked)
     compile_error: str | None = None  # why training.compile fell back to eager execution
+    val_scores: dict[str, float] = field(default_factory=dict)
+    train_scores: dict[str, float] = field(default_factory=dict)
 
 
-@torch.no_grad()
 def evaluate_model(
     model: nn.Module, split: Split, data: DataSplits, cfg: TrainingConfig, device: torch.device
 ) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy loss) of ``model`` on ``split`` (one wait for the device, at the end)."""
+    """(the task's first score -- accuracy, mIoU --, mean cross-entropy loss) of ``model`` on
+    ``split`` (one wait for the device, at the end)."""
+    task = task_named(data.task)
+    scores, loss = evaluate_scores(model, split, data, cfg, device, task)
+    return scores[task.score_names[0]], loss
+
+
+@torch.no_grad()
+def evaluate_scores(
+    model: nn.Module,
+    split: Split,
+    data: DataSplits,
+    cfg: TrainingConfig,
+    device: torch.device,
+    task: Task,
+) -> tuple[dict[str, float], float]:
+    """(the task's scores, mean cross-entropy loss) of ``model`` on ``split``."""
     model.eval()
-    totals = DeviceTotals(device)
+    totals = task_totals(task, data, device)
     for x, y in iterate_batches(
         split, cfg.eval_batch_size, mean=data.mean, std=data.std, device=device
     ):
         with autocast(device, cfg.amp):
             logits = model(_laid_out(x, cfg))
-        loss = nn.functional.cross_entropy(logits.float(), y, reduction="sum")
-        totals.add(logits, y, loss, mean=False)
-    return totals.means()
+        totals.add(logits, y, task.summed_loss(logits.float(), y), mean=False)
+    summed, mean_loss = totals.summed()
+    return task.scores(summed, totals.seen), mean_loss
+
+
+def task_totals(task: Task, data: DataSplits, device: torch.device) -> DeviceTotals:
+    """Running totals that sum ``task``'s batch statistics (correct predictions, a confusion matrix)."""
+    return DeviceTotals(device, lambda logits, y: task.batch_score(logits, y, data.num_classes))
 
 
 def _laid_out(x: torch.Tensor, cfg: TrainingConfig) -> torch.Tensor:
@@ -166,6 +192,7 @@ class _Run:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     criterion: nn.Module
+    task: Task
     shuffle: torch.Generator
     augment: torch.Generator
     ema: WeightEMA | None
@@ -186,6 +213,7 @@ def _start(
     seed: int,
     device: torch.device,
     teacher: nn.Module | None,
+    task: Task,
 ) -> _Run:
     optimizer = make_optimizer(model, cfg)
     ema = WeightEMA(model, cfg.ema_decay) if cfg.ema_decay else None
@@ -197,7 +225,8 @@ def _start(
         optimizer=optimizer,
         scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, steps, epochs)),
         scaler=torch.amp.GradScaler("cuda", enabled=use_scaler),
-        criterion=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing),
+        criterion=task.criterion(cfg),
+        task=task,
         shuffle=torch.Generator().manual_seed(seed),
         # augmentation draws from its own generator, so turning it on keeps the batch order
         augment=torch.Generator().manual_seed(seed + 1),
@@ -227,7 +256,8 @@ def _train(
     model.to(device)
     if cfg.channels_last:
         model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # not in the stubs
-    run = _start(model, cfg, math.ceil(len(split) / cfg.batch_size), epochs, seed, device, teacher)
+    steps = math.ceil(len(split) / cfg.batch_size)
+    run = _start(model, cfg, steps, epochs, seed, device, teacher, task_named(data.task))
     try:
         result = _epochs(run, split, val, data, cfg, epochs, device, report)
     finally:
@@ -247,15 +277,20 @@ def _epochs(
     device: torch.device,
     report: EpochReport | None,
 ) -> TrainResult:
-    model = run.model
+    model, task = run.model, run.task
+    first = task.score_names[0]
     history: list[float] = []
     start = time.perf_counter()
-    train_acc = train_loss = 0.0
+    train_loss = 0.0
+    train_scores: dict[str, float] = {}
+    val_scores: dict[str, float] = {}
     val_loss = math.nan
     for epoch in range(1, epochs + 1):
-        train_acc, train_loss = _train_epoch(run, split, data, cfg, device, epoch).means()
+        summed, train_loss = _train_epoch(run, split, data, cfg, device, epoch).summed()
+        train_scores = task.scores(summed, len(split))
         scored = run.ema.module if run.ema is not None else model
-        val_acc, val_loss = evaluate_model(scored, val, data, cfg, device)
+        val_scores, val_loss = evaluate_scores(scored, val, data, cfg, device, task)
+        val_acc = val_scores[first]
         history.append(val_acc)
         if report is not None:
             report(epoch, val_acc)
@@ -264,11 +299,13 @@ def _epochs(
     return TrainResult(
         val_accuracy=history[-1] if history else 0.0,
         val_loss=val_loss,
-        train_accuracy=train_acc,
+        train_accuracy=train_scores.get(first, 0.0),
         train_loss=train_loss,
         epochs=epochs,
         train_seconds=time.perf_counter() - start,
         history=history,
+        val_scores=val_scores,
+        train_scores=train_scores,
     )
 
 
@@ -278,7 +315,7 @@ def _train_epoch(
     """One pass over ``split``; returns its totals, still on the device. Off the CPU the loss's
     finiteness is read only every ``FINITE_CHECK_STEPS`` steps and at the end (no wait per step)."""
     run.model.train()
-    totals = DeviceTotals(device)
+    totals = task_totals(run.task, data, device)
     for step, (x, y) in enumerate(
         iterate_batches(
             split,

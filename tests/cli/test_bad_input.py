@@ -102,7 +102,7 @@ CASES = [
     ),
     (
         ["search", "unknown_dataset.yaml"],
-        "unknown dataset 'digitz' (did you mean 'digits'?); choose one of: cifar10, cifar100, digits",
+        "unknown dataset 'digitz' (did you mean 'digits'?); choose one of: cifar10, cifar100, digit_scenes, digits",
     ),
     (
         ["search", "unknown_option.yaml"],

@@ -17,6 +17,7 @@ from nas.results.weights import load_weights, weights_path
 from nas.search.runner import run_search
 from nas.space import SearchSpace
 from nas.supernet import HasSupernet
+from nas.tasks import task_named
 from tests.plugins import ToySpace
 from tests.search_spaces.conftest import SMALL_OPTIONS
 
@@ -29,9 +30,16 @@ SUPERNET_SPACES = [
 ]
 
 
-def context(seed: int = 0) -> EvalContext:
+#: A small data set for each task a space may be built for.
+DATA = {
+    "classification": Component(name="digits"),
+    "segmentation": Component(name="digit_scenes", options={"scenes": 60, "size": 16, "scale": 1}),
+}
+
+
+def context(seed: int = 0, task: str = "classification") -> EvalContext:
     return EvalContext(
-        Component(name="digits"), TrainingConfig(batch_size=32), seed, torch.device("cpu")
+        DATA[task], TrainingConfig(batch_size=32), seed, torch.device("cpu"), task_name=task
     )
 
 
@@ -39,7 +47,7 @@ def weight_sharing(
     space: SearchSpace, run_dir: Path | None = None, **options: object
 ) -> WeightSharing:
     """A weight-sharing evaluator prepared for a run in ``run_dir`` (its supernet trained or loaded)."""
-    evaluator = EVALUATORS.get("weight_sharing")(context(), **options)
+    evaluator = EVALUATORS.get("weight_sharing")(context(task=space.task), **options)
     evaluator.prepare(space, run_dir, LocalExecutor())
     return evaluator
 
@@ -50,24 +58,23 @@ def test_scores_subnets_and_reuses_the_saved_supernet(tmp_path: Path, name: str)
     archs = [space.sample(np.random.default_rng(i)) for i in range(2)]
     first = weight_sharing(space, tmp_path, **TINY, finetune_steps=1)
     scores = [first.evaluate(a, space) for a in archs]
+    metric = task_named(space.task).reported_metric  # val_accuracy, or val_miou for unet
     for metrics in scores:
         assert set(metrics) >= {
-            "val_accuracy",
+            metric,
             "val_loss",
             "params",
             "flops",
             "activation_bytes",
             "score_seconds",
         }
-        assert 0 <= metrics["val_accuracy"] <= 100 and metrics["params"] > 0
+        assert 0 <= metrics[metric] <= 100 and metrics["params"] > 0
     checkpoint = tmp_path / "supernet.pt"
     assert first.trained_here and checkpoint.is_file()
     stamp = checkpoint.stat().st_mtime_ns
 
     again = weight_sharing(space, tmp_path, **TINY, finetune_steps=1, save_weights=True)
-    assert [again.evaluate(a, space)["val_accuracy"] for a in archs] == [
-        m["val_accuracy"] for m in scores
-    ]
+    assert [again.evaluate(a, space)[metric] for a in archs] == [m[metric] for m in scores]
     assert not again.trained_here and checkpoint.stat().st_mtime_ns == stamp
     saved = load_weights(
         weights_path(tmp_path, archs[0])

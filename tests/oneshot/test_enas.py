@@ -62,7 +62,9 @@ def test_the_controller_alone_learns_a_fixed_reward() -> None:
 
 
 def _with_supernet(name: str) -> bool:
-    return isinstance(create_space(name, **SMALL_OPTIONS[name]), HasSupernet)
+    """A classification space with a supernet (ENAS rewards accuracy; unet is refused)."""
+    space = create_space(name, **SMALL_OPTIONS[name])
+    return isinstance(space, HasSupernet) and space.task == "classification"
 
 
 @pytest.mark.parametrize("name", [n for n in SMALL_OPTIONS if _with_supernet(n)])
@@ -98,3 +100,5 @@ def test_enas_refuses_a_space_without_a_supernet() -> None:
 
     with pytest.raises(NasError, match="supernet"):
         Enas(ToySpace())
+    with pytest.raises(NasError, match="'enas' rewards classification accuracy; space 'unet'"):
+        Enas(create_space("unet"))

@@ -14,6 +14,8 @@ SMALL_OPTIONS: dict[str, dict[str, Any]] = {
         "kernel_sizes": (3, 5),
         "expand_ratios": (1, 3),
     },
+    # the six cell edges searched too, so that every decision is exercised
+    "unet": {"base_width": 4, "cell": None},
     # 3 cells: both reductions and the auxiliary head, on digits-sized inputs
     "darts": {
         "channels": 4,

@@ -11,6 +11,7 @@ import torch
 from nas import SPACES, NasError, arch_id, canonical_json, create_space
 from nas.arch import arch_from_json
 from nas.supernet import HasMixedSupernet, HasSupernet, MixedSupernet, Supernet
+from nas.tasks import task_named
 from tests.search_spaces.conftest import DEFAULT_INPUT_SHAPE, INPUT_SHAPES, SMALL_OPTIONS
 
 SPACE_NAMES = SPACES.names()
@@ -30,7 +31,7 @@ def test_sample_validate_build_forward_backward(name: str) -> None:
         assert space.validate(arch) == arch
         model = space.build(arch, num_classes=7, input_shape=shape)
         out = model(torch.randn(2, *shape))
-        assert out.shape == (2, 7)
+        assert out.shape == (2, *task_named(space.task).output_shape(7, shape))
         out.sum().backward()
         assert any(p.grad is not None for p in model.parameters())
 
