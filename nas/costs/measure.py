@@ -29,10 +29,11 @@ def count_params(model: nn.Module, *, auxiliary: bool = False) -> int:
 
 
 def _device_of(model: nn.Module) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except StopIteration:
-        return torch.device("cpu")
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device(
+        "cpu"
+    )  # a module with no tensors (pooling, identity) runs where its input is
 
 
 class _FlopCount(TorchDispatchMode):
@@ -124,15 +125,18 @@ def measure_latency(
     repeats: int = 30,
     warmup: int = 5,
     clock: Literal["wall", "thread"] = "wall",
+    device: torch.device | None = None,
 ) -> float:
-    """Median wall time in milliseconds of an inference forward pass, on the model's device.
+    """Median wall time in milliseconds of an inference forward pass, on ``device`` (by default the
+    device of the model's parameters or buffers; a module with none, such as a pooling layer, needs
+    ``device`` to be timed anywhere but the CPU).
 
     ``clock="thread"`` times the calling thread's CPU time instead: on a shared CPU with one torch
     thread it leaves out the time other processes hold the core (not for CUDA or several threads).
     """
     was_training = model.training
     model.eval()
-    device = _device_of(model)
+    device = device or _device_of(model)
     x = torch.randn(batch_size, *input_shape, device=device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     now = time.thread_time if clock == "thread" else time.perf_counter

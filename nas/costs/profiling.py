@@ -89,12 +89,19 @@ def time_module(
     """Median latency (ms) of ``model`` on ``device`` through ``backend`` (``clock``: see
     :func:`nas.costs.measure.measure_latency`)."""
     model = model.eval()
+    on: torch.device | None = None  # ONNX Runtime takes its inputs from the host
     if backend == "onnxruntime":
         model = OnnxRuntimeModule(model, (batch_size, *input_shape), device, threads)
     else:
-        model = model.to(device)
+        model, on = model.to(device), device  # a unit without weights (pooling) runs there too
     return measure_latency(
-        model, input_shape, batch_size=batch_size, repeats=repeats, warmup=warmup, clock=clock
+        model,
+        input_shape,
+        batch_size=batch_size,
+        repeats=repeats,
+        warmup=warmup,
+        clock=clock,
+        device=on,
     )
 
 

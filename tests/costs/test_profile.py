@@ -194,3 +194,19 @@ def test_the_thread_clock_times_one_cpu_thread() -> None:
     space = create_space("nb201", **TINY["nb201"])
     with pytest.raises(NasError, match="--clock thread times one CPU thread"):
         profile_device(space, SHAPE, clock="thread", threads=2, **FAST)
+
+
+def test_a_unit_without_weights_is_timed_on_the_profiled_device() -> None:
+    """A pooling or skip unit has no parameters to say where it lives: it must still be timed on
+    the device being profiled (here 'meta', which any tensor can be put on), not on the CPU."""
+    from nas.costs.profiling import time_module
+
+    seen: list[torch.device] = []
+
+    class Probe(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            seen.append(x.device)
+            return x
+
+    time_module(Probe(), (2, 4, 4), 3, device=torch.device("meta"), repeats=1, warmup=0)
+    assert seen and all(d.type == "meta" for d in seen)
