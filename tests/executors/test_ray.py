@@ -333,3 +333,26 @@ def test_a_ray_driver_as_a_worker_of_a_postgresql_study_with_tracking(tmp_path: 
     assert sorted(e.step for e in events.Scalars("trial/val_accuracy")) == [
         t.number for t in trials
     ]
+
+
+def test_a_segmentation_search_on_ray_writes_the_in_process_run_folder(tmp_path: Path) -> None:
+    """The task travels to Ray's workers: the same trials, scored by mIoU, as in-process."""
+    config = {
+        "name": "seg",
+        "seed": 0,
+        "trials": 2,
+        "task": "segmentation",
+        "space": {"name": "unet", "levels": 2, "base_width": 4},
+        "dataset": {"name": "digit_scenes", "scenes": 30, "size": 16, "scale": 1},
+        "strategy": {"name": "random"},
+        "evaluator": {"name": "partial", "epochs": 1},
+        "training": {"batch_size": 8, "optimizer": "adamw", "lr": 0.01, "threads": 1},
+        "output": str(tmp_path / "results"),
+    }
+    local = run_search(resolve_config(config), progress=False).run.path
+    remote = run_search(resolve_config(_ray(config, max_concurrent=1)), progress=False).run.path
+    a, b = pd.read_csv(local / "trials.csv"), pd.read_csv(remote / "trials.csv")
+    assert "val_miou" in b.columns and "val_accuracy" not in b.columns
+    assert set(b["state"]) == {"complete"} and len(b) == 2
+    same = ["trial", "arch_id", "val_miou", "val_pixel_accuracy", "params"]
+    pd.testing.assert_frame_equal(a[same], b[same])
