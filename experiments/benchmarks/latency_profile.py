@@ -1,6 +1,6 @@
 """Latency profiles: lookup-table accuracy per space, few-shot transfer, and a latency-constrained search.
 
-    python experiments/benchmarks/latency_profile.py [--parts lut,transfer,search]
+    python experiments/benchmarks/latency_profile.py [--parts lut,transfer,search,ceiling]
 
 - ``lut``: for nb201, darts and mbconv at their example sizes (experiments/nb201_tabular.yaml at
   3x32x32, darts_space_digits.yaml and mbconv_digits.yaml at digits' 1x8x8), profile this CPU
@@ -241,6 +241,36 @@ def search(args: argparse.Namespace) -> dict:
     return out
 
 
+def ceiling(args: argparse.Namespace) -> dict:
+    """How well any model can rank a test device in the table: gradient-boosted trees trained on
+    12,000 of its own latencies, Spearman rho on the other architectures (one-hot operations, the
+    meta-train devices' log latencies, both)."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    archs = table_archs()
+    ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+    onehot = np.zeros((len(archs), 30))
+    for row, arch in enumerate(archs):
+        edges = [t.split("~")[0] for part in arch.split("+") for t in part.strip("|").split("|")]
+        for e, op in enumerate(edges):
+            onehot[row, 5 * e + ops.index(op)] = 1
+    logs = meta_features()
+    order = np.random.default_rng(0).permutation(len(archs))
+    train, test = order[:12000], order[12000:]
+    out = {}
+    for device in META_TEST:
+        y = np.log(device_latency(device))
+        out[device] = {}
+        for name, x in {"onehot": onehot, "meta": logs, "both": np.c_[onehot, logs]}.items():
+            model = HistGradientBoostingRegressor(max_iter=300, random_state=0).fit(
+                x[train], y[train]
+            )
+            rho = float(spearmanr(model.predict(x[test]), y[test]).statistic)
+            out[device][name] = rho
+        print(device, {k: round(v, 3) for k, v in out[device].items()})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -270,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "meta_train": list(META_TRAIN),
     }
     start = time.perf_counter()
-    parts = {"lut": lut, "transfer": transfer, "search": search}
+    parts = {"lut": lut, "transfer": transfer, "search": search, "ceiling": ceiling}
     for part in args.parts.split(","):
         results[f"lut_{args.clock}" if part == "lut" else part] = parts[part](args)
     results["load_end"] = os.getloadavg()
