@@ -26,7 +26,7 @@ from nas.constraints import Constraint
 from nas.errors import NasError
 from nas.predictors.encodings import EncodingName
 from nas.space import SearchSpace
-from nas.strategies.base import single_direction
+from nas.strategies.base import only_objective, single_direction
 from nas.strategies.predictive import (
     Fitted,
     PredictiveSampler,
@@ -152,11 +152,7 @@ def bananas(
     random_candidates: int = 100,
 ) -> BananasSampler:
     """BANANAS: predictor ensemble + Thompson sampling over mutations of the best, in batches."""
-    if len(objectives) != 1:
-        raise NasError(
-            f"strategy 'bananas' optimises one objective but the config lists {list(objectives)}; "
-            "keep one objective or use bananas_mo for several"
-        )
+    direction = only_objective(objectives, "bananas", "bananas_mo")
     return BananasSampler(
         space,
         predictor=predictor,
@@ -171,6 +167,6 @@ def bananas(
         per_parent=per_parent,
         mutations=mutations,
         random_candidates=random_candidates,
-        direction=next(iter(objectives.values())),
+        direction=direction,
         seed=seed,
     )

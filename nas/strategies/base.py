@@ -104,6 +104,17 @@ def single_direction(study: Study, direction: str | None, sampler: str) -> str:
     return study_directions(study, None if direction is None else [direction], sampler)[0]
 
 
+def only_objective(objectives: dict[str, str], strategy: str, several: str) -> str:
+    """The direction of a config's one objective, for a strategy that optimises one (``several``:
+    the strategies to name for more)."""
+    if len(objectives) != 1:
+        raise NasError(
+            f"strategy '{strategy}' optimises one objective but the config lists "
+            f"{list(objectives)}; keep one objective or use {several} for several"
+        )
+    return next(iter(objectives.values()))
+
+
 class SpaceSampler(BaseSampler):
     """An Optuna sampler that proposes whole architectures of one space.
 

@@ -25,7 +25,7 @@ from nas.arch import Arch, Choice
 from nas.constraints import Constraint
 from nas.errors import NasError
 from nas.space import SearchSpace
-from nas.strategies.base import SpaceSampler, single_direction, violation
+from nas.strategies.base import SpaceSampler, only_objective, single_direction, violation
 
 _MISSING = object()
 
@@ -115,11 +115,5 @@ def local_search(
     swaps: bool = True,
 ) -> LocalSearchSampler:
     """Best-first local search (one-decision changes and swaps); strong on NAS-Bench-201."""
-    if len(objectives) != 1:
-        raise NasError(
-            f"strategy 'local_search' optimises one objective but the config lists "
-            f"{list(objectives)}; keep one objective or use evolution / nsga2 for several"
-        )
-    return LocalSearchSampler(
-        space, initial=initial, swaps=swaps, direction=next(iter(objectives.values())), seed=seed
-    )
+    direction = only_objective(objectives, "local_search", "evolution / nsga2")
+    return LocalSearchSampler(space, initial=initial, swaps=swaps, direction=direction, seed=seed)

@@ -19,11 +19,10 @@ from optuna.trial import FrozenTrial
 
 from nas.arch import Arch
 from nas.constraints import Constraint
-from nas.errors import NasError
 from nas.predictors.encodings import EncodingName
 from nas.space import SearchSpace
 from nas.strategies.bananas import Acquisition
-from nas.strategies.base import single_direction
+from nas.strategies.base import only_objective, single_direction
 from nas.strategies.predictive import (
     Fitted,
     PredictiveSampler,
@@ -105,11 +104,7 @@ def predictor_ls(
     initial: int = 10,
 ) -> PredictorLocalSearchSampler:
     """Best-first local search with the neighbours ordered by a predictor."""
-    if len(objectives) != 1:
-        raise NasError(
-            f"strategy 'predictor_ls' optimises one objective but the config lists "
-            f"{list(objectives)}; keep one objective or use bananas_mo for several"
-        )
+    direction = only_objective(objectives, "predictor_ls", "bananas_mo")
     return PredictorLocalSearchSampler(
         space,
         predictor=predictor,
@@ -121,6 +116,6 @@ def predictor_ls(
         swaps=swaps,
         batch_size=batch_size,
         initial=initial,
-        direction=next(iter(objectives.values())),
+        direction=direction,
         seed=seed,
     )
