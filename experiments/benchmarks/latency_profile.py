@@ -247,13 +247,11 @@ def ceiling(args: argparse.Namespace) -> dict:
     meta-train devices' log latencies, both)."""
     from sklearn.ensemble import HistGradientBoostingRegressor
 
+    from nas.predictors.encodings import encoding
+    from search_spaces.nb201 import str_to_arch
+
     archs = table_archs()
-    ops = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
-    onehot = np.zeros((len(archs), 30))
-    for row, arch in enumerate(archs):
-        edges = [t.split("~")[0] for part in arch.split("+") for t in part.strip("|").split("|")]
-        for e, op in enumerate(edges):
-            onehot[row, 5 * e + ops.index(op)] = 1
+    onehot = encoding(create_space("nb201"), "onehot").encode([str_to_arch(a) for a in archs])
     logs = meta_features()
     order = np.random.default_rng(0).permutation(len(archs))
     train, test = order[:12000], order[12000:]
