@@ -68,7 +68,14 @@ class DatabaseLock:
         self.conn: Any = None
         if parsed.get_backend_name() == "postgresql":
             engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-            self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                self.conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            except sqlalchemy.exc.OperationalError as exc:
+                reason = str(exc.orig or exc).strip().splitlines()[0]
+                raise NasError(
+                    f"cannot reach the database {parsed.render_as_string(hide_password=True)!r}: "
+                    f"{reason}; check the URL and that the server is running"
+                ) from None
         elif parsed.get_backend_name() == "sqlite":
             database = parsed.database or ""
             if database and database != ":memory:":

@@ -334,3 +334,32 @@ def test_a_trial_left_running_without_heartbeats_is_run_again_on_resume(tmp_path
     assert resumed.evaluated == 3 and len(evaluated(trials)) == 3
     assert trials[left.number].user_attrs["interrupted"] is True
     assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+
+def test_an_unreachable_database_is_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PostgreSQL URL nothing listens on (port 1): one error line naming the URL and the fix."""
+    from nas.cli.main import main
+
+    config = tmp_path / "x.yaml"
+    config.write_text(
+        "name: x\ntrials: 2\nspace: {name: 'tests.plugins:ToySpace'}\n"
+        "strategy: {name: random}\nevaluator: {name: 'tests.plugins:ToyEvaluator'}\n"
+    )
+    url = "postgresql://nobody:secret@127.0.0.1:1/studies"
+    args = [
+        "search",
+        str(config),
+        "--storage",
+        url,
+        "--study",
+        "s",
+        "--output",
+        str(tmp_path / "r"),
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot reach the database 'postgresql://nobody:***@127.0.0.1:1/")
+    assert "check the URL and that the server is running" in err and err.count("\n") == 1
+    assert "secret" not in err and not (tmp_path / "r").exists()
