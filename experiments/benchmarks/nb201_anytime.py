@@ -38,8 +38,15 @@ BUDGETS = (25, 50, 100, 200)
 #: Two architectures whose validation accuracies differ by less are tied (CIFAR-100 has such a tie
 #: at the top: 61.32 and 61.3199999, float32 noise in the table).
 TIE = 1e-4
+#: Architectures in the NAS-Bench-201 space.
+NB201_SIZE = 15_625
 SYNFLOW = str(ROOT / "results/benchmarks/nb201_synflow.csv.gz")
+#: synflow of a scaled-down network (C=8, N=1, 16x16): nb201_synflow.py --channels 8 --cells 1 --size 16
+SYNFLOW_SMALL = str(ROOT / "results/benchmarks/nb201_synflow_small.csv.gz")
 _SYNFLOW_TOP10 = {"proxy": "synflow", "pool": 1000, "top": 10, "scores": SYNFLOW}
+#: The network each score file was computed on (channels, cells per stage, input size): what the
+#: report charges per pool member.
+SCORED_NETWORK = {SYNFLOW: (16, 5, 32), SYNFLOW_SMALL: (8, 1, 16)}
 #: label -> strategy config. The zero-cost rows read synflow from a precomputed file
 #: (experiments/benchmarks/nb201_synflow.py: CIFAR-10 networks, used for every data set).
 STRATEGIES: dict[str, dict] = {
@@ -58,6 +65,16 @@ STRATEGIES: dict[str, dict] = {
         "base": "bananas",
         "base_options": {"proxy_feature": {"proxy": "synflow", "scores": SYNFLOW}},
         **_SYNFLOW_TOP10,
+    },
+    "Synflow top 10 of all 15,625, then predictor local search": {
+        "name": "prefilter",
+        "base": "predictor_ls",
+        **{**_SYNFLOW_TOP10, "pool": 15_625},
+    },
+    "Synflow of a scaled-down network (C=8, N=1, 16x16), top 10 of all 15,625, then predictor local search": {
+        "name": "prefilter",
+        "base": "predictor_ls",
+        **{**_SYNFLOW_TOP10, "pool": 15_625, "scores": SYNFLOW_SMALL},
     },
     "Local search (best-first, swaps)": {"name": "local_search"},
     "Synflow top 10 of 1,000, then local search": {
@@ -195,10 +212,58 @@ def run_jobs(args: argparse.Namespace) -> list[dict]:
     ]
 
 
-def cells(records: list[dict], optimum: dict[str, float]) -> dict:
-    """label -> dataset -> budget -> the figures of the cell."""
+def pool_networks(label: str) -> tuple[int, tuple[int, int, int]]:
+    """How many networks a strategy scores by a zero-cost proxy before its first query (its
+    pre-filter pool; 0 for the others), and which network (channels, cells, input size). The
+    benchmark reads those scores from a file; a search without one computes them (the prefilter
+    option ``space_options`` scores a scaled-down network), and the report charges that cost."""
+    config = STRATEGIES[label]
+    if config["name"] != "prefilter":
+        return 0, SCORED_NETWORK[SYNFLOW]
+    return min(int(config.get("pool", 1000)), NB201_SIZE), SCORED_NETWORK[config["scores"]]
+
+
+def synflow_cpu_per_network(
+    network: tuple[int, int, int] = (16, 5, 32), samples: int = 30, seed: int = 0
+) -> float:
+    """Mean process CPU seconds to build one NAS-Bench-201 network (``network``: channels, cells
+    per stage, input size; 10 classes) and score it by synflow, one torch thread: what a
+    pre-filter pays per pool member when it has no score file."""
+    import torch
+
+    from nas.evaluators.proxies import score
+    from nas.training.loop import seeded
+    from search_spaces.nb201 import NB201Space
+
+    torch.set_num_threads(1)
+    channels, cells, size = network
+    space = NB201Space(channels=channels, cells_per_stage=cells)
+    rng = np.random.default_rng(seed)
+    x, y = torch.zeros(1, 3, size, size), torch.zeros(1, dtype=torch.long)
+    spent = []
+    for i in range(samples):
+        arch = space.sample(rng)
+        start = time.process_time()
+        with seeded(seed + i):
+            model = space.build(arch, num_classes=10, input_shape=(3, size, size))
+        score("synflow", model, x, y)
+        spent.append(time.process_time() - start)
+    return float(np.mean(spent))
+
+
+def cells(
+    records: list[dict],
+    optimum: dict[str, float],
+    per_network: dict[tuple[int, int, int], float] | None = None,
+) -> dict:
+    """label -> dataset -> budget -> the figures of the cell; ``per_network``: the CPU seconds of
+    one zero-cost score on each network, charged for each pool member (:func:`pool_networks`)."""
     out: dict = {}
     for r in records:
+        proxy_s = 0.0
+        if per_network and r["label"] in STRATEGIES:
+            count, network = pool_networks(r["label"])
+            proxy_s = count * per_network[network] if count else 0.0
         for b in BUDGETS:
             if str(b) not in r:
                 continue
@@ -206,12 +271,13 @@ def cells(records: list[dict], optimum: dict[str, float]) -> dict:
             cell = (
                 out.setdefault(r["label"], {})
                 .setdefault(r["dataset"], {})
-                .setdefault(str(b), {"test": [], "found": [], "regret": [], "cpu": []})
+                .setdefault(str(b), {"test": [], "found": [], "regret": [], "cpu": [], "proxy": []})
             )
             cell["test"].append(at["test"])
             cell["found"].append(at["val"] >= optimum[r["dataset"]] - TIE)
             cell["regret"].append(optimum[r["dataset"]] - at["val"])
-            cell["cpu"].append(at["cpu_s"] / b)
+            cell["cpu"].append((at["cpu_s"] + proxy_s) / b)
+            cell["proxy"].append(proxy_s / b)
     for by_ds in out.values():
         for by_b in by_ds.values():
             for b, cell in by_b.items():
@@ -223,6 +289,7 @@ def cells(records: list[dict], optimum: dict[str, float]) -> dict:
                     "regret_mean": float(np.mean(cell["regret"])),
                     "cpu_per_query": float(np.mean(cell["cpu"])),
                     "cpu_per_query_max": float(np.max(cell["cpu"])),
+                    "proxy_cpu_per_query": float(np.mean(cell["proxy"])),
                 }
     return out
 
@@ -265,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     records = run_jobs(args)
     val_best, test_best = optima()
-    table = cells(records, val_best)
+    per_network = {net: synflow_cpu_per_network(net) for net in set(SCORED_NETWORK.values())}
+    table = cells(records, val_best, per_network)
     meta = {
         "seeds": args.seeds,
         "first_seed": args.first_seed,
@@ -279,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
         "machine": platform.machine(),
         "val_optimum": val_best,
         "test_optimum": test_best,
+        "synflow_cpu_s_per_network": {
+            f"C={c}, N={n}, {s}x{s}": v for (c, n, s), v in sorted(per_network.items())
+        },
         "note": args.note,
     }
     text = write_outputs(args, table, meta)

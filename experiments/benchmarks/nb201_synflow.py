@@ -2,6 +2,8 @@
 
     python experiments/benchmarks/nb201_synflow.py            # score (resumable), then report
     python experiments/benchmarks/nb201_synflow.py --report-only
+    python experiments/benchmarks/nb201_synflow.py --channels 8 --cells 1 --size 16 --name nb201_synflow_small
+
 
 Builds each architecture's benchmark network (C=16, N=5, 10 classes, 32x32 inputs: the CIFAR-10
 network), initialised with PyTorch's defaults from a per-architecture seed, scores it with the
@@ -9,6 +11,9 @@ toolkit's ``synflow`` proxy (nas.evaluators.proxies; float64, |weights|, all-one
 and compares the scores with the table's CIFAR-10 200-epoch test accuracy (Spearman ρ, Kendall τ).
 Scores are appended to ``--scores-raw`` (CSV lines) as they are computed, so an interrupted run
 continues where it stopped; ``--workers`` processes (one thread each) share the work.
+``--channels``, ``--cells`` and ``--size`` score a scaled-down network instead (the ``prefilter``
+option ``space_options`` does the same in a search); the report then also gives the rank
+correlation with the full network's scores.
 The finished score file is written gzipped (``--scores``, columns ``arch,synflow``): the
 ``prefilter`` strategy and evolution's ``warm_start`` read it through their ``scores`` option.
 Writes results/benchmarks/nb201_synflow.md.
@@ -39,17 +44,17 @@ def score_chunk(job: tuple[list[tuple[int, str]], int]) -> list[tuple[int, str, 
     from search_spaces.nb201 import NB201Space
 
     torch.set_num_threads(1)
-    rows, seed = job
-    space = NB201Space()
-    x = torch.zeros(1, 3, 32, 32)
+    rows, seed, (channels, cells, size) = job
+    space = NB201Space(channels=channels, cells_per_stage=cells)
+    x = torch.zeros(1, 3, size, size)
     y = torch.zeros(1, dtype=torch.long)
     out = []
     for index, arch_str in rows:
-        start = time.perf_counter()
+        start = time.process_time()
         with seeded(seed + index):
-            model = space.build(space.parse(arch_str), num_classes=10, input_shape=(3, 32, 32))
+            model = space.build(space.parse(arch_str), num_classes=10, input_shape=(3, size, size))
         value = score("synflow", model, x, y)
-        out.append((index, arch_str, value, time.perf_counter() - start))
+        out.append((index, arch_str, value, time.process_time() - start))
     return out
 
 
@@ -66,7 +71,10 @@ def compute(args: argparse.Namespace, frame) -> None:
     ]
     if args.limit:
         todo = todo[: args.limit]
-    chunks = [(todo[i : i + args.chunk], args.seed) for i in range(0, len(todo), args.chunk)]
+    network = (args.channels, args.cells, args.size)
+    chunks = [
+        (todo[i : i + args.chunk], args.seed, network) for i in range(0, len(todo), args.chunk)
+    ]
     print(f"{len(done)} scored, {len(todo)} to go", flush=True)
     raw.parent.mkdir(parents=True, exist_ok=True)
     with Pool(args.workers) as pool, raw.open("a") as fh:
@@ -133,10 +141,11 @@ def report(args: argparse.Namespace, frame) -> str:
     lines = [
         "# Synflow on NAS-Bench-201 (CIFAR-10): rank correlation with the 200-epoch test accuracy",
         "",
-        "Command: `python experiments/benchmarks/nb201_synflow.py` "
+        f"Command: `python experiments/benchmarks/nb201_synflow.py{_flags(args)}` "
         f"(workers={args.workers}, one thread each, seed={args.seed}).",
         "",
-        "Each architecture's benchmark network (C=16, N=5 cells per stage, 10 classes, 32×32 input) is built "
+        f"Each architecture's network (C={args.channels}, N={args.cells} cells per stage, 10 classes, "
+        f"{args.size}×{args.size} input; the benchmark's own network is C=16, N=5, 32×32) is built "
         "with PyTorch's default initialisation (seeded per architecture) and scored by the toolkit's "
         "`synflow` proxy (`nas/evaluators/proxies.py`: float64, |θ|, all-ones input, batch norm removed; "
         "Σ|θ ⊙ ∂R/∂θ| over convolution and linear weights), as in SamsungLabs/zero-cost-nas.",
@@ -149,12 +158,22 @@ def report(args: argparse.Namespace, frame) -> str:
         f"| published ρ (Abdelfattah et al. 2021) | {PUBLISHED_RHO:.2f} (|Δ| = {abs(rho - PUBLISHED_RHO):.3f}) |",
         f"| architectures with synflow = 0 (no path from input to output) | {int((syn == 0).sum())} |",
         f"| mean test acc. of the top 1 % by synflow (all: {acc.mean():.2f}) | {top.mean():.2f} |",
-        f"| seconds per architecture (build + score, one thread), median / mean | "
+        f"| seconds per architecture (build + score, one thread; process CPU time), median / mean | "
         f"{np.median(seconds):.3f} / {seconds.mean():.3f} |",
     ]
     for name, (r, t) in base.items():
         lines.append(f"| baseline {name}: Spearman ρ / Kendall τ | {r:.3f} / {t:.3f} |")
     lines.append(f"| Spearman ρ between synflow and params | {syn_params:.3f} |")
+    full = ROOT / "results/benchmarks/nb201_synflow.csv.gz"
+    if (args.channels, args.cells, args.size) != (16, 5, 32) and full.exists():
+        ref = merged.merge(pd.read_csv(full), left_on="arch_str", right_on="arch")
+        both = stats.spearmanr(ref["synflow_x"], ref["synflow_y"]).statistic
+        top10 = set(merged.nlargest(10, "synflow")["arch_str"])
+        top10_full = set(pd.read_csv(full).nlargest(10, "synflow")["arch"])
+        lines.append(f"| Spearman ρ with the full network's synflow (`{full.name}`) | {both:.3f} |")
+        lines.append(
+            f"| of the full network's top 10, also in this top 10 | {len(top10 & top10_full)} |"
+        )
     lines += [
         "",
         "The published figure is a correlation with the *final validation* accuracy (the paper's "
@@ -169,6 +188,16 @@ def report(args: argparse.Namespace, frame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _flags(args: argparse.Namespace) -> str:
+    """The command-line flags that set the network and the file names, when not the defaults."""
+    flags = ""
+    if (args.channels, args.cells, args.size) != (16, 5, 32):
+        flags += f" --channels {args.channels} --cells {args.cells} --size {args.size}"
+    if args.name != "nb201_synflow":
+        flags += f" --name {args.name}"
+    return flags
+
+
 def main(argv: list[str] | None = None) -> int:
     """Score (resumably) and report."""
     import pandas as pd
@@ -180,10 +209,16 @@ def main(argv: list[str] | None = None) -> int:
         "with nas, nas/tables/nb201.csv.gz)",
     )
     parser.add_argument(
-        "--scores-raw", default=str(ROOT / "results/benchmarks/nb201_synflow_raw.csv")
+        "--name",
+        default="nb201_synflow",
+        help="the stem of the default --scores-raw, --scores and --output in results/benchmarks",
     )
-    parser.add_argument("--scores", default=str(ROOT / "results/benchmarks/nb201_synflow.csv.gz"))
-    parser.add_argument("--output", default=str(ROOT / "results/benchmarks/nb201_synflow.md"))
+    parser.add_argument("--scores-raw", help="default: results/benchmarks/NAME_raw.csv")
+    parser.add_argument("--scores", help="default: results/benchmarks/NAME.csv.gz")
+    parser.add_argument("--output", help="default: results/benchmarks/NAME.md")
+    parser.add_argument("--channels", type=int, default=16, help="nb201 channels of the network")
+    parser.add_argument("--cells", type=int, default=5, help="nb201 cells per stage")
+    parser.add_argument("--size", type=int, default=32, help="input height and width")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--chunk", type=int, default=25)
     parser.add_argument("--seed", type=int, default=0)
@@ -192,6 +227,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
+    out = ROOT / "results/benchmarks"
+    args.scores_raw = args.scores_raw or str(out / f"{args.name}_raw.csv")
+    args.scores = args.scores or str(out / f"{args.name}.csv.gz")
+    args.output = args.output or str(out / f"{args.name}.md")
     sys.path.insert(0, str(ROOT))
     from nas.tables import nb201_table_path
 

@@ -46,6 +46,28 @@ class ProxyRanking(BaseModel):
     dataset: str | None = None  # a registered data set, for computed proxies that need data
     dataset_options: dict[str, Any] = {}
     batch_size: int = Field(64, ge=2)
+    # options replacing the space's own for the networks the proxy scores (a scaled-down network)
+    space_options: dict[str, Any] = {}
+
+
+def scoring_space(space: SearchSpace, options: Mapping[str, Any]) -> SearchSpace:
+    """``space`` built again with ``options`` replacing its own (a space's options are its public
+    attributes), for scoring scaled-down networks; ``space`` itself when there are none."""
+    if not options:
+        return space
+    own = {k: v for k, v in vars(space).items() if not k.startswith("_")}
+    unknown = sorted(set(options) - set(own))
+    if unknown:
+        raise NasError(
+            f"strategy.space_options: {type(space).__name__} has no option {unknown[0]!r}; "
+            f"it has {', '.join(sorted(own)) or 'none'}"
+        )
+    try:
+        return type(space)(**{**own, **options})
+    except (TypeError, ValueError, NasError) as exc:
+        raise NasError(
+            f"strategy.space_options: cannot build {type(space).__name__} with {dict(options)}: {exc}"
+        ) from None
 
 
 def candidate_pool(space: SearchSpace, size: int, rng: np.random.Generator) -> list[Arch]:
@@ -108,7 +130,8 @@ def rank_by_proxy(space: SearchSpace, seed: int, ranking: ProxyRanking) -> list[
             )
         values = [table[space.format(a)] for a in pool]
     else:
-        values = [proxy_scorer(ranking, seed)(a, space) for a in pool]
+        scorer, scored = proxy_scorer(ranking, seed), scoring_space(space, ranking.space_options)
+        values = [scorer(a, scored) for a in pool]
     keyed = [(-v if np.isfinite(v) else np.inf, i) for i, v in enumerate(values)]
     return [pool[i] for _, i in sorted(keyed)]
 
@@ -214,6 +237,7 @@ def prefilter(
     dataset: str | None = None,
     dataset_options: dict[str, Any] | None = None,
     batch_size: int = 64,
+    space_options: dict[str, Any] | None = None,
 ) -> ProxyFirst:
     """Zero-cost pre-filter: evaluate the ``top`` of ``pool`` random candidates by proxy first, then run ``base``."""
     from nas.factories import create_strategy, is_oneshot
@@ -229,8 +253,10 @@ def prefilter(
         dataset=dataset,
         dataset_options=dataset_options or {},
         batch_size=batch_size,
+        space_options=space_options or {},
         where="strategy",
     )
+    scoring_space(space, ranking.space_options)  # a wrong option fails here, not at trial 0
     if is_oneshot(STRATEGIES.get(base)):
         raise NasError(f"prefilter needs a black-box base strategy, not the one-shot {base!r}")
     sampler = create_strategy(

@@ -174,3 +174,43 @@ def test_bad_options_are_one_line_errors(
         options = {**options, "proxy": "synflow"}
     with pytest.raises(NasError, match=message):
         run({"name": "prefilter", **options}, trials=2)
+
+
+def test_space_options_score_a_scaled_down_network_and_wrong_ones_are_one_line_errors() -> None:
+    from nas.evaluators.proxies import PROXIES, register_proxy
+    from nas.strategies.prefilter import ProxyRanking, rank_by_proxy, scoring_space
+    from search_spaces.nb201 import NB201Space
+
+    widths: list[int] = []
+
+    def first_conv_width(model: Any, x: Any, y: Any) -> float:
+        conv = next(m for m in model.modules() if m.__class__.__name__ == "Conv2d")
+        widths.append(conv.out_channels)
+        return float(sum(p.numel() for p in model.parameters()))
+
+    register_proxy("recorded_params", needs_data=False)(first_conv_width)
+    try:
+        space = NB201Space(channels=6, cells_per_stage=2)
+        options = {
+            "proxy": "recorded_params",
+            "pool": 6,
+            "num_classes": 3,
+            "input_shape": [1, 8, 8],
+        }
+        full = rank_by_proxy(space, 0, ProxyRanking(**options))
+        assert widths == [6] * 6
+        widths.clear()
+        small = {"channels": 2, "cells_per_stage": 1}
+        scaled = rank_by_proxy(space, 0, ProxyRanking(**options, space_options=small))
+        assert widths == [2] * 6  # every pool member scored on the scaled-down network
+        assert {space.format(a) for a in scaled} == {space.format(a) for a in full}
+        with pytest.raises(NasError, match="cannot build NB201Space with .*channels"):
+            scoring_space(space, {"channels": 0})
+        with pytest.raises(NasError, match="GridSpace has no option 'width'; it has n$"):
+            run(
+                {"name": "prefilter", "proxy": "recorded_params", "pool": 4, "top": 2,
+                 "num_classes": 3, "input_shape": [1, 8, 8], "space_options": {"width": 2}},
+                trials=2,
+            )  # fmt: skip
+    finally:
+        PROXIES.pop("recorded_params")
