@@ -66,11 +66,6 @@ STRATEGIES: dict[str, dict] = {
         "base_options": {"proxy_feature": {"proxy": "synflow", "scores": SYNFLOW}},
         **_SYNFLOW_TOP10,
     },
-    "Synflow top 10 of all 15,625, then predictor local search": {
-        "name": "prefilter",
-        "base": "predictor_ls",
-        **{**_SYNFLOW_TOP10, "pool": 15_625},
-    },
     "Synflow of a scaled-down network (C=8, N=1, 16x16), top 10 of all 15,625, then predictor local search": {
         "name": "prefilter",
         "base": "predictor_ls",
