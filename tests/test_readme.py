@@ -72,7 +72,5 @@ def test_the_from_python_snippet_runs_as_written(tmp_path: Path) -> None:
         str(run.relative_to(tmp_path))
     )  # print(..., result.run.path)
     trials = pd.read_csv(run / "trials.csv")
-    assert (
-        len(trials[trials["duplicate_of"].isna()]) == 4 and (trials["state"] == "complete").all()
-    )
+    assert len(trials[trials["duplicate_of"].isna()]) == 4 and (trials["state"] == "complete").all()
     assert trials["val_accuracy"].max() > 50  # it learned: ten digits, chance is 10%
