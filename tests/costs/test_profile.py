@@ -123,10 +123,22 @@ def test_the_overhead_fit_corrects_a_sum_that_misses_fixed_parts() -> None:
     assert fit_overhead([], []) == [1.0, 0.0]
 
 
-@pytest.mark.parametrize("name", SPACES.names())
-def test_every_shipped_space_prices_its_candidates_by_units(name: str) -> None:
-    if name not in ("nb201", "darts", "mbconv"):
-        pytest.skip("a space registered by a test plugin")
+#: The shipped spaces that describe their operations as latency units (unet does not).
+PROFILABLE = ("nb201", "darts", "mbconv")
+
+
+def test_every_shipped_space_is_profilable_or_refused_in_one_line() -> None:
+    shipped = {"nb201", "darts", "mbconv", "unet"}
+    assert shipped <= set(SPACES.names())
+    for name in shipped - set(PROFILABLE):
+        with pytest.raises(
+            NasError, match=r"cannot be profiled per operation: it needs latency_units"
+        ):
+            profile_device(create_space(name), SHAPE, samples=0, **FAST)
+
+
+@pytest.mark.parametrize("name", PROFILABLE)
+def test_every_profilable_space_prices_its_candidates_by_units(name: str) -> None:
     options = TINY.get(name, {"width_coefficient": 0.25, "layers": [2, 1]})
     space = create_space(name, **options)
     shape = (3, 8, 8) if name != "darts" else (3, 4, 4)
