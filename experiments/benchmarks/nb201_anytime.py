@@ -224,26 +224,12 @@ def synflow_cpu_per_network(
     """Mean process CPU seconds to build one NAS-Bench-201 network (``network``: channels, cells
     per stage, input size; 10 classes) and score it by synflow, one torch thread: what a
     pre-filter pays per pool member when it has no score file."""
-    import torch
-
-    from nas.evaluators.proxies import score
-    from nas.training.loop import seeded
+    from experiments.benchmarks.nb201_synflow import score_chunk
     from search_spaces.nb201 import NB201Space
 
-    torch.set_num_threads(1)
-    channels, cells, size = network
-    space = NB201Space(channels=channels, cells_per_stage=cells)
-    rng = np.random.default_rng(seed)
-    x, y = torch.zeros(1, 3, size, size), torch.zeros(1, dtype=torch.long)
-    spent = []
-    for i in range(samples):
-        arch = space.sample(rng)
-        start = time.process_time()
-        with seeded(seed + i):
-            model = space.build(arch, num_classes=10, input_shape=(3, size, size))
-        score("synflow", model, x, y)
-        spent.append(time.process_time() - start)
-    return float(np.mean(spent))
+    space, rng = NB201Space(), np.random.default_rng(seed)
+    rows = [(i, space.format(space.sample(rng))) for i in range(samples)]
+    return float(np.mean([seconds for *_, seconds in score_chunk((rows, seed, network))]))
 
 
 def cells(
